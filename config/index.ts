@@ -1,0 +1,150 @@
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { z } from 'zod';
+import { parseDuration } from '../domain/duration';
+import type { OrderPolicy } from '../domain/order';
+
+export const ROLES = ['system', 'agent', 'supervisor', 'warehouse', 'finance', 'ops', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+export interface Principal {
+  principal: string;
+  role: Role;
+}
+
+const duration = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((value, ctx) => {
+      try {
+        return parseDuration(value);
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', message: (error as Error).message });
+        return z.NEVER;
+      }
+    });
+
+const minorUnits = (fallback: number) => z.coerce.number().int().nonnegative().default(fallback);
+
+const tokens = z
+  .string()
+  .optional()
+  .transform((value, ctx) => {
+    if (!value) return undefined;
+    const map = new Map<string, Principal>();
+    for (const entry of value.split(',').map((e) => e.trim()).filter(Boolean)) {
+      const match = /^([^=]+)=([a-z]+):(.+)$/.exec(entry);
+      if (!match || !(ROLES as readonly string[]).includes(match[2])) {
+        ctx.addIssue({ code: 'custom', message: `bad entry "${entry}": use token=role:principal, role one of ${ROLES.join('|')}` });
+        return z.NEVER;
+      }
+      map.set(match[1], { role: match[2] as Role, principal: match[3] });
+    }
+    return map;
+  });
+
+const schema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  HOST: z.string().default('127.0.0.1'),
+  PUBLIC_URL: z.string().url().optional(),
+  DATA_DIR: z.string().default('.data'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  API_TOKENS: tokens,
+
+  DATABASE_URL: z.string().url().optional(),
+  EMBEDDED_POSTGRES_PORT: z.coerce.number().int().min(1).max(65535).default(5433),
+
+  TEMPORAL_ADDRESS: z.string().optional(),
+  TEMPORAL_NAMESPACE: z.string().default('default'),
+  TEMPORAL_TASK_QUEUE: z.string().default('orders'),
+  TEMPORAL_TLS_CERT_PATH: z.string().optional(),
+  TEMPORAL_TLS_KEY_PATH: z.string().optional(),
+  TEMPORAL_API_KEY: z.string().optional(),
+  TEMPORAL_CLI_PATH: z.string().optional(),
+  TEMPORAL_DEV_PORT: z.coerce.number().int().min(1).max(65535).default(7233),
+  TEMPORAL_UI_PORT: z.coerce.number().int().min(1).max(65535).default(8233),
+
+  WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().positive().default(100),
+  WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: z.coerce.number().int().positive().default(40),
+  WORKER_SHUTDOWN_GRACE: duration('10s'),
+
+  ORDER_PAYMENT_WINDOW: duration('30m'),
+  ORDER_REVIEW_SLA: duration('4h'),
+  ORDER_EDIT_WINDOW: duration('1h'),
+  ORDER_MAX_EDITS: z.coerce.number().int().nonnegative().default(3),
+  ORDER_AUTO_COMPLETE_AFTER: duration('7d'),
+  ORDER_SHIPMENT_STALE_AFTER: duration('48h'),
+  ORDER_SHIPPING_FEE: minorUnits(800),
+  ORDER_FREE_SHIPPING_OVER: minorUnits(9900),
+  ORDER_CURRENCY: z.string().length(3).default('CNY'),
+  RISK_REVIEW_AMOUNT_OVER: minorUnits(500_000),
+  RISK_MAX_UNITS_PER_SKU: z.coerce.number().int().positive().default(20),
+  RISK_NEW_CUSTOMER_AMOUNT_OVER: minorUnits(200_000),
+
+  PAYMENT_WEBHOOK_SECRET: z.string().min(16).default('sandbox-payment-webhook-secret'),
+  CARRIER_WEBHOOK_SECRET: z.string().min(16).default('sandbox-carrier-webhook-secret'),
+  SANDBOX_PAYMENT_LATENCY: duration('0ms'),
+  SANDBOX_PAYMENT_FAILURE_RATE: z.coerce.number().min(0).max(1).default(0),
+  SANDBOX_CARRIER_MODE: z.enum(['auto', 'manual']).default('auto'),
+  SANDBOX_CARRIER_STEP: duration('30s'),
+  SANDBOX_CARRIER_LATENCY: duration('0ms'),
+  SANDBOX_CARRIER_FAILURE_RATE: z.coerce.number().min(0).max(1).default(0),
+});
+
+export type Config = z.infer<typeof schema> & {
+  dataDir: string;
+  tokens: Map<string, Principal>;
+  /** Set when API_TOKENS was absent and tokens were made up for this development run. */
+  generatedTokens: boolean;
+  publicUrl: string;
+};
+
+export class ConfigError extends Error {}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => `  ${issue.path.join('.')}: ${issue.message}`);
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  const values = parsed.data;
+  let tokens = values.API_TOKENS;
+  const generatedTokens = !tokens;
+  if (!tokens) {
+    if (values.NODE_ENV === 'production') throw new ConfigError('API_TOKENS: required in production');
+    tokens = new Map(ROLES.map((role) => [`dev-${role}-${randomBytes(8).toString('hex')}`, { role, principal: `dev-${role}` }]));
+  }
+  return {
+    ...values,
+    dataDir: path.resolve(values.DATA_DIR),
+    tokens,
+    generatedTokens,
+    publicUrl: values.PUBLIC_URL ?? `http://${values.HOST === '0.0.0.0' ? '127.0.0.1' : values.HOST}:${values.PORT}`,
+  };
+}
+
+let cached: Config | undefined;
+
+/** The process-wide configuration, parsed once on first use. */
+export function config(): Config {
+  cached ??= loadConfig();
+  return cached;
+}
+
+export function orderPolicy(cfg: Config): OrderPolicy {
+  return {
+    paymentWindowMs: cfg.ORDER_PAYMENT_WINDOW,
+    reviewSlaMs: cfg.ORDER_REVIEW_SLA,
+    editWindowMs: cfg.ORDER_EDIT_WINDOW,
+    maxEdits: cfg.ORDER_MAX_EDITS,
+    autoCompleteAfterMs: cfg.ORDER_AUTO_COMPLETE_AFTER,
+    shipmentStaleAfterMs: cfg.ORDER_SHIPMENT_STALE_AFTER,
+    risk: {
+      reviewAmountOver: cfg.RISK_REVIEW_AMOUNT_OVER,
+      maxUnitsPerSku: cfg.RISK_MAX_UNITS_PER_SKU,
+      newCustomerAmountOver: cfg.RISK_NEW_CUSTOMER_AMOUNT_OVER,
+    },
+  };
+}

@@ -1,0 +1,113 @@
+import type { Address, CarrierEventType, CarrierExceptionKind, LineRequest, PaymentMethod } from './order';
+
+/**
+ * What the engine needs from a payment provider. The sandbox gateway implements it; a real
+ * provider's adapter implements the same. Every call carries an idempotency key: repeating a call
+ * with the same key returns the first call's result and moves no money twice.
+ * A transient outage throws PaymentGatewayUnavailable (retried); a decline is a result, not an error.
+ */
+export interface PaymentGateway {
+  authorize(req: AuthorizeRequest): Promise<AuthorizeResult>;
+  /** Opens a bank-transfer (or cash-on-delivery) payment that is settled later by notification or on delivery. */
+  openDeferred(req: DeferredRequest): Promise<DeferredResult>;
+  capture(req: { idempotencyKey: string; paymentId: string; amount: number }): Promise<MoneyMovement>;
+  void(req: { idempotencyKey: string; paymentId: string }): Promise<void>;
+  refund(req: { idempotencyKey: string; paymentId: string; amount: number }): Promise<MoneyMovement>;
+  get(paymentId: string): Promise<GatewayPayment | null>;
+}
+
+export interface AuthorizeRequest {
+  idempotencyKey: string;
+  orderId: string;
+  method: PaymentMethod;
+  token?: string;
+  amount: number;
+  currency: string;
+}
+
+export type AuthorizeResult =
+  | { status: 'authorized'; paymentId: string }
+  | { status: 'declined'; paymentId: string; reason: string };
+
+export interface DeferredRequest {
+  idempotencyKey: string;
+  orderId: string;
+  method: 'bank_transfer' | 'cod';
+  amount: number;
+  currency: string;
+}
+
+export interface DeferredResult {
+  paymentId: string;
+  /** What the customer quotes on the transfer; present for bank transfers. */
+  reference?: string;
+}
+
+export interface MoneyMovement {
+  id: string;
+  paymentId: string;
+  amount: number;
+}
+
+export type GatewayPaymentStatus = 'authorized' | 'declined' | 'pending' | 'captured' | 'voided' | 'refunded';
+
+export interface GatewayPayment {
+  paymentId: string;
+  orderId: string;
+  method: PaymentMethod;
+  status: GatewayPaymentStatus;
+  amount: number;
+  currency: string;
+  capturedAmount: number;
+  refundedAmount: number;
+  reference?: string;
+}
+
+/** Payment notification a provider posts to /v1/webhooks/payment (signed). */
+export interface PaymentNotification {
+  eventId: string;
+  type: 'payment.succeeded' | 'payment.failed';
+  paymentId: string;
+  orderId: string;
+  amount: number;
+  currency: string;
+  occurredAt: string;
+}
+
+/** What the engine needs from a carrier. Same idempotency and error rules as the payment gateway. */
+export interface Carrier {
+  book(req: BookingRequest): Promise<Booking>;
+  /** Cancels a booking the carrier has not picked up yet; throws CarrierRefused when it has. */
+  cancel(req: { idempotencyKey: string; waybill: string }): Promise<void>;
+  changeAddress(req: { idempotencyKey: string; waybill: string; address: Address }): Promise<void>;
+}
+
+export interface BookingRequest {
+  idempotencyKey: string;
+  shipmentId: string;
+  orderId: string;
+  fromWarehouse: string;
+  to: Address;
+  lines: LineRequest[];
+}
+
+export interface Booking {
+  carrier: string;
+  waybill: string;
+}
+
+/** Tracking event a carrier posts to /v1/webhooks/carrier (signed). */
+export interface CarrierEvent {
+  eventId: string;
+  waybill: string;
+  type: CarrierEventType;
+  exception?: CarrierExceptionKind;
+  occurredAt: string;
+  detail?: string;
+}
+
+/** Error type names shared by adapters and retry policies. */
+export const PROVIDER_ERRORS = {
+  unavailable: 'ProviderUnavailable',
+  refused: 'ProviderRefused',
+} as const;
