@@ -1,5 +1,3 @@
-import type { Money } from './money';
-
 export const ORDER_STATUSES = [
   'PENDING_REVIEW',
   'PENDING_PAYMENT',
