@@ -157,6 +157,8 @@ export interface OrderInput {
   payment: PaymentInstruction;
   placedAt: string;
   placedBy: Actor;
+  /** Digest of the placement request: a repeat with the same order id must carry the same one. */
+  requestHash: string;
   policy: OrderPolicy;
 }
 

@@ -64,6 +64,9 @@ export interface CarrierEventSignal {
 }
 export const carrierEventSignal = defineSignal<[CarrierEventSignal]>('carrierEvent');
 
+/** Completes once intake (pricing, stock reservation, risk check) is done; the API answers placement with it. */
+export const awaitIntakeUpdate = defineUpdate<OrderView>('awaitIntake');
+
 export const orderStateQuery = defineQuery<OrderView>('orderState');
 
 /** Business rejections raised by update validators and activities; the API maps them to HTTP statuses. */

@@ -1,0 +1,53 @@
+import { createHash } from 'node:crypto';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Carrier } from '../domain/ports';
+import { providerCall } from './provider';
+import type { OrderActivities } from './types';
+
+export function shippingActivities(
+  fork: () => EntityManager,
+  carrier: Carrier,
+): Pick<OrderActivities, 'bookShipment' | 'cancelShipment' | 'changeShipmentAddress' | 'recordShipmentEvent'> {
+  return {
+    async bookShipment({ orderId, shipmentId, warehouseCode, lines, address }) {
+      const booking = await providerCall(() =>
+        carrier.book({ idempotencyKey: `${shipmentId}:book`, shipmentId, orderId, fromWarehouse: warehouseCode, to: address, lines }),
+      );
+      await fork().execute(
+        `insert into shipments (id, order_id, warehouse_code, carrier, waybill, status, lines, address)
+         values (?, ?, ?, ?, ?, 'BOOKED', ?::jsonb, ?::jsonb)
+         on conflict (id) do update set carrier = excluded.carrier, waybill = excluded.waybill, updated_at = now()`,
+        [shipmentId, orderId, warehouseCode, booking.carrier, booking.waybill, JSON.stringify(lines), JSON.stringify(address)],
+      );
+      return booking;
+    },
+
+    async cancelShipment({ shipmentId, waybill }) {
+      await providerCall(() => carrier.cancel({ idempotencyKey: `${shipmentId}:cancel`, waybill }));
+      await fork().execute(`update shipments set status = 'CANCELLED', updated_at = now() where id = ?`, [shipmentId]);
+    },
+
+    async changeShipmentAddress({ shipmentId, waybill, address }) {
+      const digest = createHash('sha256').update(JSON.stringify(address)).digest('hex').slice(0, 16);
+      await providerCall(() => carrier.changeAddress({ idempotencyKey: `${shipmentId}:address:${digest}`, waybill, address }));
+      await fork().execute(`update shipments set address = ?::jsonb, updated_at = now() where id = ?`, [
+        JSON.stringify(address),
+        shipmentId,
+      ]);
+    },
+
+    async recordShipmentEvent({ shipmentId, eventId, status, exception, occurredAt }) {
+      await fork().transactional(async (em) => {
+        await em.execute(
+          `insert into tracking_events (shipment_id, event_id, type, exception, occurred_at) values (?, ?, ?, ?, ?)
+           on conflict (event_id) do nothing`,
+          [shipmentId, eventId, status, exception ?? null, occurredAt],
+        );
+        await em.execute(
+          `update shipments set status = ?, exception = ?, last_event_at = ?, updated_at = now() where id = ?`,
+          [status, exception ?? null, occurredAt, shipmentId],
+        );
+      });
+    },
+  };
+}

@@ -1,0 +1,132 @@
+import { ApplicationFailure } from '@temporalio/activity';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Allocation, LineRequest } from '../domain/order';
+import { sumQuantities } from '../domain/order';
+import { allocate, type StockMap } from '../domain/rules';
+import { ORDER_ERRORS } from '../workflows/messages';
+import type { OrderActivities } from './types';
+
+interface ReservationRow {
+  warehouse_code: string;
+  sku: string;
+  quantity: number;
+}
+
+function groupByWarehouse(rows: ReservationRow[]): Allocation[] {
+  const byWarehouse = new Map<string, LineRequest[]>();
+  for (const row of rows) {
+    byWarehouse.set(row.warehouse_code, [...(byWarehouse.get(row.warehouse_code) ?? []), { sku: row.sku, quantity: row.quantity }]);
+  }
+  return [...byWarehouse.keys()].sort().map((warehouseCode) => ({ warehouseCode, lines: byWarehouse.get(warehouseCode)! }));
+}
+
+function sameQuantities(rows: ReservationRow[], lines: LineRequest[]): boolean {
+  const held = sumQuantities(rows.map((r) => ({ sku: r.sku, quantity: r.quantity })));
+  const wanted = sumQuantities(lines);
+  return held.size === wanted.size && [...wanted].every(([sku, qty]) => held.get(sku) === qty);
+}
+
+async function releaseRows(em: EntityManager, orderId: string, rows: ReservationRow[], reason: string, actor: string) {
+  for (const row of rows) {
+    await em.execute('update stock_levels set reserved = reserved - ?, updated_at = now() where warehouse_code = ? and sku = ?', [
+      row.quantity,
+      row.warehouse_code,
+      row.sku,
+    ]);
+    await em.execute(
+      `insert into stock_ledger (warehouse_code, sku, delta, reserved_delta, kind, reason, actor, order_id)
+       values (?, ?, 0, ?, 'release', ?, ?, ?)`,
+      [row.warehouse_code, row.sku, -row.quantity, reason, actor, orderId],
+    );
+  }
+  await em.execute(`update reservations set status = 'released', updated_at = now() where order_id = ? and status = 'active'`, [
+    orderId,
+  ]);
+}
+
+/** Stock moves in row-locked transactions; stock_levels rows are locked in one fixed order so concurrent orders never deadlock. */
+export function stockActivities(
+  fork: () => EntityManager,
+): Pick<OrderActivities, 'reserveStock' | 'releaseStock' | 'commitStock'> {
+  return {
+    async reserveStock({ orderId, lines, actor }) {
+      return fork().transactional(async (em) => {
+        const held: ReservationRow[] = await em.execute(
+          `select warehouse_code, sku, quantity from reservations where order_id = ? and status = 'active' order by warehouse_code, sku for update`,
+          [orderId],
+        );
+        // A retried call, or an edit that changes nothing, keeps what is already held.
+        if (held.length > 0 && sameQuantities(held, lines)) return groupByWarehouse(held);
+        await releaseRows(em, orderId, held, 'order lines changed', actor);
+
+        const skus = [...sumQuantities(lines).keys()];
+        const levels: { warehouse_code: string; sku: string; available: number }[] = await em.execute(
+          `select warehouse_code, sku, on_hand - reserved as available from stock_levels
+           where sku = any(?) order by warehouse_code, sku for update`,
+          [skus],
+        );
+        const stock: StockMap = {};
+        for (const level of levels) (stock[level.warehouse_code] ??= {})[level.sku] = Number(level.available);
+        const allocations = allocate(lines, stock);
+        if (!allocations) {
+          throw ApplicationFailure.nonRetryable(`not enough stock for ${skus.join(', ')}`, ORDER_ERRORS.outOfStock);
+        }
+        for (const { warehouseCode, lines: part } of allocations) {
+          for (const line of part) {
+            await em.execute('update stock_levels set reserved = reserved + ?, updated_at = now() where warehouse_code = ? and sku = ?', [
+              line.quantity,
+              warehouseCode,
+              line.sku,
+            ]);
+            await em.execute(
+              `insert into reservations (order_id, warehouse_code, sku, quantity, status) values (?, ?, ?, ?, 'active')
+               on conflict (order_id, warehouse_code, sku) do update set quantity = excluded.quantity, status = 'active', updated_at = now()`,
+              [orderId, warehouseCode, line.sku, line.quantity],
+            );
+            await em.execute(
+              `insert into stock_ledger (warehouse_code, sku, delta, reserved_delta, kind, reason, actor, order_id)
+               values (?, ?, 0, ?, 'reserve', 'order placed', ?, ?)`,
+              [warehouseCode, line.sku, line.quantity, actor, orderId],
+            );
+          }
+        }
+        return allocations;
+      });
+    },
+
+    async releaseStock({ orderId, reason, actor }) {
+      await fork().transactional(async (em) => {
+        const held: ReservationRow[] = await em.execute(
+          `select warehouse_code, sku, quantity from reservations where order_id = ? and status = 'active' order by warehouse_code, sku for update`,
+          [orderId],
+        );
+        await releaseRows(em, orderId, held, reason, actor);
+      });
+    },
+
+    async commitStock({ orderId, warehouseCode, actor }) {
+      await fork().transactional(async (em) => {
+        const held: ReservationRow[] = await em.execute(
+          `select warehouse_code, sku, quantity from reservations
+           where order_id = ? and warehouse_code = ? and status = 'active' order by sku for update`,
+          [orderId, warehouseCode],
+        );
+        for (const row of held) {
+          await em.execute(
+            `update stock_levels set on_hand = on_hand - ?, reserved = reserved - ?, updated_at = now() where warehouse_code = ? and sku = ?`,
+            [row.quantity, row.quantity, row.warehouse_code, row.sku],
+          );
+          await em.execute(
+            `insert into stock_ledger (warehouse_code, sku, delta, reserved_delta, kind, reason, actor, order_id)
+             values (?, ?, ?, ?, 'commit', 'handed to carrier', ?, ?)`,
+            [row.warehouse_code, row.sku, -row.quantity, -row.quantity, actor, orderId],
+          );
+        }
+        await em.execute(
+          `update reservations set status = 'committed', updated_at = now() where order_id = ? and warehouse_code = ? and status = 'active'`,
+          [orderId, warehouseCode],
+        );
+      });
+    },
+  };
+}

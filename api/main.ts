@@ -1,0 +1,72 @@
+import { readFile } from 'node:fs/promises';
+import { Client, Connection, type ConnectionOptions } from '@temporalio/client';
+import { ConfigError, loadConfig, type Config } from '../config';
+import { openOrm } from '../db/orm';
+import { buildApp } from './app';
+
+/** Production entry point of the API alone (`npm run start:api`): external PostgreSQL and Temporal, no sandboxes. */
+
+async function temporalConnectionOptions(config: Config): Promise<ConnectionOptions> {
+  if (!config.TEMPORAL_ADDRESS) throw new ConfigError('TEMPORAL_ADDRESS: required to run the API on its own');
+  const options: ConnectionOptions = { address: config.TEMPORAL_ADDRESS };
+  if (config.TEMPORAL_TLS_CERT_PATH || config.TEMPORAL_TLS_KEY_PATH) {
+    if (!config.TEMPORAL_TLS_CERT_PATH || !config.TEMPORAL_TLS_KEY_PATH) {
+      throw new ConfigError('TEMPORAL_TLS_CERT_PATH and TEMPORAL_TLS_KEY_PATH go together');
+    }
+    const [crt, key] = await Promise.all([
+      readFile(config.TEMPORAL_TLS_CERT_PATH),
+      readFile(config.TEMPORAL_TLS_KEY_PATH),
+    ]);
+    options.tls = { clientCertPair: { crt, key } };
+  }
+  if (config.TEMPORAL_API_KEY) {
+    options.apiKey = config.TEMPORAL_API_KEY;
+    // API keys are bearer credentials: never send them in clear text.
+    options.tls ??= true;
+  }
+  return options;
+}
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  if (!config.DATABASE_URL) throw new ConfigError('DATABASE_URL: required to run the API on its own');
+
+  const orm = await openOrm(config.DATABASE_URL);
+  const connection = await Connection.connect(await temporalConnectionOptions(config));
+  const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  const app = await buildApp({
+    config,
+    temporal,
+    orm,
+    taskQueue: config.TEMPORAL_TASK_QUEUE,
+    logger: { level: config.LOG_LEVEL },
+  });
+
+  let stopping: Promise<void> | undefined;
+  const shutdown = (signal: string) =>
+    (stopping ??= (async () => {
+      app.log.info({ signal }, 'shutting down: finishing requests in flight');
+      try {
+        // Stops accepting connections and waits for requests in flight, which may be waiting on workflow updates.
+        await app.close();
+        await connection.close();
+        await orm.close();
+      } catch (error) {
+        app.log.error({ err: error }, 'unclean shutdown');
+        process.exitCode = 1;
+      }
+    })());
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+
+  await app.listen({ host: config.HOST, port: config.PORT });
+  if (config.generatedTokens) {
+    app.log.warn('API_TOKENS not set: made up development tokens for this run');
+    for (const [token, { role, principal }] of config.tokens) app.log.warn({ role, principal }, `token ${token}`);
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof ConfigError ? error.message : error);
+  process.exit(1);
+});

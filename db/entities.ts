@@ -1,0 +1,341 @@
+import { defineEntity, p, type InferEntity } from '@mikro-orm/core';
+import type {
+  Address,
+  CarrierEventType,
+  CarrierExceptionKind,
+  LineRequest,
+  OrderChannel,
+  OrderStatus,
+  PaymentMethod,
+  PaymentStatus,
+  ShipmentStatus,
+} from '../domain/order';
+
+/*
+ * Tables reference each other by plain id columns rather than ORM relations: rows are written by
+ * independent activities that only ever know ids, and this keeps every insert a single-table write.
+ * Money is always an integer count of minor units.
+ */
+
+const createdAt = () =>
+  p
+    .datetime()
+    .defaultRaw('now()')
+    .onCreate(() => new Date());
+const updatedAt = () =>
+  p
+    .datetime()
+    .defaultRaw('now()')
+    .onCreate(() => new Date())
+    .onUpdate(() => new Date());
+
+export const ProductSchema = defineEntity({
+  name: 'Product',
+  tableName: 'products',
+  properties: {
+    sku: p.text().primary(),
+    name: p.text(),
+    category: p.text(),
+    brand: p.text(),
+    price: p.integer(),
+    marketPrice: p.integer(),
+    currency: p.character().length(3),
+    returnable: p.boolean().default(true),
+    active: p.boolean().default(true),
+    createdAt: createdAt(),
+  },
+});
+
+export const WarehouseSchema = defineEntity({
+  name: 'Warehouse',
+  tableName: 'warehouses',
+  properties: {
+    code: p.text().primary(),
+    name: p.text(),
+    city: p.text(),
+    country: p.text(),
+  },
+});
+
+export const StockLevelSchema = defineEntity({
+  name: 'StockLevel',
+  tableName: 'stock_levels',
+  properties: {
+    warehouseCode: p.text().primary(),
+    sku: p.text().primary(),
+    onHand: p.integer(),
+    reserved: p.integer().default(0),
+    lowStockThreshold: p.integer().default(5),
+    updatedAt: updatedAt(),
+  },
+  checks: [
+    { name: 'stock_levels_on_hand_check', expression: 'on_hand >= 0' },
+    { name: 'stock_levels_reserved_check', expression: 'reserved >= 0' },
+    { name: 'stock_levels_reserved_le_on_hand_check', expression: 'reserved <= on_hand' },
+  ],
+});
+
+export const RESERVATION_STATUSES = ['active', 'released', 'committed'] as const;
+export type ReservationStatus = (typeof RESERVATION_STATUSES)[number];
+
+export const ReservationSchema = defineEntity({
+  name: 'Reservation',
+  tableName: 'reservations',
+  properties: {
+    id: p.integer().primary().autoincrement(),
+    orderId: p.text().index(),
+    warehouseCode: p.text(),
+    sku: p.text(),
+    quantity: p.integer(),
+    status: p.text().$type<ReservationStatus>(),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  uniques: [{ properties: ['orderId', 'warehouseCode', 'sku'] }],
+});
+
+export const LEDGER_KINDS = ['reserve', 'release', 'commit', 'adjust', 'inbound', 'restock', 'seed'] as const;
+export type LedgerKind = (typeof LEDGER_KINDS)[number];
+
+export const StockLedgerEntrySchema = defineEntity({
+  name: 'StockLedgerEntry',
+  tableName: 'stock_ledger',
+  properties: {
+    id: p.bigint('number').primary().autoincrement(),
+    warehouseCode: p.text(),
+    sku: p.text(),
+    /** Change to on_hand. */
+    delta: p.integer(),
+    reservedDelta: p.integer().default(0),
+    kind: p.text().$type<LedgerKind>(),
+    reason: p.text(),
+    actor: p.text(),
+    orderId: p.text().nullable(),
+    at: createdAt(),
+  },
+  indexes: [{ properties: ['warehouseCode', 'sku'] }],
+});
+
+export const NOTIFY_CHANNELS = ['email', 'sms', 'in_app'] as const;
+export type NotifyChannel = (typeof NOTIFY_CHANNELS)[number];
+
+export const CustomerSchema = defineEntity({
+  name: 'Customer',
+  tableName: 'customers',
+  properties: {
+    id: p.text().primary(),
+    name: p.text(),
+    email: p.text().nullable(),
+    phone: p.text().nullable(),
+    notifyChannels: p
+      .json<NotifyChannel[]>()
+      .defaultRaw(`'["email"]'`)
+      .onCreate(() => ['email']),
+    notifyFrequency: p.text().default('realtime'),
+    createdAt: createdAt(),
+  },
+});
+
+export const OrderSchema = defineEntity({
+  name: 'Order',
+  tableName: 'orders',
+  properties: {
+    id: p.text().primary(),
+    customerId: p.text().index(),
+    channel: p.text().$type<OrderChannel>().index(),
+    status: p.text().$type<OrderStatus>().index(),
+    currency: p.character().length(3),
+    subtotal: p.integer(),
+    shipping: p.integer(),
+    total: p.integer(),
+    capturedAmount: p.integer().default(0),
+    refundedAmount: p.integer().default(0),
+    paymentMethod: p.text().$type<PaymentMethod>(),
+    shippingAddress: p.json<Address>(),
+    needsAttention: p.boolean().default(false),
+    attentionReason: p.text().nullable(),
+    cancelReason: p.text().nullable(),
+    edits: p.integer().default(0),
+    /** Hash of the placement request, so a retried placement with the same id is recognised as a duplicate. */
+    requestHash: p.text(),
+    placedAt: p.datetime().index(),
+    updatedAt: updatedAt(),
+    completedAt: p.datetime().nullable(),
+  },
+  checks: [{ name: 'orders_refunded_le_captured_check', expression: 'refunded_amount <= captured_amount' }],
+});
+
+export const OrderLineSchema = defineEntity({
+  name: 'OrderLine',
+  tableName: 'order_lines',
+  properties: {
+    id: p.integer().primary().autoincrement(),
+    orderId: p.text().index(),
+    sku: p.text(),
+    name: p.text(),
+    quantity: p.integer(),
+    unitPrice: p.integer(),
+    lineTotal: p.integer(),
+  },
+});
+
+export const OrderStatusHistorySchema = defineEntity({
+  name: 'OrderStatusHistory',
+  tableName: 'order_status_history',
+  properties: {
+    id: p.integer().primary().autoincrement(),
+    orderId: p.text(),
+    seq: p.integer(),
+    fromStatus: p.text().$type<OrderStatus>().nullable(),
+    toStatus: p.text().$type<OrderStatus>(),
+    actor: p.text(),
+    reason: p.text().nullable(),
+    at: createdAt(),
+  },
+  uniques: [{ properties: ['orderId', 'seq'] }],
+});
+
+export const PaymentSchema = defineEntity({
+  name: 'Payment',
+  tableName: 'payments',
+  properties: {
+    id: p.text().primary(),
+    orderId: p.text().index(),
+    method: p.text().$type<PaymentMethod>(),
+    status: p.text().$type<PaymentStatus>(),
+    amount: p.integer(),
+    currency: p.character().length(3),
+    capturedAmount: p.integer().default(0),
+    refundedAmount: p.integer().default(0),
+    /** What the customer quotes on a bank transfer. */
+    reference: p.text().nullable().unique(),
+    declineReason: p.text().nullable(),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+});
+
+export const ShipmentSchema = defineEntity({
+  name: 'Shipment',
+  tableName: 'shipments',
+  properties: {
+    id: p.text().primary(),
+    orderId: p.text().index(),
+    warehouseCode: p.text(),
+    carrier: p.text().nullable(),
+    waybill: p.text().nullable().unique(),
+    status: p.text().$type<ShipmentStatus>(),
+    lines: p.json<LineRequest[]>(),
+    address: p.json<Address>(),
+    exception: p.text().$type<CarrierExceptionKind>().nullable(),
+    lastEventAt: p.datetime().nullable(),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+});
+
+export const TrackingEventSchema = defineEntity({
+  name: 'TrackingEvent',
+  tableName: 'tracking_events',
+  properties: {
+    id: p.integer().primary().autoincrement(),
+    shipmentId: p.text().index(),
+    /** The carrier's event id; unique so a redelivered webhook is recorded once. */
+    eventId: p.text().unique(),
+    type: p.text().$type<CarrierEventType>(),
+    exception: p.text().$type<CarrierExceptionKind>().nullable(),
+    occurredAt: p.datetime(),
+    receivedAt: createdAt(),
+    detail: p.text().nullable(),
+  },
+});
+
+export const OUTBOX_STATUSES = ['pending', 'sent', 'failed'] as const;
+export type OutboxStatus = (typeof OUTBOX_STATUSES)[number];
+
+export const NotificationOutboxSchema = defineEntity({
+  name: 'NotificationOutbox',
+  tableName: 'notification_outbox',
+  properties: {
+    id: p.integer().primary().autoincrement(),
+    dedupeKey: p.text().unique(),
+    customerId: p.text(),
+    orderId: p.text().nullable(),
+    channel: p.text().$type<NotifyChannel>(),
+    template: p.text(),
+    payload: p.json<Record<string, unknown>>(),
+    status: p.text().$type<OutboxStatus>().default('pending'),
+    attempts: p.integer().default(0),
+    createdAt: createdAt(),
+    sentAt: p.datetime().nullable(),
+  },
+  indexes: [{ properties: ['status'] }],
+});
+
+export const AuditLogSchema = defineEntity({
+  name: 'AuditLog',
+  tableName: 'audit_log',
+  properties: {
+    id: p.bigint('number').primary().autoincrement(),
+    at: createdAt().index(),
+    principal: p.text(),
+    role: p.text(),
+    action: p.text(),
+    objectType: p.text(),
+    objectId: p.text(),
+    result: p.text(),
+    detail: p.json<Record<string, unknown>>().nullable(),
+    ip: p.text().nullable(),
+  },
+  indexes: [{ properties: ['objectType', 'objectId'] }],
+});
+
+export const SettlementSchema = defineEntity({
+  name: 'Settlement',
+  tableName: 'settlements',
+  properties: {
+    id: p.integer().primary().autoincrement(),
+    orderId: p.text().unique(),
+    currency: p.character().length(3),
+    orderTotal: p.integer(),
+    captured: p.integer(),
+    refunded: p.integer(),
+    shipping: p.integer(),
+    net: p.integer(),
+    settledAt: createdAt(),
+  },
+});
+
+export type Product = InferEntity<typeof ProductSchema>;
+export type Warehouse = InferEntity<typeof WarehouseSchema>;
+export type StockLevel = InferEntity<typeof StockLevelSchema>;
+export type Reservation = InferEntity<typeof ReservationSchema>;
+export type StockLedgerEntry = InferEntity<typeof StockLedgerEntrySchema>;
+export type Customer = InferEntity<typeof CustomerSchema>;
+export type Order = InferEntity<typeof OrderSchema>;
+export type OrderLine = InferEntity<typeof OrderLineSchema>;
+export type OrderStatusHistory = InferEntity<typeof OrderStatusHistorySchema>;
+export type Payment = InferEntity<typeof PaymentSchema>;
+export type Shipment = InferEntity<typeof ShipmentSchema>;
+export type TrackingEvent = InferEntity<typeof TrackingEventSchema>;
+export type NotificationOutbox = InferEntity<typeof NotificationOutboxSchema>;
+export type AuditLog = InferEntity<typeof AuditLogSchema>;
+export type Settlement = InferEntity<typeof SettlementSchema>;
+
+export const entities = [
+  ProductSchema,
+  WarehouseSchema,
+  StockLevelSchema,
+  ReservationSchema,
+  StockLedgerEntrySchema,
+  CustomerSchema,
+  OrderSchema,
+  OrderLineSchema,
+  OrderStatusHistorySchema,
+  PaymentSchema,
+  ShipmentSchema,
+  TrackingEventSchema,
+  NotificationOutboxSchema,
+  AuditLogSchema,
+  SettlementSchema,
+];

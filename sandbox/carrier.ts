@@ -1,0 +1,492 @@
+import { randomInt } from 'node:crypto';
+import type { Pool, PoolClient } from 'pg';
+import { z } from 'zod';
+import {
+  type Address,
+  CARRIER_EVENT_TYPES,
+  CARRIER_EXCEPTION_KINDS,
+  type CarrierEventType,
+  type CarrierExceptionKind,
+  type LineRequest,
+  type ShipmentStatus,
+} from '../domain/order';
+import type { Booking, BookingRequest, Carrier, CarrierEvent } from '../domain/ports';
+import {
+  ensureSchema,
+  FaultInjector,
+  type FaultSettings,
+  operationsDdl,
+  ProviderRefusedError,
+  randomId,
+  runIdempotent,
+  WEBHOOK_DELIVERIES_DDL,
+  withTransaction,
+} from './common';
+import { type DeliveryOutcome, WebhookSender } from './webhooks';
+
+export const CARRIER_NAME = 'sandbox';
+
+/** Where the automatic ticker takes a parcel next, one step per stepMs. */
+const NEXT_STEP: Partial<Record<ShipmentStatus, CarrierEventType>> = {
+  BOOKED: 'PICKED_UP',
+  PICKED_UP: 'IN_TRANSIT',
+  IN_TRANSIT: 'OUT_FOR_DELIVERY',
+  OUT_FOR_DELIVERY: 'DELIVERED',
+};
+const ADVANCING_STATUSES = Object.keys(NEXT_STEP);
+/** A delay pushes the next step back by this many steps unless the caller says otherwise. */
+const DEFAULT_DELAY_STEPS = 3;
+/** Parcels advanced per ticker round; the rest wait for the next round rather than hold one long transaction. */
+const TICK_BATCH = 100;
+const OPERATIONS_TABLE = 'sandbox.carrier_operations';
+
+const SCHEMA = [
+  ...WEBHOOK_DELIVERIES_DDL,
+  `CREATE TABLE IF NOT EXISTS sandbox.parcels (
+    waybill        text PRIMARY KEY,
+    shipment_id    text NOT NULL,
+    order_id       text NOT NULL,
+    from_warehouse text NOT NULL,
+    address        jsonb NOT NULL,
+    lines          jsonb NOT NULL,
+    status         text NOT NULL,
+    exception      text,
+    next_event_at  timestamptz,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    updated_at     timestamptz NOT NULL DEFAULT now()
+  )`,
+  'CREATE INDEX IF NOT EXISTS parcels_due_idx ON sandbox.parcels (next_event_at) WHERE next_event_at IS NOT NULL',
+  'CREATE INDEX IF NOT EXISTS parcels_shipment_idx ON sandbox.parcels (shipment_id)',
+  `CREATE TABLE IF NOT EXISTS sandbox.events (
+    event_id    text PRIMARY KEY,
+    seq         bigint GENERATED ALWAYS AS IDENTITY,
+    waybill     text NOT NULL REFERENCES sandbox.parcels (waybill),
+    type        text NOT NULL,
+    exception   text,
+    detail      text,
+    occurred_at timestamptz NOT NULL DEFAULT now(), -- transaction time, the clock next_event_at is reckoned on
+    delivered   boolean NOT NULL DEFAULT false
+  )`,
+  'CREATE INDEX IF NOT EXISTS events_waybill_idx ON sandbox.events (waybill, seq)',
+  ...operationsDdl('carrier_operations', 'waybill'),
+];
+
+const addressSchema = z.object({
+  name: z.string().min(1),
+  phone: z.string().min(1),
+  line1: z.string().min(1),
+  line2: z.string().optional(),
+  city: z.string().min(1),
+  region: z.string().optional(),
+  postalCode: z.string().min(1),
+  country: z.string().min(2),
+});
+const linesSchema = z.array(z.object({ sku: z.string().min(1), quantity: z.number().int().positive() })).min(1);
+
+export interface SandboxCarrierOptions extends FaultSettings {
+  /** auto: a ticker walks parcels to DELIVERED; manual: parcels move only through emit() and injectException(). */
+  mode: 'auto' | 'manual';
+  /** Time between two tracking steps of a parcel in auto mode. */
+  stepMs: number;
+  /** Receives tracking events. */
+  webhookUrl?: string;
+  webhookSecret: string;
+  /** Source of the fault-injection dice, 0 <= x < 1. */
+  random?: () => number;
+  webhookAttempts?: number;
+  webhookBackoffMs?: number;
+}
+
+export interface Parcel {
+  waybill: string;
+  shipmentId: string;
+  orderId: string;
+  fromWarehouse: string;
+  address: Address;
+  lines: LineRequest[];
+  status: ShipmentStatus;
+  exception?: CarrierExceptionKind;
+  nextEventAt?: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface RecordedCarrierEvent extends CarrierEvent {
+  /** True once the webhook receiver acknowledged the event. */
+  delivered: boolean;
+}
+
+interface ParcelRow {
+  waybill: string;
+  shipment_id: string;
+  order_id: string;
+  from_warehouse: string;
+  address: Address;
+  lines: LineRequest[];
+  status: ShipmentStatus;
+  exception: CarrierExceptionKind | null;
+  next_event_at: Date | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+interface EventRow {
+  event_id: string;
+  waybill: string;
+  type: CarrierEventType;
+  exception: CarrierExceptionKind | null;
+  detail: string | null;
+  occurred_at: Date;
+  delivered: boolean;
+}
+
+/**
+ * A parcel carrier in PostgreSQL. Bookings, cancellations and address changes are idempotent by key and subject to
+ * injected latency and outages; tracking events are stored and posted as signed webhooks, in order per parcel.
+ * In auto mode start() runs a ticker; tickers in several processes share the work through row locks.
+ */
+export class SandboxCarrier implements Carrier {
+  private readonly faults: FaultInjector;
+  private readonly webhooks: WebhookSender;
+  private readonly mode: 'auto' | 'manual';
+  private readonly stepMs: number;
+  private running = false;
+  private timer: NodeJS.Timeout | undefined;
+  private ticking: Promise<void> | undefined;
+
+  private constructor(
+    private readonly pool: Pool,
+    opts: SandboxCarrierOptions,
+  ) {
+    if (!(opts.stepMs > 0 && Number.isFinite(opts.stepMs))) {
+      throw new RangeError(`stepMs must be > 0, got ${opts.stepMs}`);
+    }
+    this.mode = opts.mode;
+    this.stepMs = opts.stepMs;
+    this.faults = new FaultInjector(
+      { latencyMs: opts.latencyMs, failureRate: opts.failureRate },
+      opts.random ?? Math.random,
+    );
+    this.webhooks = new WebhookSender(pool, 'carrier', {
+      url: opts.webhookUrl,
+      secret: opts.webhookSecret,
+      attempts: opts.webhookAttempts,
+      backoffMs: opts.webhookBackoffMs,
+    });
+  }
+
+  static async create(pool: Pool, opts: SandboxCarrierOptions): Promise<SandboxCarrier> {
+    const carrier = new SandboxCarrier(pool, opts);
+    await ensureSchema(pool, SCHEMA);
+    return carrier;
+  }
+
+  /** Changes injected latency or failure rate at run time (tests, the sandbox control endpoint). */
+  configure(settings: Partial<FaultSettings>): void {
+    this.faults.update(settings);
+  }
+
+  async book(req: BookingRequest): Promise<Booking> {
+    await this.faults.apply('book');
+    const { idempotencyKey, ...request } = req;
+    return runIdempotent<Booking>(this.pool, {
+      table: OPERATIONS_TABLE,
+      subjectColumn: 'waybill',
+      key: idempotencyKey,
+      operation: 'book',
+      request,
+      execute: async (client) => {
+        const address = parse(addressSchema, req.to, 'address');
+        const lines = parse(linesSchema, req.lines, 'lines');
+        if (!req.shipmentId || !req.orderId || !req.fromWarehouse) {
+          throw new ProviderRefusedError('sandbox: shipmentId, orderId and fromWarehouse are required');
+        }
+        // Random waybills may collide; on a clash nothing is inserted and another one is drawn.
+        for (;;) {
+          const waybill = `SF${String(randomInt(1e12)).padStart(12, '0')}`;
+          const inserted = await client.query(
+            `INSERT INTO sandbox.parcels (waybill, shipment_id, order_id, from_warehouse, address, lines, status, next_event_at)
+             VALUES ($1, $2, $3, $4, $5, $6, 'BOOKED', ${this.nextStepSql()})
+             ON CONFLICT (waybill) DO NOTHING`,
+            [waybill, req.shipmentId, req.orderId, req.fromWarehouse, JSON.stringify(address), JSON.stringify(lines)],
+          );
+          if (inserted.rowCount === 1) return { response: { carrier: CARRIER_NAME, waybill }, subject: waybill };
+        }
+      },
+    });
+  }
+
+  async cancel(req: { idempotencyKey: string; waybill: string }): Promise<void> {
+    await this.faults.apply('cancel');
+    await runIdempotent<null>(this.pool, {
+      table: OPERATIONS_TABLE,
+      subjectColumn: 'waybill',
+      key: req.idempotencyKey,
+      operation: 'cancel',
+      request: { waybill: req.waybill },
+      execute: async (client) => {
+        const parcel = await lockParcel(client, req.waybill);
+        if (parcel.status !== 'BOOKED') {
+          throw new ProviderRefusedError(
+            `sandbox: parcel ${parcel.waybill} is ${parcel.status}; only BOOKED can be cancelled`,
+          );
+        }
+        await client.query(
+          `UPDATE sandbox.parcels SET status = 'CANCELLED', next_event_at = NULL, updated_at = now() WHERE waybill = $1`,
+          [parcel.waybill],
+        );
+        return { response: null, subject: parcel.waybill };
+      },
+    });
+  }
+
+  async changeAddress(req: { idempotencyKey: string; waybill: string; address: Address }): Promise<void> {
+    await this.faults.apply('changeAddress');
+    await runIdempotent<null>(this.pool, {
+      table: OPERATIONS_TABLE,
+      subjectColumn: 'waybill',
+      key: req.idempotencyKey,
+      operation: 'change_address',
+      request: { waybill: req.waybill, address: req.address },
+      execute: async (client) => {
+        const address = parse(addressSchema, req.address, 'address');
+        const parcel = await lockParcel(client, req.waybill);
+        if (parcel.status !== 'BOOKED') {
+          throw new ProviderRefusedError(
+            `sandbox: parcel ${parcel.waybill} is ${parcel.status}; the address can change only while BOOKED`,
+          );
+        }
+        await client.query(`UPDATE sandbox.parcels SET address = $2, updated_at = now() WHERE waybill = $1`, [
+          parcel.waybill,
+          JSON.stringify(address),
+        ]);
+        return { response: null, subject: parcel.waybill };
+      },
+    });
+  }
+
+  /** Starts the ticker in auto mode; in manual mode parcels never move by themselves, so this does nothing. */
+  start(): void {
+    if (this.mode !== 'auto' || this.running) return;
+    this.running = true;
+    this.schedule();
+  }
+
+  /** Stops the ticker, waits for a round in progress, and gives up webhook retries, leaving no timers behind. */
+  async stop(): Promise<void> {
+    this.running = false;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.ticking;
+    await this.webhooks.abandonRetries();
+  }
+
+  /**
+   * Records a tracking event as if the carrier had scanned the parcel, moves the parcel accordingly and posts the event.
+   * Deliberately permissive (any type, any order) so tests can replay what real carriers do: skip, repeat, reorder.
+   */
+  async emit(waybill: string, type: CarrierEventType, exception?: CarrierExceptionKind): Promise<CarrierEvent> {
+    if (!CARRIER_EVENT_TYPES.includes(type)) throw new ProviderRefusedError(`sandbox: unknown event type ${type}`);
+    if ((type === 'EXCEPTION') !== (exception !== undefined)) {
+      throw new ProviderRefusedError('sandbox: an exception kind goes with, and only with, an EXCEPTION event');
+    }
+    if (exception !== undefined && !CARRIER_EXCEPTION_KINDS.includes(exception)) {
+      throw new ProviderRefusedError(`sandbox: unknown exception kind ${exception}`);
+    }
+    const event = await withTransaction(this.pool, async (client) =>
+      this.record(client, await lockParcel(client, waybill), type, exception),
+    );
+    this.post(event);
+    return event;
+  }
+
+  /**
+   * Reports trouble with a parcel on its way: lost and damaged end the automatic advance (status EXCEPTION); delayed
+   * keeps the status and pushes the next step back by `delayMs` (three steps unless given).
+   */
+  async injectException(waybill: string, kind: CarrierExceptionKind, delayMs?: number): Promise<CarrierEvent> {
+    if (!CARRIER_EXCEPTION_KINDS.includes(kind)) {
+      throw new ProviderRefusedError(`sandbox: unknown exception kind ${kind}`);
+    }
+    if (delayMs !== undefined && (!Number.isInteger(delayMs) || delayMs < 0)) {
+      throw new ProviderRefusedError(`sandbox: delayMs must be a whole number of milliseconds >= 0, got ${delayMs}`);
+    }
+    const event = await withTransaction(this.pool, async (client) => {
+      const parcel = await lockParcel(client, waybill);
+      if (parcel.status === 'DELIVERED' || parcel.status === 'CANCELLED') {
+        throw new ProviderRefusedError(`sandbox: parcel ${waybill} is ${parcel.status}; nothing can happen to it now`);
+      }
+      return this.record(client, parcel, 'EXCEPTION', kind, delayMs);
+    });
+    this.post(event);
+    return event;
+  }
+
+  async get(waybill: string): Promise<Parcel | null> {
+    const { rows } = await this.pool.query<ParcelRow>('SELECT * FROM sandbox.parcels WHERE waybill = $1', [waybill]);
+    return rows[0] ? toParcel(rows[0]) : null;
+  }
+
+  /** The parcel's tracking history, oldest first. */
+  async events(waybill: string): Promise<RecordedCarrierEvent[]> {
+    const { rows } = await this.pool.query<EventRow>('SELECT * FROM sandbox.events WHERE waybill = $1 ORDER BY seq', [
+      waybill,
+    ]);
+    return rows.map((row) => ({ ...toEvent(row), delivered: row.delivered }));
+  }
+
+  /** Waits until every webhook posted so far has been delivered or given up. */
+  flushWebhooks(): Promise<DeliveryOutcome[]> {
+    return this.webhooks.flush();
+  }
+
+  private schedule(): void {
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined;
+        this.ticking = this.tick()
+          .catch((error: unknown) => process.emitWarning(`sandbox carrier ticker: ${(error as Error).message}`))
+          .finally(() => {
+            this.ticking = undefined;
+            if (this.running) this.schedule();
+          });
+      },
+      Math.min(this.stepMs, 1000),
+    );
+  }
+
+  /** One ticker round: every due parcel moves one step. SKIP LOCKED lets tickers in other processes take the rest. */
+  private async tick(): Promise<void> {
+    const events = await withTransaction(this.pool, async (client) => {
+      const { rows } = await client.query<ParcelRow>(
+        `SELECT * FROM sandbox.parcels
+          WHERE next_event_at <= now() AND status = ANY($1)
+          ORDER BY next_event_at
+          LIMIT ${TICK_BATCH}
+          FOR UPDATE SKIP LOCKED`,
+        [ADVANCING_STATUSES],
+      );
+      const recorded: CarrierEvent[] = [];
+      for (const parcel of rows) {
+        const next = NEXT_STEP[parcel.status];
+        if (next) recorded.push(await this.record(client, parcel, next));
+      }
+      return recorded;
+    });
+    // Posted only after commit: a receiver must never hear of a step that was rolled back.
+    for (const event of events) this.post(event);
+  }
+
+  /** Stores the event and applies it to the (locked) parcel. */
+  private async record(
+    client: PoolClient,
+    parcel: ParcelRow,
+    type: CarrierEventType,
+    exception?: CarrierExceptionKind,
+    delayMs = DEFAULT_DELAY_STEPS * this.stepMs,
+  ): Promise<CarrierEvent> {
+    if (type !== 'EXCEPTION') {
+      // Progress ends any earlier delay; the next step is due a full step from now, or never once delivered.
+      await client.query(
+        `UPDATE sandbox.parcels
+            SET status = $2, exception = NULL, updated_at = now(),
+                next_event_at = CASE WHEN $2 = 'DELIVERED' THEN NULL ELSE ${this.nextStepSql()} END
+          WHERE waybill = $1`,
+        [parcel.waybill, type],
+      );
+    } else if (exception === 'delayed') {
+      await client.query(
+        `UPDATE sandbox.parcels
+            SET exception = 'delayed', updated_at = now(),
+                next_event_at = next_event_at + $2::integer * interval '1 millisecond'
+          WHERE waybill = $1`,
+        [parcel.waybill, delayMs],
+      );
+    } else {
+      await client.query(
+        `UPDATE sandbox.parcels SET status = 'EXCEPTION', exception = $2, next_event_at = NULL, updated_at = now()
+          WHERE waybill = $1`,
+        [parcel.waybill, exception],
+      );
+    }
+    const { rows } = await client.query<EventRow>(
+      `INSERT INTO sandbox.events (event_id, waybill, type, exception, detail) VALUES ($1, $2, $3, $4, $5) RETURNING *`,
+      [randomId('evt'), parcel.waybill, type, exception ?? null, detailFor(parcel, type, exception)],
+    );
+    return toEvent(rows[0]);
+  }
+
+  /** In manual mode parcels get no due time at all, so no auto-mode ticker elsewhere will move them either. */
+  private nextStepSql(): string {
+    return this.mode === 'auto' ? `now() + ${this.stepMs} * interval '1 millisecond'` : 'NULL::timestamptz';
+  }
+
+  private post(event: CarrierEvent): void {
+    void this.webhooks.send(event.eventId, event, event.waybill, () =>
+      this.pool.query('UPDATE sandbox.events SET delivered = true WHERE event_id = $1', [event.eventId]),
+    );
+  }
+}
+
+function parse<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
+  const result = schema.safeParse(value);
+  if (!result.success) {
+    const issues = result.error.issues.map((issue) => `${[what, ...issue.path].join('.')}: ${issue.message}`);
+    throw new ProviderRefusedError(`sandbox: ${issues.join('; ')}`);
+  }
+  return result.data;
+}
+
+async function lockParcel(client: PoolClient, waybill: string): Promise<ParcelRow> {
+  const { rows } = await client.query<ParcelRow>('SELECT * FROM sandbox.parcels WHERE waybill = $1 FOR UPDATE', [
+    waybill,
+  ]);
+  if (!rows[0]) throw new ProviderRefusedError(`sandbox: no parcel ${waybill}`);
+  return rows[0];
+}
+
+function detailFor(parcel: ParcelRow, type: CarrierEventType, exception?: CarrierExceptionKind): string {
+  switch (type) {
+    case 'PICKED_UP':
+      return `Picked up at ${parcel.from_warehouse}`;
+    case 'IN_TRANSIT':
+      return 'Departed origin sorting centre';
+    case 'OUT_FOR_DELIVERY':
+      return `Out for delivery in ${parcel.address.city}`;
+    case 'DELIVERED':
+      return `Delivered to ${parcel.address.name}`;
+    case 'EXCEPTION':
+      return exception === 'lost'
+        ? 'Parcel reported lost'
+        : exception === 'damaged'
+          ? 'Parcel damaged in transit'
+          : 'Delayed at sorting centre';
+  }
+}
+
+function toEvent(row: EventRow): CarrierEvent {
+  return {
+    eventId: row.event_id,
+    waybill: row.waybill,
+    type: row.type,
+    ...(row.exception ? { exception: row.exception } : {}),
+    occurredAt: row.occurred_at.toISOString(),
+    ...(row.detail ? { detail: row.detail } : {}),
+  };
+}
+
+function toParcel(row: ParcelRow): Parcel {
+  return {
+    waybill: row.waybill,
+    shipmentId: row.shipment_id,
+    orderId: row.order_id,
+    fromWarehouse: row.from_warehouse,
+    address: row.address,
+    lines: row.lines,
+    status: row.status,
+    ...(row.exception ? { exception: row.exception } : {}),
+    ...(row.next_event_at ? { nextEventAt: row.next_event_at.toISOString() } : {}),
+    createdAt: row.created_at.toISOString(),
+    updatedAt: row.updated_at.toISOString(),
+  };
+}

@@ -1,0 +1,129 @@
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { Client } from 'pg';
+import { openOrm } from '../../db/orm';
+import { findFreePort, startEmbeddedPostgres, type DatabaseHandle } from '../../db/postgres';
+import { DEMO_CUSTOMERS, DEMO_SKUS, DEMO_STOCK, seedDemoData } from '../../db/seed';
+
+let dataDir: string;
+let db: DatabaseHandle;
+let sql: Client;
+
+beforeAll(async () => {
+  dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'order-engine-db-test-'));
+  db = await startEmbeddedPostgres({ dataDir, port: await findFreePort() });
+  sql = new Client({ connectionString: db.url });
+  await sql.connect();
+});
+
+afterAll(async () => {
+  await sql?.end();
+  await db?.stop();
+  if (dataDir) await fs.rm(dataDir, { recursive: true, force: true });
+});
+
+async function count(table: string): Promise<number> {
+  const { rows } = await sql.query<{ n: number }>(`select count(*)::int as n from ${table}`);
+  return rows[0].n;
+}
+
+/** Runs `statement` and returns the name of the constraint PostgreSQL reported it violated. */
+async function violatedConstraint(statement: string, params: unknown[] = []): Promise<string | undefined> {
+  try {
+    await sql.query(statement, params);
+  } catch (error) {
+    return (error as { constraint?: string }).constraint;
+  }
+  throw new Error(`expected a constraint violation from: ${statement}`);
+}
+
+test('migrations and demo seed apply once and are idempotent', async () => {
+  for (const expectSeeded of [true, false]) {
+    const orm: MikroORM = await openOrm(db.url);
+    try {
+      expect(await orm.migrator.getPendingMigrations()).toEqual([]);
+      expect(await seedDemoData(orm.em)).toBe(expectSeeded);
+    } finally {
+      await orm.close(true);
+    }
+  }
+
+  expect(await count('products')).toBe(DEMO_SKUS.length);
+  expect(await count('warehouses')).toBe(3);
+  expect(await count('stock_levels')).toBe(DEMO_STOCK.length);
+  expect(await count(`stock_ledger where kind = 'seed' and actor = 'system'`)).toBe(DEMO_STOCK.length);
+  expect(await count('customers')).toBe(DEMO_CUSTOMERS.length);
+  expect(await count('mikro_orm_migrations')).toBe(1);
+
+  const { rows: prices } = await sql.query<{ n: number }>(
+    'select count(*)::int as n from products where market_price < price or price <= 0',
+  );
+  expect(prices[0].n).toBe(0);
+  const { rows: singleWarehouse } = await sql.query<{ sku: string }>(
+    'select sku from stock_levels where on_hand > 0 group by sku having count(*) = 1',
+  );
+  expect(singleWarehouse.length).toBeGreaterThanOrEqual(2);
+  const { rows: smsCustomers } = await sql.query<{ id: string }>(
+    `select id from customers where notify_channels @> '["sms", "email"]'`,
+  );
+  expect(smsCustomers).toHaveLength(1);
+});
+
+test('stock checks reject reserving more than is on hand', async () => {
+  const [{ warehouseCode, sku }] = DEMO_STOCK;
+  const update = 'update stock_levels set on_hand = $3, reserved = $4 where warehouse_code = $1 and sku = $2';
+  expect(await violatedConstraint(update, [warehouseCode, sku, 2, 3])).toBe('stock_levels_reserved_le_on_hand_check');
+  expect(await violatedConstraint(update, [warehouseCode, sku, -1, 0])).toBe('stock_levels_on_hand_check');
+  expect(await violatedConstraint(update, [warehouseCode, sku, 5, -1])).toBe('stock_levels_reserved_check');
+});
+
+test('orders cannot refund more than was captured', async () => {
+  const insert = `insert into orders (id, customer_id, channel, status, currency, subtotal, shipping, total, captured_amount,
+      refunded_amount, payment_method, shipping_address, request_hash, placed_at)
+    values ($1, 'C-1001', 'web', 'PAID', 'CNY', 9300, 800, 10100, $2, $3, 'card', '{}', 'h', now())`;
+  expect(await violatedConstraint(insert, ['ORD-OVER', 10100, 10101])).toBe('orders_refunded_le_captured_check');
+  await sql.query(insert, ['ORD-OK', 10100, 10100]);
+  expect(await violatedConstraint('update orders set captured_amount = 100 where id = $1', ['ORD-OK'])).toBe(
+    'orders_refunded_le_captured_check',
+  );
+});
+
+test('unique constraints hold', async () => {
+  const reservation = `insert into reservations (order_id, warehouse_code, sku, quantity, status) values ('ORD-U', 'SH1', $1, 1, 'active')`;
+  await sql.query(reservation, [DEMO_SKUS[0]]);
+  expect(await violatedConstraint(reservation, [DEMO_SKUS[0]])).toBe('reservations_order_id_warehouse_code_sku_unique');
+
+  const history = `insert into order_status_history (order_id, seq, to_status, actor) values ('ORD-U', 1, 'PAID', 'system')`;
+  await sql.query(history);
+  expect(await violatedConstraint(history)).toBe('order_status_history_order_id_seq_unique');
+
+  const payment = `insert into payments (id, order_id, method, status, amount, currency, reference)
+    values ($1, 'ORD-U', 'bank_transfer', 'AWAITING_TRANSFER', 100, 'CNY', 'REF-1')`;
+  await sql.query(payment, ['PAY-1']);
+  expect(await violatedConstraint(payment, ['PAY-2'])).toBe('payments_reference_unique');
+
+  const outbox = `insert into notification_outbox (dedupe_key, customer_id, channel, template, payload)
+    values ('ORD-U:paid:email', 'C-1001', 'email', 'order_paid', '{}')`;
+  await sql.query(outbox);
+  expect(await violatedConstraint(outbox)).toBe('notification_outbox_dedupe_key_unique');
+
+  const tracking = `insert into tracking_events (shipment_id, event_id, type, occurred_at) values ('ORD-U-S1', 'EV-1', 'PICKED_UP', now())`;
+  await sql.query(tracking);
+  expect(await violatedConstraint(tracking)).toBe('tracking_events_event_id_unique');
+
+  const settlement = `insert into settlements (order_id, currency, order_total, captured, refunded, shipping, net)
+    values ('ORD-U', 'CNY', 100, 100, 0, 0, 100)`;
+  await sql.query(settlement);
+  expect(await violatedConstraint(settlement)).toBe('settlements_order_id_unique');
+});
+
+test('a restart reuses the cluster and its data', async () => {
+  await sql.end();
+  await db.stop();
+  db = await startEmbeddedPostgres({ dataDir, port: await findFreePort() });
+  sql = new Client({ connectionString: db.url });
+  await sql.connect();
+  expect(await count('products')).toBe(DEMO_SKUS.length);
+});

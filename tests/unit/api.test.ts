@@ -1,0 +1,359 @@
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import { ActivityFailure, ApplicationFailure, RetryState } from '@temporalio/common';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../../api/app';
+import { fieldPath, PROBLEM_BASE, toProblem } from '../../api/problems';
+import { loadConfig } from '../../config';
+import { SIGNATURE_HEADER, signPayload } from '../../sandbox/signing';
+
+// app.inject() goes through light-my-request, which requires the ESM-only `cookie` 2: jest's module sandbox cannot load
+// it, Node's own require (>= 20.19) can. getBuiltinModule reaches Node's loader past jest's.
+jest.mock('cookie', () =>
+  process.getBuiltinModule('node:module').createRequire(require.resolve('light-my-request'))('cookie'),
+);
+
+const TOKENS = {
+  agent: 'tok-agent',
+  warehouse: 'tok-warehouse',
+  system: 'tok-system',
+};
+
+const config = loadConfig({
+  NODE_ENV: 'test',
+  API_TOKENS: `${TOKENS.agent}=agent:alice,${TOKENS.warehouse}=warehouse:wh-bot,${TOKENS.system}=system:storefront`,
+});
+
+/** Records the signals the webhook routes send; nothing else of Temporal is reachable in these tests. */
+const signals: { workflowId: string; name: string; args: unknown[] }[] = [];
+const temporal = {
+  workflow: {
+    getHandle: (workflowId: string) => ({
+      signal: async (def: { name: string }, ...args: unknown[]) => {
+        signals.push({ workflowId, name: def.name, args });
+      },
+    }),
+  },
+} as unknown as Client;
+// No test reaches the database: every request below is refused or answered before a route touches it.
+const orm = {} as MikroORM;
+
+let app: FastifyInstance;
+
+beforeAll(async () => {
+  app = await buildApp({ config, temporal, orm, taskQueue: 'orders-test' });
+  await app.ready();
+});
+
+afterAll(async () => {
+  await app.close();
+});
+
+const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+function validOrder(): Record<string, unknown> {
+  return {
+    orderId: 'ord-test-1',
+    customerId: 'cus_1',
+    channel: 'web',
+    currency: 'CNY',
+    lines: [{ sku: 'SKU-1', quantity: 2, unitPrice: 1 }],
+    shippingAddress: {
+      name: 'Li Lei',
+      phone: '13800138000',
+      line1: '1 Zhongshan Rd',
+      city: 'Shanghai',
+      postalCode: '200000',
+      country: 'CN',
+    },
+    payment: { method: 'card', token: 'tok_visa' },
+  };
+}
+
+function placeOrder(body: unknown, headers: Record<string, string> = {}) {
+  return app.inject({
+    method: 'POST',
+    url: '/v1/orders',
+    headers: { ...bearer(TOKENS.agent), ...headers },
+    payload: body as Record<string, unknown>,
+  });
+}
+
+function expectProblem(
+  response: { statusCode: number; headers: Record<string, unknown>; json(): any },
+  status: number,
+  type: string,
+) {
+  expect(response.statusCode).toBe(status);
+  expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
+  const body = response.json();
+  expect(body).toMatchObject({ type: PROBLEM_BASE + type, status });
+  expect(typeof body.title).toBe('string');
+  expect(typeof body.detail).toBe('string');
+  expect(typeof body.instance).toBe('string');
+  return body;
+}
+
+describe('authentication and roles', () => {
+  it('answers 401 without a token', async () => {
+    const response = await app.inject({ method: 'GET', url: '/v1/orders/ord-1' });
+    expectProblem(response, 401, 'unauthorized');
+    expect(response.headers['www-authenticate']).toMatch(/^Bearer/);
+  });
+
+  it('answers 401 for an unknown token', async () => {
+    const response = await app.inject({ method: 'GET', url: '/v1/orders/ord-1', headers: bearer('nope') });
+    expectProblem(response, 401, 'unauthorized');
+  });
+
+  it('answers 401 for a malformed Authorization header', async () => {
+    const response = await app.inject({ method: 'GET', url: '/v1/products', headers: { authorization: TOKENS.agent } });
+    expectProblem(response, 401, 'unauthorized');
+  });
+
+  it('answers 403 when the role may not call the route', async () => {
+    const response = await app.inject({
+      method: 'POST',
+      url: '/v1/orders',
+      headers: bearer(TOKENS.warehouse),
+      payload: validOrder(),
+    });
+    expectProblem(response, 403, 'forbidden');
+  });
+
+  it('checks the role before validating the body', async () => {
+    const response = await app.inject({
+      method: 'POST',
+      url: '/v1/orders/ord-1/review',
+      headers: bearer(TOKENS.system),
+      payload: {},
+    });
+    expectProblem(response, 403, 'forbidden');
+  });
+
+  it('needs no token for the metrics and the API description', async () => {
+    const metrics = await app.inject({ method: 'GET', url: '/metrics' });
+    expect(metrics.statusCode).toBe(200);
+    expect(metrics.body).toContain('http_requests_total');
+    const docs = await app.inject({ method: 'GET', url: '/docs/json' });
+    expect(docs.statusCode).toBe(200);
+    expect(Object.keys(docs.json().paths)).toEqual(
+      expect.arrayContaining(['/v1/orders', '/v1/orders/{orderId}', '/v1/webhooks/payment', '/health']),
+    );
+  });
+});
+
+describe('POST /v1/orders validation', () => {
+  const cases: [string, (body: any) => void, string][] = [
+    ['customerId missing', (b) => delete b.customerId, 'customerId'],
+    ['channel invalid', (b) => (b.channel = 'fax'), 'channel'],
+    ['lines empty', (b) => (b.lines = []), 'lines'],
+    ['quantity 0', (b) => (b.lines[0].quantity = 0), 'lines[0].quantity'],
+    ['quantity 1.5', (b) => (b.lines[0].quantity = 1.5), 'lines[0].quantity'],
+    ['quantity over 999', (b) => b.lines.push({ sku: 'SKU-2', quantity: 1000 }), 'lines[1].quantity'],
+    ['phone invalid', (b) => (b.shippingAddress.phone = '12345'), 'shippingAddress.phone'],
+    ['name too short', (b) => (b.shippingAddress.name = 'L'), 'shippingAddress.name'],
+    ['country invalid', (b) => (b.shippingAddress.country = 'CHN'), 'shippingAddress.country'],
+    ['postal code missing', (b) => delete b.shippingAddress.postalCode, 'shippingAddress.postalCode'],
+    ['payment method invalid', (b) => (b.payment.method = 'cheque'), 'payment.method'],
+    ['currency not 3 letters', (b) => (b.currency = 'YUAN'), 'currency'],
+    ['orderId with bad characters', (b) => (b.orderId = 'ord/1'), 'orderId'],
+  ];
+
+  it.each(cases)('%s → 400 naming only that field', async (_name, breakIt, field) => {
+    const body = validOrder();
+    breakIt(body);
+    const problem = expectProblem(await placeOrder(body), 400, 'validation');
+    expect(problem.errors).toHaveLength(1);
+    expect(problem.errors[0]).toEqual({ field, reason: expect.any(String) });
+  });
+
+  it('reports every invalid field, one entry each', async () => {
+    const body = validOrder() as any;
+    delete body.customerId;
+    body.shippingAddress.phone = 'x';
+    body.shippingAddress.name = '';
+    const problem = expectProblem(await placeOrder(body), 400, 'validation');
+    expect(problem.errors.map((e: { field: string }) => e.field).sort()).toEqual(
+      ['customerId', 'shippingAddress.name', 'shippingAddress.phone'].sort(),
+    );
+  });
+
+  it('refuses an orderId that differs from the Idempotency-Key header', async () => {
+    const problem = expectProblem(
+      await placeOrder(validOrder(), { 'idempotency-key': 'ord-other' }),
+      400,
+      'validation',
+    );
+    expect(problem.errors).toEqual([{ field: 'orderId', reason: expect.any(String) }]);
+  });
+
+  it('refuses an invalid Idempotency-Key header', async () => {
+    const body = validOrder();
+    delete body.orderId;
+    const problem = expectProblem(await placeOrder(body, { 'idempotency-key': 'bad key!' }), 400, 'validation');
+    expect(problem.errors).toEqual([{ field: 'idempotency-key', reason: expect.any(String) }]);
+  });
+
+  it('answers malformed JSON with 400, not 500', async () => {
+    const response = await app.inject({
+      method: 'POST',
+      url: '/v1/orders',
+      headers: { ...bearer(TOKENS.agent), 'content-type': 'application/json' },
+      payload: '{"customerId": "cus_1",',
+    });
+    expectProblem(response, 400, 'validation');
+  });
+});
+
+describe('other request validation', () => {
+  it('needs a reason to reject a review', async () => {
+    const response = await app.inject({
+      method: 'POST',
+      url: '/v1/orders/ord-1/review',
+      headers: bearer(TOKENS.agent),
+      payload: { decision: 'reject' },
+    });
+    const problem = expectProblem(response, 400, 'validation');
+    expect(problem.errors).toEqual([{ field: 'reason', reason: expect.any(String) }]);
+  });
+
+  it('validates list filters', async () => {
+    const response = await app.inject({
+      method: 'GET',
+      url: '/v1/orders?status=PAID,LOST&limit=500',
+      headers: bearer(TOKENS.agent),
+    });
+    const problem = expectProblem(response, 400, 'validation');
+    expect(problem.errors.map((e: { field: string }) => e.field).sort()).toEqual(['limit', 'status[1]']);
+  });
+
+  it('answers unknown routes with a not-found problem', async () => {
+    expectProblem(await app.inject({ method: 'GET', url: '/v2/nothing' }), 404, 'not-found');
+  });
+});
+
+describe('webhooks', () => {
+  const notification = {
+    eventId: 'evt_1',
+    type: 'payment.succeeded',
+    paymentId: 'pay_1',
+    orderId: 'ord-1',
+    amount: 1200,
+    currency: 'CNY',
+    occurredAt: new Date().toISOString(),
+  };
+  const now = () => Math.floor(Date.now() / 1000);
+  const post = (url: string, payload: string, signature?: string) =>
+    app.inject({
+      method: 'POST',
+      url,
+      headers: { 'content-type': 'application/json', ...(signature ? { [SIGNATURE_HEADER]: signature } : {}) },
+      payload,
+    });
+
+  it('answers 401 without a signature', async () => {
+    expectProblem(await post('/v1/webhooks/payment', JSON.stringify(notification)), 401, 'unauthorized');
+  });
+
+  it('answers 401 for a signature made with another secret', async () => {
+    const body = JSON.stringify(notification);
+    const signature = signPayload('some-other-secret-entirely', body, now());
+    expectProblem(await post('/v1/webhooks/payment', body, signature), 401, 'unauthorized');
+  });
+
+  it('answers 401 when the signed bytes were altered', async () => {
+    const body = JSON.stringify(notification);
+    const signature = signPayload(config.PAYMENT_WEBHOOK_SECRET, body, now());
+    const altered = JSON.stringify({ ...notification, amount: 1 });
+    expectProblem(await post('/v1/webhooks/payment', altered, signature), 401, 'unauthorized');
+  });
+
+  it('answers 401 for a stale signature', async () => {
+    const body = JSON.stringify(notification);
+    const signature = signPayload(config.PAYMENT_WEBHOOK_SECRET, body, now() - 3600);
+    expectProblem(await post('/v1/webhooks/payment', body, signature), 401, 'unauthorized');
+  });
+
+  it('answers 401 for a carrier event signed with the payment secret', async () => {
+    const body = JSON.stringify({
+      eventId: 'e',
+      waybill: 'W1',
+      type: 'PICKED_UP',
+      occurredAt: new Date().toISOString(),
+    });
+    const signature = signPayload(config.PAYMENT_WEBHOOK_SECRET, body, now());
+    expectProblem(await post('/v1/webhooks/carrier', body, signature), 401, 'unauthorized');
+  });
+
+  it('checks the signature before parsing the body', async () => {
+    expectProblem(await post('/v1/webhooks/payment', '{not json'), 401, 'unauthorized');
+  });
+
+  it('answers malformed but signed JSON with 400', async () => {
+    const body = '{not json';
+    const signature = signPayload(config.PAYMENT_WEBHOOK_SECRET, body, now());
+    expectProblem(await post('/v1/webhooks/payment', body, signature), 400, 'validation');
+  });
+
+  it('verifies the exact bytes, whitespace included, and signals the order', async () => {
+    signals.length = 0;
+    const body = JSON.stringify(notification, null, 2);
+    const signature = signPayload(config.PAYMENT_WEBHOOK_SECRET, body, now());
+    const response = await post('/v1/webhooks/payment', body, signature);
+    expect(response.statusCode).toBe(202);
+    expect(signals).toEqual([
+      {
+        workflowId: 'order-ord-1',
+        name: 'paymentNotification',
+        args: [{ eventId: 'evt_1', paymentId: 'pay_1', succeeded: true, amount: 1200, currency: 'CNY' }],
+      },
+    ]);
+  });
+});
+
+describe('mapping failures to problems', () => {
+  const updateFailed = (type: string, message: string) =>
+    new WorkflowUpdateFailedError('update failed', ApplicationFailure.nonRetryable(message, type));
+
+  it.each([
+    ['WrongState', 409, 'wrong-state'],
+    ['RuleViolation', 422, 'rule-violation'],
+    ['Forbidden', 403, 'forbidden'],
+    ['OutOfStock', 422, 'out-of-stock'],
+    ['UnknownSku', 422, 'unknown-sku'],
+    ['PaymentDeclined', 422, 'payment-declined'],
+  ])('update failure %s → %i %s with the failure message', (type, status, problemType) => {
+    const problem = toProblem(updateFailed(type, 'order is PAID'));
+    expect(problem).toMatchObject({ status, problemType, detail: 'order is PAID' });
+  });
+
+  it('finds the application failure under an activity failure', () => {
+    const cause = new ActivityFailure(
+      'activity failed',
+      'reserveStock',
+      '1',
+      RetryState.NON_RETRYABLE_FAILURE,
+      undefined,
+      ApplicationFailure.nonRetryable('only 1 left of SKU-1', 'OutOfStock'),
+    );
+    expect(toProblem(new WorkflowUpdateFailedError('update failed', cause))).toMatchObject({
+      status: 422,
+      problemType: 'out-of-stock',
+    });
+  });
+
+  it('treats an unknown update failure as a bug', () => {
+    expect(toProblem(updateFailed('Surprise', 'boom'))).toBeUndefined();
+  });
+
+  it('maps a missing workflow to 404', () => {
+    expect(toProblem(new WorkflowNotFoundError('not found', 'order-x', undefined))).toMatchObject({ status: 404 });
+  });
+
+  it('writes field paths the way clients address JSON', () => {
+    expect(fieldPath('/lines/0/quantity'.split('/'))).toBe('lines[0].quantity');
+    expect(fieldPath(['shippingAddress', 'postalCode'])).toBe('shippingAddress.postalCode');
+    expect(fieldPath(['lines', 3])).toBe('lines[3]');
+  });
+});

@@ -1,0 +1,312 @@
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { WorkflowHandle } from '@temporalio/client';
+import { WorkflowUpdateFailedError } from '@temporalio/client';
+import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { loadConfig, orderPolicy } from '../../config';
+import type { OrderInput, OrderView } from '../../domain/order';
+import { startTimeSkippingServer } from '../../infra/temporal';
+import {
+  awaitIntakeUpdate,
+  cancelOrderUpdate,
+  carrierEventSignal,
+  confirmReceiptUpdate,
+  editLinesUpdate,
+  orderStateQuery,
+  orderWorkflowId,
+  paymentNotificationSignal,
+  retryPaymentUpdate,
+  reviewOrderUpdate,
+} from '../../workflows/messages';
+import type { orderWorkflow } from '../../workflows';
+import { fakeActivities } from '../helpers/fake-activities';
+import { uniqueId } from '../helpers/names';
+
+const policy = orderPolicy(loadConfig({ API_TOKENS: 't=admin:test' }));
+const agent = { principal: 'alice', role: 'agent' };
+const HOUR = 3_600_000;
+
+let env: TestWorkflowEnvironment;
+let bundle: WorkflowBundleWithSourceMap;
+
+beforeAll(async () => {
+  [env, bundle] = await Promise.all([
+    startTimeSkippingServer(),
+    bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), logger: { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} } }),
+  ]);
+});
+
+afterAll(async () => {
+  await env?.teardown();
+});
+
+function orderInput(overrides: Partial<OrderInput> = {}): OrderInput {
+  return {
+    orderId: uniqueId('o'),
+    customerId: 'cus_1',
+    channel: 'web',
+    currency: 'CNY',
+    lines: [{ sku: 'SKU-A', quantity: 2 }],
+    shippingAddress: { name: 'Li Lei', phone: '13800138000', line1: '1 Nanjing Rd', city: 'Shanghai', postalCode: '200000', country: 'CN' },
+    payment: { method: 'card', token: 'tok_visa' },
+    placedAt: new Date().toISOString(),
+    placedBy: { principal: 'shop', role: 'system' },
+    requestHash: 'hash',
+    policy,
+    ...overrides,
+  };
+}
+
+/** Runs `body` against a worker on its own task queue with fresh fake activities. */
+async function withWorker<T>(
+  fakes: ReturnType<typeof fakeActivities>,
+  body: (start: (input: OrderInput) => Promise<WorkflowHandle<typeof orderWorkflow>>) => Promise<T>,
+): Promise<T> {
+  const taskQueue = uniqueId('q');
+  const worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue,
+    workflowBundle: bundle,
+    activities: fakes.activities,
+  });
+  return worker.runUntil(
+    body(async (input) => {
+      const handle = await env.client.workflow.start<typeof orderWorkflow>('orderWorkflow', {
+        taskQueue,
+        workflowId: orderWorkflowId(input.orderId),
+        args: [input],
+      });
+      await handle.executeUpdate(awaitIntakeUpdate);
+      return handle;
+    }),
+  );
+}
+
+async function waitForStatus(handle: WorkflowHandle, status: OrderView['status']): Promise<OrderView> {
+  for (let i = 0; i < 100; i += 1) {
+    const view = await handle.query(orderStateQuery);
+    if (view.status === status) return view;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`order never reached ${status}: ${(await handle.query(orderStateQuery)).status}`);
+}
+
+async function deliverAll(handle: WorkflowHandle) {
+  const view = await handle.query(orderStateQuery);
+  for (const shipment of view.shipments) {
+    for (const type of ['PICKED_UP', 'IN_TRANSIT', 'OUT_FOR_DELIVERY', 'DELIVERED'] as const) {
+      await handle.signal(carrierEventSignal, {
+        eventId: `${shipment.waybill}-${type}`,
+        waybill: shipment.waybill!,
+        type,
+        occurredAt: new Date().toISOString(),
+      });
+    }
+  }
+}
+
+test('an unpaid bank-transfer order is cancelled when the payment window ends and its stock released', async () => {
+  const fakes = fakeActivities();
+  await withWorker(fakes, async (start) => {
+    const handle = await start(orderInput({ payment: { method: 'bank_transfer' } }));
+    const waiting = await handle.query(orderStateQuery);
+    expect(waiting.status).toBe('PENDING_PAYMENT');
+    expect(waiting.payment.status).toBe('AWAITING_TRANSFER');
+    await env.sleep(policy.paymentWindowMs - 60_000);
+    expect((await handle.query(orderStateQuery)).status).toBe('PENDING_PAYMENT');
+    await env.sleep(120_000);
+    const result = await handle.result();
+    expect(result.status).toBe('CANCELLED');
+    expect(result.cancelReason).toBe('payment window expired');
+    expect(fakes.names()).toEqual(expect.arrayContaining(['voidPayment', 'releaseStock']));
+    expect(fakes.names().indexOf('voidPayment')).toBeLessThan(fakes.names().indexOf('releaseStock'));
+  });
+});
+
+test('a bank transfer notification pays the order before the window ends', async () => {
+  const fakes = fakeActivities();
+  await withWorker(fakes, async (start) => {
+    const handle = await start(orderInput({ payment: { method: 'bank_transfer' } }));
+    const view = await handle.query(orderStateQuery);
+    await env.sleep(10 * 60_000);
+    await handle.signal(paymentNotificationSignal, {
+      eventId: 'evt-1',
+      paymentId: view.payment.authorizationId!,
+      succeeded: true,
+      amount: view.totals.total,
+      currency: 'CNY',
+    });
+    const fulfilling = await waitForStatus(handle, 'FULFILLING');
+    expect(fulfilling.payment).toMatchObject({ status: 'CAPTURED', captured: view.totals.total });
+    expect(fulfilling.history.map((h) => h.to)).toEqual(['PENDING_PAYMENT', 'PAID', 'FULFILLING']);
+  });
+});
+
+test('a risky order escalates when unreviewed past the SLA, then proceeds on approval', async () => {
+  const fakes = fakeActivities();
+  await withWorker(fakes, async (start) => {
+    const handle = await start(orderInput({ lines: [{ sku: 'SKU-C', quantity: 6 }] }));
+    const pending = await handle.query(orderStateQuery);
+    expect(pending.status).toBe('PENDING_REVIEW');
+    expect(pending.reviewReasons).toContain('amount_over_threshold');
+    await env.sleep(policy.reviewSlaMs + 60_000);
+    const escalated = await handle.query(orderStateQuery);
+    expect(escalated.needsAttention).toBe(true);
+    expect(escalated.attentionReasons).toContain('review_sla_breached');
+    expect(fakes.names()).toContain('notifyStaff');
+
+    await expect(
+      handle.executeUpdate(reviewOrderUpdate, { args: [{ decision: 'approve', actor: { principal: 'wh', role: 'warehouse' } }] }),
+    ).rejects.toThrow(WorkflowUpdateFailedError);
+    const approved = await handle.executeUpdate(reviewOrderUpdate, { args: [{ decision: 'approve', actor: agent }] });
+    expect(approved.needsAttention).toBe(false);
+    await waitForStatus(handle, 'FULFILLING');
+  });
+});
+
+test('a rejected review cancels the order and releases its stock', async () => {
+  const fakes = fakeActivities();
+  await withWorker(fakes, async (start) => {
+    const handle = await start(orderInput({ lines: [{ sku: 'SKU-C', quantity: 6 }] }));
+    await expect(handle.executeUpdate(reviewOrderUpdate, { args: [{ decision: 'reject', actor: agent }] })).rejects.toThrow(
+      WorkflowUpdateFailedError,
+    );
+    const rejected = await handle.executeUpdate(reviewOrderUpdate, {
+      args: [{ decision: 'reject', reason: 'suspected fraud', actor: agent }],
+    });
+    expect(rejected.status).toBe('CANCELLED');
+    expect(rejected.cancelReason).toBe('review rejected: suspected fraud');
+    expect(fakes.names()).toContain('releaseStock');
+    expect(fakes.names()).not.toContain('authorizePayment');
+  });
+});
+
+test('a delivered order completes by itself after the auto-complete period, with a settlement', async () => {
+  const fakes = fakeActivities();
+  await withWorker(fakes, async (start) => {
+    const handle = await start(orderInput());
+    await waitForStatus(handle, 'FULFILLING');
+    await deliverAll(handle);
+    const delivered = await waitForStatus(handle, 'DELIVERED');
+    expect(delivered.payment).toMatchObject({ status: 'CAPTURED', captured: delivered.totals.total });
+    await env.sleep(policy.autoCompleteAfterMs - HOUR);
+    expect((await handle.query(orderStateQuery)).status).toBe('DELIVERED');
+    await env.sleep(2 * HOUR);
+    const completed = await handle.result();
+    expect(completed.status).toBe('COMPLETED');
+    expect(completed.history.at(-1)).toMatchObject({ to: 'COMPLETED', reason: 'auto-completed' });
+    const settlement = fakes.calls.find((c) => c.name === 'recordSettlement')!.args;
+    expect(settlement).toMatchObject({ total: completed.totals.total, captured: completed.totals.total, refunded: 0 });
+  });
+});
+
+test('confirming receipt completes a delivered order at once', async () => {
+  const fakes = fakeActivities();
+  await withWorker(fakes, async (start) => {
+    const handle = await start(orderInput({ payment: { method: 'cod' } }));
+    await waitForStatus(handle, 'FULFILLING');
+    expect(fakes.names()).not.toContain('capturePayment');
+    await deliverAll(handle);
+    await waitForStatus(handle, 'DELIVERED');
+    expect(fakes.names()).toContain('capturePayment');
+    const completed = await handle.executeUpdate(confirmReceiptUpdate, { args: [{ actor: agent }] });
+    expect(completed.status).toBe('COMPLETED');
+    expect(completed.history.at(-1)).toMatchObject({ reason: 'receipt confirmed', actor: 'alice' });
+  });
+});
+
+test('a declined card can be retried with another method inside the window', async () => {
+  const fakes = fakeActivities();
+  await withWorker(fakes, async (start) => {
+    const handle = await start(orderInput({ payment: { method: 'card', token: 'tok_decline' } }));
+    const declined = await handle.query(orderStateQuery);
+    expect(declined.payment).toMatchObject({ status: 'DECLINED', lastDeclineReason: 'card_declined' });
+    const retried = await handle.executeUpdate(retryPaymentUpdate, {
+      args: [{ payment: { method: 'wallet', token: 'wallet_ok' }, actor: agent }],
+    });
+    expect(retried.payment).toMatchObject({ method: 'wallet', status: 'AUTHORIZED', attempts: 2 });
+    await waitForStatus(handle, 'FULFILLING');
+  });
+});
+
+test('line edits: re-priced and re-reserved, at most three, only within the edit window', async () => {
+  const fakes = fakeActivities();
+  await withWorker(fakes, async (start) => {
+    const handle = await start(orderInput({ payment: { method: 'bank_transfer' } }));
+    for (let quantity = 2; quantity <= 4; quantity += 1) {
+      const edited = await handle.executeUpdate(editLinesUpdate, { args: [{ lines: [{ sku: 'SKU-B', quantity }], actor: agent }] });
+      expect(edited.totals.total).toBe(25_000 * quantity);
+      expect(edited.edits).toBe(quantity - 1);
+    }
+    await expect(
+      handle.executeUpdate(editLinesUpdate, { args: [{ lines: [{ sku: 'SKU-B', quantity: 1 }], actor: agent }] }),
+    ).rejects.toThrow(/at most 3 edits/);
+    expect(fakes.calls.filter((c) => c.name === 'reserveStock')).toHaveLength(4);
+  });
+  const late = fakeActivities();
+  await withWorker(late, async (start) => {
+    const handle = await start(orderInput({ payment: { method: 'bank_transfer' } }));
+    await env.sleep(policy.editWindowMs + 60_000);
+    const failure = await handle
+      .executeUpdate(editLinesUpdate, { args: [{ lines: [{ sku: 'SKU-B', quantity: 1 }], actor: agent }] })
+      .catch((error: WorkflowUpdateFailedError) => error);
+    expect(failure).toBeInstanceOf(WorkflowUpdateFailedError);
+    expect((failure as WorkflowUpdateFailedError).cause?.message).toMatch(/edit window/);
+  });
+});
+
+test('cancelling after payment undoes bookings, payment and stock, newest first', async () => {
+  const fakes = fakeActivities();
+  await withWorker(fakes, async (start) => {
+    const handle = await start(orderInput({ lines: [{ sku: 'SKU-A', quantity: 1 }, { sku: 'SKU-C', quantity: 1 }] }));
+    const fulfilling = await waitForStatus(handle, 'FULFILLING');
+    expect(fulfilling.shipments).toHaveLength(2);
+    const cancelled = await handle.executeUpdate(cancelOrderUpdate, { args: [{ reason: 'customer changed mind', actor: agent }] });
+    expect(cancelled.status).toBe('CANCELLED');
+    const undo = fakes.names().filter((n) => ['cancelShipment', 'voidPayment', 'releaseStock'].includes(n));
+    expect(undo).toEqual(['cancelShipment', 'cancelShipment', 'voidPayment', 'releaseStock']);
+    expect(cancelled.payment.status).toBe('VOIDED');
+  });
+});
+
+test('cancelling the workflow itself still runs the compensations', async () => {
+  const fakes = fakeActivities();
+  await withWorker(fakes, async (start) => {
+    const handle = await start(orderInput());
+    await waitForStatus(handle, 'FULFILLING');
+    await handle.cancel();
+    await expect(handle.result()).rejects.toThrow();
+    expect(fakes.names().filter((n) => ['cancelShipment', 'voidPayment', 'releaseStock'].includes(n))).toEqual([
+      'cancelShipment',
+      'voidPayment',
+      'releaseStock',
+    ]);
+    expect(fakes.records.at(-1)?.view.status).toBe('CANCELLED');
+  });
+});
+
+test('a shipment silent past the configured time, or reporting an exception, flags the order', async () => {
+  const fakes = fakeActivities();
+  await withWorker(fakes, async (start) => {
+    const handle = await start(orderInput());
+    const view = await waitForStatus(handle, 'FULFILLING');
+    await env.sleep(policy.shipmentStaleAfterMs + 60_000);
+    expect((await handle.query(orderStateQuery)).attentionReasons).toContain('carrier_silent');
+    const waybill = view.shipments[0].waybill!;
+    await handle.signal(carrierEventSignal, { eventId: 'e1', waybill, type: 'PICKED_UP', occurredAt: new Date().toISOString() });
+    const shipped = await waitForStatus(handle, 'SHIPPED');
+    expect(shipped.attentionReasons).not.toContain('carrier_silent');
+    await handle.signal(carrierEventSignal, {
+      eventId: 'e2',
+      waybill,
+      type: 'EXCEPTION',
+      exception: 'lost',
+      occurredAt: new Date().toISOString(),
+    });
+    await handle.signal(carrierEventSignal, { eventId: 'e2', waybill, type: 'EXCEPTION', exception: 'lost', occurredAt: new Date().toISOString() });
+    for (let i = 0; i < 50 && !(await handle.query(orderStateQuery)).needsAttention; i += 1) await new Promise((r) => setTimeout(r, 50));
+    const flagged = await handle.query(orderStateQuery);
+    expect(flagged.attentionReasons).toContain('carrier_exception');
+    expect(flagged.shipments[0]).toMatchObject({ status: 'EXCEPTION', exception: 'lost' });
+    expect(fakes.calls.filter((c) => c.name === 'recordShipmentEvent')).toHaveLength(2);
+  });
+});

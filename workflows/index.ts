@@ -1,0 +1,2 @@
+export { orderWorkflow } from './order';
+export { baselineWorkflow } from './baseline';

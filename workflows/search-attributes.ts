@@ -1,0 +1,24 @@
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+
+/** Custom search attributes ops use in the Temporal UI; registered on the dev server at start-up. */
+export const OrderStatusKey = defineSearchAttributeKey('OrderStatus', SearchAttributeType.KEYWORD);
+export const CaseTypeKey = defineSearchAttributeKey('CaseType', SearchAttributeType.KEYWORD);
+export const CustomerIdKey = defineSearchAttributeKey('CustomerId', SearchAttributeType.KEYWORD);
+export const ChannelKey = defineSearchAttributeKey('Channel', SearchAttributeType.KEYWORD);
+export const PaymentMethodKey = defineSearchAttributeKey('PaymentMethod', SearchAttributeType.KEYWORD);
+export const NeedsAttentionKey = defineSearchAttributeKey('NeedsAttention', SearchAttributeType.BOOL);
+export const AttentionReasonKey = defineSearchAttributeKey('AttentionReason', SearchAttributeType.KEYWORD);
+export const SlaDeadlineKey = defineSearchAttributeKey('SlaDeadline', SearchAttributeType.DATETIME);
+export const OrderTotalKey = defineSearchAttributeKey('OrderTotal', SearchAttributeType.INT);
+
+export const SEARCH_ATTRIBUTES = [
+  OrderStatusKey,
+  CaseTypeKey,
+  CustomerIdKey,
+  ChannelKey,
+  PaymentMethodKey,
+  NeedsAttentionKey,
+  AttentionReasonKey,
+  SlaDeadlineKey,
+  OrderTotalKey,
+] as const;
