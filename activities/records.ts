@@ -24,7 +24,7 @@ export function recordActivities(
       const em = fork();
       const wanted = sumQuantities(lines);
       const products: { sku: string; name: string; price: number; currency: string }[] = await em.execute(
-        'select sku, name, price, currency from products where active and sku = any(?)',
+        'select sku, name, price, currency from products where active and sku in (?)',
         [[...wanted.keys()]],
       );
       const bySku = new Map(products.map((p) => [p.sku, p]));

@@ -62,7 +62,7 @@ export function stockActivities(
         const skus = [...sumQuantities(lines).keys()];
         const levels: { warehouse_code: string; sku: string; available: number }[] = await em.execute(
           `select warehouse_code, sku, on_hand - reserved as available from stock_levels
-           where sku = any(?) order by warehouse_code, sku for update`,
+           where sku in (?) order by warehouse_code, sku for update`,
           [skus],
         );
         const stock: StockMap = {};

@@ -161,6 +161,8 @@ export const OrderSchema = defineEntity({
     placedAt: p.datetime().index(),
     updatedAt: updatedAt(),
     completedAt: p.datetime().nullable(),
+    /** Version of the workflow snapshot last written, so an older snapshot never overwrites a newer one. */
+    snapshotVersion: p.integer().default(0),
   },
   checks: [{ name: 'orders_refunded_le_captured_check', expression: 'refunded_amount <= captured_amount' }],
 });

@@ -1,0 +1,92 @@
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { buildApp } from '../api/app';
+import { ConfigError, loadConfig } from '../config';
+import { openOrm } from '../db/orm';
+import { resolveDatabase } from '../db/postgres';
+import { seedDemoData } from '../db/seed';
+import { startDevServer } from '../infra/temporal';
+import { createOrderWorker, openSandboxes } from '../worker/runtime';
+
+/**
+ * Everything in one process tree (`npm start`): PostgreSQL (embedded unless DATABASE_URL), the
+ * Temporal dev server with its Web UI (unless TEMPORAL_ADDRESS), the worker, the sandboxes and the API.
+ * State lives under DATA_DIR, so a restart resumes the orders in flight.
+ */
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const log = (message: string) => console.log(`[start] ${message}`);
+
+  const database = await resolveDatabase(config, log);
+  const orm = await openOrm(database.url);
+  if (await seedDemoData(orm.em)) log('seeded the demo catalogue, warehouses and customers');
+
+  let devServer: TestWorkflowEnvironment | undefined;
+  let client: Client;
+  let nativeConnection: NativeConnection;
+  let uiUrl = 'your Temporal cluster UI';
+  if (config.TEMPORAL_ADDRESS) {
+    const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
+    client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+    nativeConnection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
+  } else {
+    log('starting the Temporal dev server');
+    devServer = await startDevServer({
+      dataDir: path.join(config.dataDir, 'temporal'),
+      port: config.TEMPORAL_DEV_PORT,
+      uiPort: config.TEMPORAL_UI_PORT,
+      namespace: config.TEMPORAL_NAMESPACE,
+    });
+    client = devServer.client;
+    nativeConnection = devServer.nativeConnection;
+    uiUrl = `http://127.0.0.1:${config.TEMPORAL_UI_PORT}`;
+  }
+
+  const sandboxes = await openSandboxes(config, database.url);
+  const worker = await createOrderWorker({ config, connection: nativeConnection, orm, sandboxes });
+  const app = await buildApp({
+    config,
+    temporal: client,
+    orm,
+    taskQueue: config.TEMPORAL_TASK_QUEUE,
+    sandbox: sandboxes,
+    logger: { level: config.LOG_LEVEL },
+  });
+  await app.listen({ host: config.HOST, port: config.PORT });
+  const running = worker.run();
+
+  console.log(`
+Order engine is running
+  API          ${config.publicUrl}
+  API docs     ${config.publicUrl}/docs
+  Temporal UI  ${uiUrl}
+  Data         ${config.dataDir}
+${config.generatedTokens ? '  Bearer tokens for this run (set API_TOKENS to fix them):' : '  Bearer tokens come from API_TOKENS.'}
+${config.generatedTokens ? [...config.tokens].map(([token, p]) => `    ${p.role.padEnd(10)} ${token}`).join('\n') : ''}
+`);
+
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    log('shutting down');
+    await app.close();
+    if (worker.getState() === 'RUNNING') worker.shutdown();
+    await running;
+    await sandboxes.close();
+    await orm.close();
+    await devServer?.teardown();
+    await database.stop();
+  };
+  process.once('SIGINT', () => void stop());
+  process.once('SIGTERM', () => void stop());
+  await running;
+  await stop();
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof ConfigError ? error.message : error);
+  process.exit(1);
+});

@@ -1,0 +1,31 @@
+import { NativeConnection } from '@temporalio/worker';
+import { ConfigError, loadConfig } from '../config';
+import { openOrm } from '../db/orm';
+import { resolveDatabase } from '../db/postgres';
+import { createOrderWorker, openSandboxes } from './runtime';
+
+/** The worker on its own (`npm run start:worker`): scale by running more of these against one Temporal and PostgreSQL. */
+async function main(): Promise<void> {
+  const config = loadConfig();
+  if (!config.TEMPORAL_ADDRESS) throw new ConfigError('TEMPORAL_ADDRESS: required to run the worker on its own');
+  const database = await resolveDatabase(config);
+  const orm = await openOrm(database.url);
+  const sandboxes = await openSandboxes(config, database.url);
+  const connection = await NativeConnection.connect({
+    address: config.TEMPORAL_ADDRESS,
+    apiKey: config.TEMPORAL_API_KEY,
+    tls: config.TEMPORAL_API_KEY ? true : undefined,
+  });
+  const worker = await createOrderWorker({ config, connection, orm, sandboxes });
+  // Worker.run() handles SIGINT/SIGTERM itself: it stops polling and lets tasks in flight finish.
+  await worker.run();
+  await sandboxes.close();
+  await connection.close();
+  await orm.close();
+  await database.stop();
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof ConfigError ? error.message : error);
+  process.exit(1);
+});
