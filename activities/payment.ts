@@ -20,7 +20,16 @@ async function savePayment(em: EntityManager, row: PaymentRow) {
     `insert into payments (id, order_id, method, status, amount, currency, reference, decline_reason)
      values (?, ?, ?, ?, ?, ?, ?, ?)
      on conflict (id) do update set status = excluded.status, decline_reason = excluded.decline_reason, updated_at = now()`,
-    [row.id, row.orderId, row.method, row.status, row.amount, row.currency, row.reference ?? null, row.declineReason ?? null],
+    [
+      row.id,
+      row.orderId,
+      row.method,
+      row.status,
+      row.amount,
+      row.currency,
+      row.reference ?? null,
+      row.declineReason ?? null,
+    ],
   );
 }
 
@@ -31,11 +40,21 @@ async function savePayment(em: EntityManager, row: PaymentRow) {
 export function paymentActivities(
   fork: () => EntityManager,
   gateway: PaymentGateway,
-): Pick<OrderActivities, 'authorizePayment' | 'openDeferredPayment' | 'capturePayment' | 'voidPayment' | 'refundPayment'> {
+): Pick<
+  OrderActivities,
+  'authorizePayment' | 'openDeferredPayment' | 'capturePayment' | 'voidPayment' | 'refundPayment'
+> {
   return {
     async authorizePayment({ orderId, attempt, method, token, amount, currency }) {
       const result = await providerCall(() =>
-        gateway.authorize({ idempotencyKey: `${orderId}:authorize:${attempt}`, orderId, method, token, amount, currency }),
+        gateway.authorize({
+          idempotencyKey: `${orderId}:authorize:${attempt}`,
+          orderId,
+          method,
+          token,
+          amount,
+          currency,
+        }),
       );
       await savePayment(fork(), {
         id: result.paymentId,
@@ -66,7 +85,9 @@ export function paymentActivities(
     },
 
     async capturePayment({ orderId, paymentId, amount }) {
-      const movement = await providerCall(() => gateway.capture({ idempotencyKey: `${orderId}:capture:${paymentId}`, paymentId, amount }));
+      const movement = await providerCall(() =>
+        gateway.capture({ idempotencyKey: `${orderId}:capture:${paymentId}`, paymentId, amount }),
+      );
       await fork().execute(
         `update payments set status = 'CAPTURED', captured_amount = ?, updated_at = now() where id = ?`,
         [movement.amount, paymentId],

@@ -30,7 +30,10 @@ export function recordActivities(
       const bySku = new Map(products.map((p) => [p.sku, p]));
       const unknown = [...wanted.keys()].filter((sku) => !bySku.has(sku));
       if (unknown.length > 0) {
-        throw ApplicationFailure.nonRetryable(`unknown or inactive SKU: ${unknown.join(', ')}`, ORDER_ERRORS.unknownSku);
+        throw ApplicationFailure.nonRetryable(
+          `unknown or inactive SKU: ${unknown.join(', ')}`,
+          ORDER_ERRORS.unknownSku,
+        );
       }
       const foreign = products.filter((p) => p.currency.trim() !== currency);
       if (foreign.length > 0) {
@@ -104,7 +107,15 @@ export function recordActivities(
           const inserted = await em.execute(
             `insert into order_status_history (order_id, seq, from_status, to_status, actor, reason, at)
              values (?, ?, ?, ?, ?, ?, ?) on conflict (order_id, seq) do nothing returning id`,
-            [view.orderId, transition.seq, transition.from, transition.to, transition.actor, transition.reason ?? null, transition.at],
+            [
+              view.orderId,
+              transition.seq,
+              transition.from,
+              transition.to,
+              transition.actor,
+              transition.reason ?? null,
+              transition.at,
+            ],
           );
           if (inserted.length > 0) {
             const [customer]: { notify_channels: string[] }[] = await em.execute(
@@ -121,7 +132,12 @@ export function recordActivities(
                   view.orderId,
                   channel,
                   `order.${transition.to.toLowerCase()}`,
-                  JSON.stringify({ orderId: view.orderId, status: transition.to, reason: transition.reason, total: view.totals }),
+                  JSON.stringify({
+                    orderId: view.orderId,
+                    status: transition.to,
+                    reason: transition.reason,
+                    total: view.totals,
+                  }),
                 ],
               );
             }
@@ -133,7 +149,15 @@ export function recordActivities(
             `insert into audit_log (principal, role, action, object_type, object_id, result, detail)
              select ?, ?, ?, 'order', ?, 'ok', ?::jsonb
              where not exists (select 1 from audit_log where object_id = ? and detail->>'operation' = ?)`,
-            [audit.actor.principal, audit.actor.role, audit.action, view.orderId, JSON.stringify({ ...audit.detail, operation: op }), view.orderId, op],
+            [
+              audit.actor.principal,
+              audit.actor.role,
+              audit.action,
+              view.orderId,
+              JSON.stringify({ ...audit.detail, operation: op }),
+              view.orderId,
+              op,
+            ],
           );
         }
       });

@@ -11,13 +11,28 @@ export function shippingActivities(
   return {
     async bookShipment({ orderId, shipmentId, warehouseCode, lines, address }) {
       const booking = await providerCall(() =>
-        carrier.book({ idempotencyKey: `${shipmentId}:book`, shipmentId, orderId, fromWarehouse: warehouseCode, to: address, lines }),
+        carrier.book({
+          idempotencyKey: `${shipmentId}:book`,
+          shipmentId,
+          orderId,
+          fromWarehouse: warehouseCode,
+          to: address,
+          lines,
+        }),
       );
       await fork().execute(
         `insert into shipments (id, order_id, warehouse_code, carrier, waybill, status, lines, address)
          values (?, ?, ?, ?, ?, 'BOOKED', ?::jsonb, ?::jsonb)
          on conflict (id) do update set carrier = excluded.carrier, waybill = excluded.waybill, updated_at = now()`,
-        [shipmentId, orderId, warehouseCode, booking.carrier, booking.waybill, JSON.stringify(lines), JSON.stringify(address)],
+        [
+          shipmentId,
+          orderId,
+          warehouseCode,
+          booking.carrier,
+          booking.waybill,
+          JSON.stringify(lines),
+          JSON.stringify(address),
+        ],
       );
       return booking;
     },
@@ -29,7 +44,9 @@ export function shippingActivities(
 
     async changeShipmentAddress({ shipmentId, waybill, address }) {
       const digest = createHash('sha256').update(JSON.stringify(address)).digest('hex').slice(0, 16);
-      await providerCall(() => carrier.changeAddress({ idempotencyKey: `${shipmentId}:address:${digest}`, waybill, address }));
+      await providerCall(() =>
+        carrier.changeAddress({ idempotencyKey: `${shipmentId}:address:${digest}`, waybill, address }),
+      );
       await fork().execute(`update shipments set address = ?::jsonb, updated_at = now() where id = ?`, [
         JSON.stringify(address),
         shipmentId,

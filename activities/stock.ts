@@ -15,9 +15,14 @@ interface ReservationRow {
 function groupByWarehouse(rows: ReservationRow[]): Allocation[] {
   const byWarehouse = new Map<string, LineRequest[]>();
   for (const row of rows) {
-    byWarehouse.set(row.warehouse_code, [...(byWarehouse.get(row.warehouse_code) ?? []), { sku: row.sku, quantity: row.quantity }]);
+    byWarehouse.set(row.warehouse_code, [
+      ...(byWarehouse.get(row.warehouse_code) ?? []),
+      { sku: row.sku, quantity: row.quantity },
+    ]);
   }
-  return [...byWarehouse.keys()].sort().map((warehouseCode) => ({ warehouseCode, lines: byWarehouse.get(warehouseCode)! }));
+  return [...byWarehouse.keys()]
+    .sort()
+    .map((warehouseCode) => ({ warehouseCode, lines: byWarehouse.get(warehouseCode)! }));
 }
 
 function sameQuantities(rows: ReservationRow[], lines: LineRequest[]): boolean {
@@ -28,20 +33,20 @@ function sameQuantities(rows: ReservationRow[], lines: LineRequest[]): boolean {
 
 async function releaseRows(em: EntityManager, orderId: string, rows: ReservationRow[], reason: string, actor: string) {
   for (const row of rows) {
-    await em.execute('update stock_levels set reserved = reserved - ?, updated_at = now() where warehouse_code = ? and sku = ?', [
-      row.quantity,
-      row.warehouse_code,
-      row.sku,
-    ]);
+    await em.execute(
+      'update stock_levels set reserved = reserved - ?, updated_at = now() where warehouse_code = ? and sku = ?',
+      [row.quantity, row.warehouse_code, row.sku],
+    );
     await em.execute(
       `insert into stock_ledger (warehouse_code, sku, delta, reserved_delta, kind, reason, actor, order_id)
        values (?, ?, 0, ?, 'release', ?, ?, ?)`,
       [row.warehouse_code, row.sku, -row.quantity, reason, actor, orderId],
     );
   }
-  await em.execute(`update reservations set status = 'released', updated_at = now() where order_id = ? and status = 'active'`, [
-    orderId,
-  ]);
+  await em.execute(
+    `update reservations set status = 'released', updated_at = now() where order_id = ? and status = 'active'`,
+    [orderId],
+  );
 }
 
 /** Stock moves in row-locked transactions; stock_levels rows are locked in one fixed order so concurrent orders never deadlock. */
@@ -73,11 +78,10 @@ export function stockActivities(
         }
         for (const { warehouseCode, lines: part } of allocations) {
           for (const line of part) {
-            await em.execute('update stock_levels set reserved = reserved + ?, updated_at = now() where warehouse_code = ? and sku = ?', [
-              line.quantity,
-              warehouseCode,
-              line.sku,
-            ]);
+            await em.execute(
+              'update stock_levels set reserved = reserved + ?, updated_at = now() where warehouse_code = ? and sku = ?',
+              [line.quantity, warehouseCode, line.sku],
+            );
             await em.execute(
               `insert into reservations (order_id, warehouse_code, sku, quantity, status) values (?, ?, ?, ?, 'active')
                on conflict (order_id, warehouse_code, sku) do update set quantity = excluded.quantity, status = 'active', updated_at = now()`,

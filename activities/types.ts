@@ -83,5 +83,12 @@ export interface OrderActivities {
   /** Persists the order snapshot, its status history, the customer's notifications and the audit trail. */
   recordOrder(req: OrderRecord): Promise<void>;
   notifyStaff(req: { orderId: string; topic: string; message: string }): Promise<void>;
-  recordSettlement(req: { orderId: string; currency: string; total: number; shipping: number; captured: number; refunded: number }): Promise<void>;
+  recordSettlement(req: {
+    orderId: string;
+    currency: string;
+    total: number;
+    shipping: number;
+    captured: number;
+    refunded: number;
+  }): Promise<void>;
 }

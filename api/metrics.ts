@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Histogram, type Registry, collectDefaultMetrics } from 'prom-client';
 
 /**
  * Request count and latency by route template (not raw URL, so ids do not explode the label set) and status,

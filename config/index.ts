@@ -33,10 +33,16 @@ const tokens = z
   .transform((value, ctx) => {
     if (!value) return undefined;
     const map = new Map<string, Principal>();
-    for (const entry of value.split(',').map((e) => e.trim()).filter(Boolean)) {
+    for (const entry of value
+      .split(',')
+      .map((e) => e.trim())
+      .filter(Boolean)) {
       const match = /^([^=]+)=([a-z]+):(.+)$/.exec(entry);
       if (!match || !(ROLES as readonly string[]).includes(match[2])) {
-        ctx.addIssue({ code: 'custom', message: `bad entry "${entry}": use token=role:principal, role one of ${ROLES.join('|')}` });
+        ctx.addIssue({
+          code: 'custom',
+          message: `bad entry "${entry}": use token=role:principal, role one of ${ROLES.join('|')}`,
+        });
         return z.NEVER;
       }
       map.set(match[1], { role: match[2] as Role, principal: match[3] });
@@ -114,7 +120,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const generatedTokens = !tokens;
   if (!tokens) {
     if (values.NODE_ENV === 'production') throw new ConfigError('API_TOKENS: required in production');
-    tokens = new Map(ROLES.map((role) => [`dev-${role}-${randomBytes(8).toString('hex')}`, { role, principal: `dev-${role}` }]));
+    tokens = new Map(
+      ROLES.map((role) => [`dev-${role}-${randomBytes(8).toString('hex')}`, { role, principal: `dev-${role}` }]),
+    );
   }
   return {
     ...values,

@@ -41,14 +41,7 @@ export const ORDER_CHANNELS = ['web', 'mobile_app', 'marketplace', 'pos'] as con
 export type OrderChannel = (typeof ORDER_CHANNELS)[number];
 
 export type PaymentStatus =
-  | 'NONE'
-  | 'AWAITING_TRANSFER'
-  | 'AUTHORIZED'
-  | 'DECLINED'
-  | 'CAPTURED'
-  | 'COD_PENDING'
-  | 'VOIDED'
-  | 'REFUNDED';
+  'NONE' | 'AWAITING_TRANSFER' | 'AUTHORIZED' | 'DECLINED' | 'CAPTURED' | 'COD_PENDING' | 'VOIDED' | 'REFUNDED';
 
 export interface Address {
   name: string;

@@ -26,8 +26,7 @@ export interface AuthorizeRequest {
 }
 
 export type AuthorizeResult =
-  | { status: 'authorized'; paymentId: string }
-  | { status: 'declined'; paymentId: string; reason: string };
+  { status: 'authorized'; paymentId: string } | { status: 'declined'; paymentId: string; reason: string };
 
 export interface DeferredRequest {
   idempotencyKey: string;

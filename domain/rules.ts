@@ -29,7 +29,8 @@ export interface EditCheck {
 
 /** Why a line edit is refused, or null when it is allowed (ORD-7). */
 export function lineEditRefusal(check: EditCheck): string | null {
-  if (check.status !== 'PENDING_PAYMENT') return `lines can only change while awaiting payment (order is ${check.status})`;
+  if (check.status !== 'PENDING_PAYMENT')
+    return `lines can only change while awaiting payment (order is ${check.status})`;
   if (check.now - Date.parse(check.placedAt) > check.editWindowMs) return 'the edit window after placement has passed';
   if (check.editsSoFar >= check.maxEdits) return `at most ${check.maxEdits} edits are allowed`;
   return null;

@@ -61,7 +61,15 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<Te
 }
 
 /** Proto enum values of temporal.api.enums.v1.IndexedValueType. */
-const INDEXED_VALUE_TYPES: Record<string, number> = { TEXT: 1, KEYWORD: 2, INT: 3, DOUBLE: 4, BOOL: 5, DATETIME: 6, KEYWORD_LIST: 7 };
+const INDEXED_VALUE_TYPES: Record<string, number> = {
+  TEXT: 1,
+  KEYWORD: 2,
+  INT: 3,
+  DOUBLE: 4,
+  BOOL: 5,
+  DATETIME: 6,
+  KEYWORD_LIST: 7,
+};
 
 /** Starts the time-skipping test server; it knows no custom search attributes until they are added. */
 export async function startTimeSkippingServer(): Promise<TestWorkflowEnvironment> {

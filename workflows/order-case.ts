@@ -36,10 +36,10 @@ export class OrderCase {
   intakeDone = false;
   /** Set by the cancel update; the lifecycle acts on it at its next step. */
   cancelRequest?: { reason: string; actor: Actor };
-  /** True while an edit re-prices and re-reserves, so no payment starts on stale totals. */
-  editing = false;
-  /** True while a payment attempt is with the gateway, so no edit changes the amount under it. */
-  paying = false;
+  /** Held while an edit or a payment attempt runs, so a payment never starts on totals an edit is changing. */
+  busy = false;
+  /** Snapshot writes in flight; an update answers only once the state it reports is stored. */
+  writing = 0;
   private version = 0;
   private readonly seenEvents = new Set<string>();
   readonly carrierInbox: CarrierEventSignal[] = [];

@@ -63,7 +63,10 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
 
   const now = () => new Date();
 
-  async function persist(transition?: ReturnType<OrderCase['transition']>, audit?: { actor: Actor; action: string; detail?: Record<string, unknown> }) {
+  async function persist(
+    transition?: ReturnType<OrderCase['transition']>,
+    audit?: { actor: Actor; action: string; detail?: Record<string, unknown> },
+  ) {
     upsertSearchAttributes([
       { key: OrderStatusKey, value: order.status },
       { key: NeedsAttentionKey, value: order.attention.size > 0 },
@@ -72,7 +75,18 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
       { key: OrderTotalKey, value: order.totals.total },
       { key: PaymentMethodKey, value: order.payment.method },
     ]);
-    await act.recordOrder({ version: order.nextVersion(), requestHash: input.requestHash, view: order.view(), transition, audit });
+    order.writing += 1;
+    try {
+      await act.recordOrder({
+        version: order.nextVersion(),
+        requestHash: input.requestHash,
+        view: order.view(),
+        transition,
+        audit,
+      });
+    } finally {
+      order.writing -= 1;
+    }
   }
 
   async function moveTo(status: OrderStatus, actor: Actor = SYSTEM_ACTOR, reason?: string) {
@@ -91,6 +105,17 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
     return ok;
   }
 
+  /** Runs `work` alone among edits and payment attempts; waiters recheck after waking, as several may wake at once. */
+  async function exclusive<T>(work: () => Promise<T>): Promise<T> {
+    while (order.busy) await condition(() => !order.busy);
+    order.busy = true;
+    try {
+      return await work();
+    } finally {
+      order.busy = false;
+    }
+  }
+
   const reject = (type: string, message: string) => {
     throw ApplicationFailure.nonRetryable(message, type);
   };
@@ -106,13 +131,15 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
     reviewOrderUpdate,
     async ({ decision, reason, actor }) => {
       review = { approve: decision === 'approve', reason, actor };
-      await condition(() => order.status !== 'PENDING_REVIEW');
+      await condition(() => order.status !== 'PENDING_REVIEW' && order.writing === 0);
       return order.view();
     },
     {
       validator: ({ decision, reason, actor }) => {
-        if (!REVIEWER_ROLES.includes(actor.role)) reject(ORDER_ERRORS.forbidden, `role ${actor.role} cannot review orders`);
-        if (order.status !== 'PENDING_REVIEW' || review) reject(ORDER_ERRORS.wrongState, `order is ${order.status}, not awaiting review`);
+        if (!REVIEWER_ROLES.includes(actor.role))
+          reject(ORDER_ERRORS.forbidden, `role ${actor.role} cannot review orders`);
+        if (order.status !== 'PENDING_REVIEW' || review)
+          reject(ORDER_ERRORS.wrongState, `order is ${order.status}, not awaiting review`);
         if (decision === 'reject' && !reason?.trim()) reject(ORDER_ERRORS.ruleViolation, 'a rejection needs a reason');
       },
     },
@@ -122,12 +149,14 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
     cancelOrderUpdate,
     async ({ reason, actor }) => {
       order.cancelRequest = { reason, actor };
-      await condition(() => order.status === 'CANCELLED');
+      await condition(() => order.status === 'CANCELLED' && order.writing === 0);
       return order.view();
     },
     {
       validator: (_request) => {
-        const refusal = order.cancelRequest ? 'cancellation already in progress' : cancelRefusal(order.status, order.shipments);
+        const refusal = order.cancelRequest
+          ? 'cancellation already in progress'
+          : cancelRefusal(order.status, order.shipments);
         if (refusal) reject(ORDER_ERRORS.wrongState, refusal);
       },
     },
@@ -137,13 +166,14 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
     retryPaymentUpdate,
     async ({ payment }) => {
       paymentRetry = payment;
-      await condition(() => !paymentRetry && !order.paying);
+      await condition(() => !paymentRetry && !order.busy);
       return order.view();
     },
     {
       validator: (_request) => {
-        if (order.status !== 'PENDING_PAYMENT') reject(ORDER_ERRORS.wrongState, `order is ${order.status}, not awaiting payment`);
-        if (order.paying || paymentRetry) reject(ORDER_ERRORS.wrongState, 'a payment attempt is already in progress');
+        if (order.status !== 'PENDING_PAYMENT')
+          reject(ORDER_ERRORS.wrongState, `order is ${order.status}, not awaiting payment`);
+        if (paymentRetry) reject(ORDER_ERRORS.wrongState, 'a payment attempt is already in progress');
         if (order.payment.status === 'AUTHORIZED') reject(ORDER_ERRORS.wrongState, 'the order is already paid');
       },
     },
@@ -151,36 +181,38 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
 
   setHandler(
     editLinesUpdate,
-    async ({ lines, actor }) => {
-      order.editing = true;
-      try {
+    async ({ lines, actor }) =>
+      exclusive(async () => {
+        // A payment attempt may have finished while this edit waited.
+        if (
+          order.status !== 'PENDING_PAYMENT' ||
+          ['AUTHORIZED', 'CAPTURED', 'COD_PENDING'].includes(order.payment.status)
+        ) {
+          reject(ORDER_ERRORS.wrongState, 'the order is already paid');
+        }
         const priced = await act.priceOrder({ customerId: input.customerId, currency: input.currency, lines });
         order.allocations = await act.reserveStock({ orderId: order.orderId, lines, actor: actor.principal });
         order.lines = priced.lines;
         order.totals = priced.totals;
         order.edits += 1;
         await persist(undefined, { actor, action: 'order.edit_lines', detail: { lines } });
-      } finally {
-        order.editing = false;
-      }
-      return order.view();
-    },
+        return order.view();
+      }),
     {
       validator: ({ lines }) => {
-        if (order.editing) reject(ORDER_ERRORS.wrongState, 'another edit is in progress');
-        if (order.paying) reject(ORDER_ERRORS.wrongState, 'a payment attempt is in progress');
         if (['AUTHORIZED', 'CAPTURED', 'COD_PENDING'].includes(order.payment.status)) {
           reject(ORDER_ERRORS.wrongState, 'the order is already paid');
         }
         const refusal = lineEditRefusal({
           status: order.status,
-          placedAt: input.placedAt,
+          placedAt: workflowInfo().startTime.toISOString(),
           now: Date.now(),
           editsSoFar: order.edits,
           editWindowMs: policy.editWindowMs,
           maxEdits: policy.maxEdits,
         });
-        if (refusal) reject(order.status === 'PENDING_PAYMENT' ? ORDER_ERRORS.ruleViolation : ORDER_ERRORS.wrongState, refusal);
+        if (refusal)
+          reject(order.status === 'PENDING_PAYMENT' ? ORDER_ERRORS.ruleViolation : ORDER_ERRORS.wrongState, refusal);
         if (lines.length === 0) reject(ORDER_ERRORS.ruleViolation, 'an order needs at least one line');
       },
     },
@@ -210,7 +242,7 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
     confirmReceiptUpdate,
     async ({ actor }) => {
       receiptConfirmedBy = actor;
-      await condition(() => order.status === 'COMPLETED');
+      await condition(() => order.status === 'COMPLETED' && order.writing === 0);
       return order.view();
     },
     {
@@ -230,7 +262,8 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
 
   /** Cancels at intake when the catalogue or stock changed since the API checked the request. */
   async function refuseAtIntake(error: unknown): Promise<false> {
-    const type = error instanceof ActivityFailure && error.cause instanceof ApplicationFailure ? error.cause.type : undefined;
+    const type =
+      error instanceof ActivityFailure && error.cause instanceof ApplicationFailure ? error.cause.type : undefined;
     if (type !== ORDER_ERRORS.outOfStock && type !== ORDER_ERRORS.unknownSku) throw error;
     order.cancelReason = type === ORDER_ERRORS.outOfStock ? 'out_of_stock' : 'unknown_sku';
     await moveTo('CANCELLED', input.placedBy, (error as ActivityFailure).cause?.message);
@@ -247,7 +280,10 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
     }
     order.lines = priced.lines;
     order.totals = priced.totals;
-    order.reviewReasons = assessRisk({ total: priced.totals.total, lines: input.lines, isNewCustomer: priced.isNewCustomer }, policy.risk);
+    order.reviewReasons = assessRisk(
+      { total: priced.totals.total, lines: input.lines, isNewCustomer: priced.isNewCustomer },
+      policy.risk,
+    );
     upsertSearchAttributes([
       { key: CaseTypeKey, value: 'order' },
       { key: CustomerIdKey, value: input.customerId },
@@ -275,7 +311,11 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
     if (!(await waitFor(() => !!review, policy.reviewSlaMs))) {
       order.flag('review_sla_breached', `unreviewed after ${policy.reviewSlaMs} ms`);
       await persist(undefined, { actor: SYSTEM_ACTOR, action: 'order.review_escalated' });
-      await act.notifyStaff({ orderId: order.orderId, topic: 'review_sla_breached', message: `order ${order.orderId} waits for review` });
+      await act.notifyStaff({
+        orderId: order.orderId,
+        topic: 'review_sla_breached',
+        message: `order ${order.orderId} waits for review`,
+      });
       await waitFor(() => !!review);
     }
     const decision = review!;
@@ -291,14 +331,17 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
 
   /** Runs one payment attempt; true when the order may move on to fulfilment. */
   async function attemptPayment(instruction: PaymentInstruction): Promise<boolean> {
-    await condition(() => !order.editing);
-    order.paying = true;
-    try {
+    return exclusive(async () => {
       if (order.payment.status === 'AWAITING_TRANSFER' && order.payment.authorizationId) {
         await act.voidPayment({ orderId: order.orderId, paymentId: order.payment.authorizationId });
         order.payment.status = 'VOIDED';
       }
-      order.payment = { ...order.payment, method: instruction.method, attempts: order.payment.attempts + 1, amount: order.totals.total };
+      order.payment = {
+        ...order.payment,
+        method: instruction.method,
+        attempts: order.payment.attempts + 1,
+        amount: order.totals.total,
+      };
       order.payment.lastDeclineReason = undefined;
       const attempt = order.payment.attempts;
       const amount = order.totals.total;
@@ -315,23 +358,35 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
         if (result.status === 'declined') {
           order.payment.status = 'DECLINED';
           order.payment.lastDeclineReason = result.reason;
-          await persist(undefined, { actor: SYSTEM_ACTOR, action: 'payment.declined', detail: { reason: result.reason } });
+          await persist(undefined, {
+            actor: SYSTEM_ACTOR,
+            action: 'payment.declined',
+            detail: { reason: result.reason },
+          });
           return false;
         }
         order.payment.status = 'AUTHORIZED';
         return true;
       }
       const method = instruction.method as 'bank_transfer' | 'cod';
-      const deferred = await act.openDeferredPayment({ orderId: order.orderId, attempt, method, amount, currency: order.totals.currency });
+      const deferred = await act.openDeferredPayment({
+        orderId: order.orderId,
+        attempt,
+        method,
+        amount,
+        currency: order.totals.currency,
+      });
       order.payment.authorizationId = deferred.paymentId;
       order.payment.transferReference = deferred.reference;
       order.payment.status = method === 'cod' ? 'COD_PENDING' : 'AWAITING_TRANSFER';
       if (method === 'cod') return true;
-      await persist(undefined, { actor: SYSTEM_ACTOR, action: 'payment.awaiting_transfer', detail: { reference: deferred.reference } });
+      await persist(undefined, {
+        actor: SYSTEM_ACTOR,
+        action: 'payment.awaiting_transfer',
+        detail: { reference: deferred.reference },
+      });
       return false;
-    } finally {
-      order.paying = false;
-    }
+    });
   }
 
   /** Voids what was only authorized or awaited, refunds what was captured. */
@@ -341,7 +396,12 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
     if (order.payment.captured > 0) {
       const refundable = order.payment.captured - order.payment.refunded;
       if (refundable > 0) {
-        order.payment.refunded += await act.refundPayment({ orderId: order.orderId, paymentId, amount: refundable, reason: 'order cancelled' });
+        order.payment.refunded += await act.refundPayment({
+          orderId: order.orderId,
+          paymentId,
+          amount: refundable,
+          reason: 'order cancelled',
+        });
       }
       order.payment.status = 'REFUNDED';
     } else {
@@ -359,7 +419,10 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
       const awaitingTransfer = order.payment.status === 'AWAITING_TRANSFER';
       const amountBefore = order.totals.total;
       const inTime = await waitFor(
-        () => !!paymentRetry || (awaitingTransfer && !!transfer) || (awaitingTransfer && order.totals.total !== amountBefore),
+        () =>
+          !!paymentRetry ||
+          (awaitingTransfer && !!transfer) ||
+          (awaitingTransfer && order.totals.total !== amountBefore),
         Math.max(0, deadline - Date.now()),
       );
       if (!inTime) {
@@ -369,7 +432,11 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
       if (transfer) {
         const notification = transfer;
         transfer = undefined;
-        if (notification.succeeded && notification.paymentId === order.payment.authorizationId && notification.amount === order.totals.total) {
+        if (
+          notification.succeeded &&
+          notification.paymentId === order.payment.authorizationId &&
+          notification.amount === order.totals.total
+        ) {
           order.payment.status = 'CAPTURED';
           order.payment.captured = notification.amount;
           paid = true;
@@ -398,7 +465,13 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
         lines: allocation.lines,
         address: order.address,
       });
-      order.shipments.push({ shipmentId, warehouseCode: allocation.warehouseCode, lines: allocation.lines, status: 'BOOKED', ...booking });
+      order.shipments.push({
+        shipmentId,
+        warehouseCode: allocation.warehouseCode,
+        lines: allocation.lines,
+        status: 'BOOKED',
+        ...booking,
+      });
       compensations.push({
         name: `cancel shipment ${shipmentId}`,
         run: async () => {
@@ -418,8 +491,16 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
       if (!eventArrived) {
         for (const shipment of order.shipments.filter((s) => s.status !== 'DELIVERED')) stale.add(shipment.shipmentId);
         order.flag('carrier_silent', [...stale].join(','));
-        await persist(undefined, { actor: SYSTEM_ACTOR, action: 'shipment.carrier_silent', detail: { shipments: [...stale] } });
-        await act.notifyStaff({ orderId: order.orderId, topic: 'carrier_silent', message: `no carrier event for ${[...stale].join(', ')}` });
+        await persist(undefined, {
+          actor: SYSTEM_ACTOR,
+          action: 'shipment.carrier_silent',
+          detail: { shipments: [...stale] },
+        });
+        await act.notifyStaff({
+          orderId: order.orderId,
+          topic: 'carrier_silent',
+          message: `no carrier event for ${[...stale].join(', ')}`,
+        });
         continue;
       }
       const event = order.carrierInbox.shift()!;
@@ -434,7 +515,11 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
       if (event.type === 'EXCEPTION') {
         shipment.exception = event.exception;
         order.flag('carrier_exception', `${shipment.shipmentId}:${event.exception ?? 'unknown'}`);
-        await act.notifyStaff({ orderId: order.orderId, topic: 'carrier_exception', message: `${shipment.waybill}: ${event.exception}` });
+        await act.notifyStaff({
+          orderId: order.orderId,
+          topic: 'carrier_exception',
+          message: `${shipment.waybill}: ${event.exception}`,
+        });
       } else if (!order.shipments.some((s) => s.status === 'EXCEPTION')) {
         order.clear('carrier_exception');
       }
@@ -500,7 +585,11 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
       } catch (error) {
         if (isCancellation(error)) throw error;
         order.flag('compensation_failed', step.name);
-        await act.notifyStaff({ orderId: order.orderId, topic: 'compensation_failed', message: `${step.name}: ${(error as Error).message}` });
+        await act.notifyStaff({
+          orderId: order.orderId,
+          topic: 'compensation_failed',
+          message: `${step.name}: ${(error as Error).message}`,
+        });
       }
     }
     compensations.length = 0;
@@ -522,7 +611,9 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
       const request = order.cancelRequest!;
       await compensate(request.reason, request.actor);
     } else if (isCancellation(error)) {
-      await CancellationScope.nonCancellable(() => compensate('workflow cancelled', { principal: workflowInfo().workflowId, role: 'system' }));
+      await CancellationScope.nonCancellable(() =>
+        compensate('workflow cancelled', { principal: workflowInfo().workflowId, role: 'system' }),
+      );
       throw error;
     } else {
       order.flag('failed', (error as Error).message);

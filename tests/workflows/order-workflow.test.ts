@@ -31,7 +31,10 @@ let bundle: WorkflowBundleWithSourceMap;
 beforeAll(async () => {
   [env, bundle] = await Promise.all([
     startTimeSkippingServer(),
-    bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), logger: { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} } }),
+    bundleWorkflowCode({
+      workflowsPath: require.resolve('../../workflows'),
+      logger: { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} },
+    }),
   ]);
 });
 
@@ -46,7 +49,14 @@ function orderInput(overrides: Partial<OrderInput> = {}): OrderInput {
     channel: 'web',
     currency: 'CNY',
     lines: [{ sku: 'SKU-A', quantity: 2 }],
-    shippingAddress: { name: 'Li Lei', phone: '13800138000', line1: '1 Nanjing Rd', city: 'Shanghai', postalCode: '200000', country: 'CN' },
+    shippingAddress: {
+      name: 'Li Lei',
+      phone: '13800138000',
+      line1: '1 Nanjing Rd',
+      city: 'Shanghai',
+      postalCode: '200000',
+      country: 'CN',
+    },
     payment: { method: 'card', token: 'tok_visa' },
     placedAt: new Date().toISOString(),
     placedBy: { principal: 'shop', role: 'system' },
@@ -68,17 +78,26 @@ async function withWorker<T>(
     workflowBundle: bundle,
     activities: fakes.activities,
   });
-  return worker.runUntil(
-    body(async (input) => {
-      const handle = await env.client.workflow.start<typeof orderWorkflow>('orderWorkflow', {
-        taskQueue,
-        workflowId: orderWorkflowId(input.orderId),
-        args: [input],
+  const started: WorkflowHandle[] = [];
+  return worker.runUntil(async () => {
+    try {
+      return await body(async (input) => {
+        const handle = await env.client.workflow.start<typeof orderWorkflow>('orderWorkflow', {
+          taskQueue,
+          workflowId: orderWorkflowId(input.orderId),
+          args: [input],
+        });
+        started.push(handle);
+        await handle.executeUpdate(awaitIntakeUpdate);
+        return handle;
       });
-      await handle.executeUpdate(awaitIntakeUpdate);
-      return handle;
-    }),
-  );
+    } finally {
+      // The test server skips time only when no workflow has work pending: leave none behind for the next test.
+      for (const handle of started) {
+        if ((await handle.describe()).status.name === 'RUNNING') await handle.terminate('test finished');
+      }
+    }
+  });
 }
 
 async function waitForStatus(handle: WorkflowHandle, status: OrderView['status']): Promise<OrderView> {
@@ -155,7 +174,9 @@ test('a risky order escalates when unreviewed past the SLA, then proceeds on app
     expect(fakes.names()).toContain('notifyStaff');
 
     await expect(
-      handle.executeUpdate(reviewOrderUpdate, { args: [{ decision: 'approve', actor: { principal: 'wh', role: 'warehouse' } }] }),
+      handle.executeUpdate(reviewOrderUpdate, {
+        args: [{ decision: 'approve', actor: { principal: 'wh', role: 'warehouse' } }],
+      }),
     ).rejects.toThrow(WorkflowUpdateFailedError);
     const approved = await handle.executeUpdate(reviewOrderUpdate, { args: [{ decision: 'approve', actor: agent }] });
     expect(approved.needsAttention).toBe(false);
@@ -167,9 +188,9 @@ test('a rejected review cancels the order and releases its stock', async () => {
   const fakes = fakeActivities();
   await withWorker(fakes, async (start) => {
     const handle = await start(orderInput({ lines: [{ sku: 'SKU-C', quantity: 6 }] }));
-    await expect(handle.executeUpdate(reviewOrderUpdate, { args: [{ decision: 'reject', actor: agent }] })).rejects.toThrow(
-      WorkflowUpdateFailedError,
-    );
+    await expect(
+      handle.executeUpdate(reviewOrderUpdate, { args: [{ decision: 'reject', actor: agent }] }),
+    ).rejects.toThrow(WorkflowUpdateFailedError);
     const rejected = await handle.executeUpdate(reviewOrderUpdate, {
       args: [{ decision: 'reject', reason: 'suspected fraud', actor: agent }],
     });
@@ -228,23 +249,42 @@ test('a declined card can be retried with another method inside the window', asy
   });
 });
 
-test('line edits: re-priced and re-reserved, at most three, only within the edit window', async () => {
+test('line edits are re-priced and re-reserved, at most three', async () => {
   const fakes = fakeActivities();
   await withWorker(fakes, async (start) => {
     const handle = await start(orderInput({ payment: { method: 'bank_transfer' } }));
     for (let quantity = 2; quantity <= 4; quantity += 1) {
-      const edited = await handle.executeUpdate(editLinesUpdate, { args: [{ lines: [{ sku: 'SKU-B', quantity }], actor: agent }] });
+      const edited = await handle.executeUpdate(editLinesUpdate, {
+        args: [{ lines: [{ sku: 'SKU-B', quantity }], actor: agent }],
+      });
       expect(edited.totals.total).toBe(25_000 * quantity);
       expect(edited.edits).toBe(quantity - 1);
     }
-    await expect(
-      handle.executeUpdate(editLinesUpdate, { args: [{ lines: [{ sku: 'SKU-B', quantity: 1 }], actor: agent }] }),
-    ).rejects.toThrow(/at most 3 edits/);
+    const fourth = await handle
+      .executeUpdate(editLinesUpdate, { args: [{ lines: [{ sku: 'SKU-B', quantity: 1 }], actor: agent }] })
+      .catch((error: WorkflowUpdateFailedError) => error);
+    expect((fourth as WorkflowUpdateFailedError).cause?.message).toMatch(/at most 3 edits/);
     expect(fakes.calls.filter((c) => c.name === 'reserveStock')).toHaveLength(4);
+    // Each edit re-opens the transfer for the new amount; wait for the last one so no activity is left running.
+    for (let i = 0; i < 100; i += 1) {
+      const { payment, totals } = await handle.query(orderStateQuery);
+      if (payment.amount === totals.total && payment.status === 'AWAITING_TRANSFER') break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect((await handle.query(orderStateQuery)).payment).toMatchObject({ amount: 100_000, status: 'AWAITING_TRANSFER' });
   });
+});
+
+test('a line edit after the edit window is refused', async () => {
   const late = fakeActivities();
   await withWorker(late, async (start) => {
-    const handle = await start(orderInput({ payment: { method: 'bank_transfer' } }));
+    // A payment window longer than the edit window, so the order still awaits payment when the edit comes.
+    const handle = await start(
+      orderInput({
+        payment: { method: 'bank_transfer' },
+        policy: { ...policy, paymentWindowMs: 2 * policy.editWindowMs },
+      }),
+    );
     await env.sleep(policy.editWindowMs + 60_000);
     const failure = await handle
       .executeUpdate(editLinesUpdate, { args: [{ lines: [{ sku: 'SKU-B', quantity: 1 }], actor: agent }] })
@@ -257,10 +297,19 @@ test('line edits: re-priced and re-reserved, at most three, only within the edit
 test('cancelling after payment undoes bookings, payment and stock, newest first', async () => {
   const fakes = fakeActivities();
   await withWorker(fakes, async (start) => {
-    const handle = await start(orderInput({ lines: [{ sku: 'SKU-A', quantity: 1 }, { sku: 'SKU-C', quantity: 1 }] }));
+    const handle = await start(
+      orderInput({
+        lines: [
+          { sku: 'SKU-A', quantity: 1 },
+          { sku: 'SKU-C', quantity: 1 },
+        ],
+      }),
+    );
     const fulfilling = await waitForStatus(handle, 'FULFILLING');
     expect(fulfilling.shipments).toHaveLength(2);
-    const cancelled = await handle.executeUpdate(cancelOrderUpdate, { args: [{ reason: 'customer changed mind', actor: agent }] });
+    const cancelled = await handle.executeUpdate(cancelOrderUpdate, {
+      args: [{ reason: 'customer changed mind', actor: agent }],
+    });
     expect(cancelled.status).toBe('CANCELLED');
     const undo = fakes.names().filter((n) => ['cancelShipment', 'voidPayment', 'releaseStock'].includes(n));
     expect(undo).toEqual(['cancelShipment', 'cancelShipment', 'voidPayment', 'releaseStock']);
@@ -287,12 +336,18 @@ test('cancelling the workflow itself still runs the compensations', async () => 
 test('a shipment silent past the configured time, or reporting an exception, flags the order', async () => {
   const fakes = fakeActivities();
   await withWorker(fakes, async (start) => {
-    const handle = await start(orderInput());
+    const staleAfterMs = 10 * 60_000;
+    const handle = await start(orderInput({ policy: { ...policy, shipmentStaleAfterMs: staleAfterMs } }));
     const view = await waitForStatus(handle, 'FULFILLING');
-    await env.sleep(policy.shipmentStaleAfterMs + 60_000);
+    await env.sleep(staleAfterMs + 60_000);
     expect((await handle.query(orderStateQuery)).attentionReasons).toContain('carrier_silent');
     const waybill = view.shipments[0].waybill!;
-    await handle.signal(carrierEventSignal, { eventId: 'e1', waybill, type: 'PICKED_UP', occurredAt: new Date().toISOString() });
+    await handle.signal(carrierEventSignal, {
+      eventId: 'e1',
+      waybill,
+      type: 'PICKED_UP',
+      occurredAt: new Date().toISOString(),
+    });
     const shipped = await waitForStatus(handle, 'SHIPPED');
     expect(shipped.attentionReasons).not.toContain('carrier_silent');
     await handle.signal(carrierEventSignal, {
@@ -302,8 +357,15 @@ test('a shipment silent past the configured time, or reporting an exception, fla
       exception: 'lost',
       occurredAt: new Date().toISOString(),
     });
-    await handle.signal(carrierEventSignal, { eventId: 'e2', waybill, type: 'EXCEPTION', exception: 'lost', occurredAt: new Date().toISOString() });
-    for (let i = 0; i < 50 && !(await handle.query(orderStateQuery)).needsAttention; i += 1) await new Promise((r) => setTimeout(r, 50));
+    await handle.signal(carrierEventSignal, {
+      eventId: 'e2',
+      waybill,
+      type: 'EXCEPTION',
+      exception: 'lost',
+      occurredAt: new Date().toISOString(),
+    });
+    for (let i = 0; i < 50 && !(await handle.query(orderStateQuery)).needsAttention; i += 1)
+      await new Promise((r) => setTimeout(r, 50));
     const flagged = await handle.query(orderStateQuery);
     expect(flagged.attentionReasons).toContain('carrier_exception');
     expect(flagged.shipments[0]).toMatchObject({ status: 'EXCEPTION', exception: 'lost' });

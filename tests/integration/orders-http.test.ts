@@ -1,0 +1,274 @@
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { Worker } from '@temporalio/worker';
+import type { FastifyInstance } from 'fastify';
+import { Client as PgClient } from 'pg';
+import { buildApp } from '../../api/app';
+import { loadConfig, type Config } from '../../config';
+import type { OrderView } from '../../domain/order';
+import { openOrm } from '../../db/orm';
+import { findFreePort, startEmbeddedPostgres, type DatabaseHandle } from '../../db/postgres';
+import { seedDemoData } from '../../db/seed';
+import { startDevServer } from '../../infra/temporal';
+import { createOrderWorker, openSandboxes, type Sandboxes } from '../../worker/runtime';
+
+/**
+ * The whole engine over real HTTP: embedded PostgreSQL, the Temporal dev server, the worker with
+ * the sandbox providers (carrier in manual mode, driven through the sandbox endpoints), and the API.
+ */
+
+const TOKENS = { system: 'sys-token', agent: 'agent-token', warehouse: 'wh-token', ops: 'ops-token' };
+const CABLE = 'ACC-ANKER-USBC1M';
+const SHOES = 'APP-LINING-RUN42';
+
+let dataDir: string;
+let db: DatabaseHandle;
+let temporal: TestWorkflowEnvironment;
+let orm: MikroORM;
+let sandboxes: Sandboxes;
+let worker: Worker;
+let running: Promise<void>;
+let app: FastifyInstance;
+let config: Config;
+let sql: PgClient;
+
+beforeAll(async () => {
+  dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'order-engine-http-'));
+  const [database, env, port] = await Promise.all([
+    findFreePort().then((pgPort) => startEmbeddedPostgres({ dataDir, port: pgPort })),
+    startDevServer(),
+    findFreePort(),
+  ]);
+  db = database;
+  temporal = env;
+  config = loadConfig({
+    ...process.env,
+    NODE_ENV: 'test',
+    PORT: String(port),
+    API_TOKENS: `${TOKENS.system}=system:shop,${TOKENS.agent}=agent:alice,${TOKENS.warehouse}=warehouse:bob,${TOKENS.ops}=ops:olga`,
+    TEMPORAL_TASK_QUEUE: `orders-http-${port}`,
+    SANDBOX_CARRIER_MODE: 'manual',
+  });
+  orm = await openOrm(db.url);
+  await seedDemoData(orm.em);
+  sql = new PgClient({ connectionString: db.url });
+  await sql.connect();
+  sandboxes = await openSandboxes(config, db.url);
+  worker = await createOrderWorker({ config, connection: temporal.nativeConnection, orm, sandboxes });
+  running = worker.run();
+  app = await buildApp({
+    config,
+    temporal: temporal.client,
+    orm,
+    taskQueue: config.TEMPORAL_TASK_QUEUE,
+    sandbox: sandboxes,
+  });
+  await app.listen({ host: '127.0.0.1', port });
+});
+
+afterAll(async () => {
+  await app?.close();
+  if (worker?.getState() === 'RUNNING') worker.shutdown();
+  await running;
+  await sandboxes?.close();
+  await sql?.end();
+  await orm?.close();
+  await temporal?.teardown();
+  await db?.stop();
+  if (dataDir) await fs.rm(dataDir, { recursive: true, force: true });
+});
+
+async function call(
+  method: string,
+  url: string,
+  body?: unknown,
+  token: string = TOKENS.system,
+  headers: Record<string, string> = {},
+) {
+  const response = await fetch(`${config.publicUrl}${url}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${token}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      ...headers,
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return {
+    status: response.status,
+    type: response.headers.get('content-type'),
+    body: (await response.json()) as Record<string, any>,
+  }; // eslint-disable-line @typescript-eslint/no-explicit-any
+}
+
+function orderRequest(overrides: Record<string, unknown> = {}) {
+  return {
+    customerId: 'C-1001',
+    channel: 'web',
+    lines: [{ sku: CABLE, quantity: 2, unitPrice: 1 }],
+    shippingAddress: {
+      name: 'Li Lei',
+      phone: '13800138000',
+      line1: '1 Nanjing Rd',
+      city: 'Shanghai',
+      postalCode: '200000',
+      country: 'CN',
+    },
+    payment: { method: 'card', token: 'tok_visa' },
+    ...overrides,
+  };
+}
+
+async function stock(sku: string): Promise<{ onHand: number; reserved: number }> {
+  const { rows } = await sql.query<{ on_hand: number; reserved: number }>(
+    'select sum(on_hand)::int as on_hand, sum(reserved)::int as reserved from stock_levels where sku = $1',
+    [sku],
+  );
+  return { onHand: rows[0].on_hand, reserved: rows[0].reserved };
+}
+
+async function until(orderId: string, ready: (view: OrderView) => boolean): Promise<OrderView> {
+  for (let i = 0; i < 200; i += 1) {
+    const { body } = await call('GET', `/v1/orders/${orderId}`);
+    if (ready(body as OrderView)) return body as OrderView;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`order ${orderId} never reached the expected state`);
+}
+
+async function scan(waybill: string, type: string, extra: Record<string, unknown> = {}) {
+  const { status } = await call('POST', `/v1/sandbox/parcels/${waybill}/events`, { type, ...extra }, TOKENS.ops);
+  expect(status).toBe(202);
+}
+
+test('a card order runs from placement to completion, pricing from the catalogue and capturing once', async () => {
+  const before = await stock(CABLE);
+  const placed = await call('POST', '/v1/orders', orderRequest());
+  expect(placed.status).toBe(201);
+  const orderId = placed.body.orderId as string;
+  expect(placed.body.lines[0]).toMatchObject({ sku: CABLE, unitPrice: 3900, lineTotal: 7800 });
+  expect(placed.body.payment.status).toBe('AUTHORIZED');
+  expect(await stock(CABLE)).toEqual({ onHand: before.onHand, reserved: before.reserved + 2 });
+
+  const fulfilling = await until(orderId, (v) => v.status === 'FULFILLING');
+  const waybill = fulfilling.shipments[0].waybill!;
+  for (const type of ['PICKED_UP', 'IN_TRANSIT', 'OUT_FOR_DELIVERY', 'DELIVERED']) await scan(waybill, type);
+  const delivered = await until(orderId, (v) => v.status === 'DELIVERED');
+  expect(delivered.payment).toMatchObject({ status: 'CAPTURED', captured: 7800 + delivered.totals.shipping });
+
+  const completed = await call('POST', `/v1/orders/${orderId}/confirm-receipt`, {});
+  expect(completed.status).toBe(200);
+  expect(completed.body.status).toBe('COMPLETED');
+  expect(completed.body.history.map((h: { to: string }) => h.to)).toEqual([
+    'PENDING_PAYMENT',
+    'PAID',
+    'FULFILLING',
+    'SHIPPED',
+    'DELIVERED',
+    'COMPLETED',
+  ]);
+  expect(await stock(CABLE)).toEqual({ onHand: before.onHand - 2, reserved: before.reserved });
+  expect(await sandboxes.gateway.countOperations(delivered.payment.authorizationId!, 'capture')).toBe(1);
+
+  const { rows: orderRows } = await sql.query('select status, total from orders where id = $1', [orderId]);
+  expect(orderRows[0]).toEqual({ status: 'COMPLETED', total: delivered.totals.total });
+  const { rows: settlement } = await sql.query('select net from settlements where order_id = $1', [orderId]);
+  expect(settlement[0].net).toBe(delivered.totals.total);
+  const { rows: outbox } = await sql.query(
+    'select channel from notification_outbox where order_id = $1 and customer_id = $2',
+    [orderId, 'C-1001'],
+  );
+  // C-1001 wants email and SMS: one message per channel for each of the six transitions.
+  expect(outbox).toHaveLength(12);
+
+  const listed = await call('GET', `/v1/orders?customerId=C-1001&status=COMPLETED`);
+  expect(listed.body.items.map((o: { orderId: string }) => o.orderId)).toContain(orderId);
+});
+
+test('a bank transfer is paid by the signed payment webhook', async () => {
+  const placed = await call('POST', '/v1/orders', orderRequest({ payment: { method: 'bank_transfer' } }));
+  expect(placed.status).toBe(201);
+  expect(placed.body.payment.status).toBe('AWAITING_TRANSFER');
+  const reference = placed.body.payment.transferReference as string;
+  const received = await call('POST', `/v1/sandbox/bank-transfers/${reference}/receive`, {}, TOKENS.ops);
+  expect(received.status).toBe(202);
+  const paid = await until(placed.body.orderId, (v) => v.status === 'FULFILLING');
+  expect(paid.payment).toMatchObject({ status: 'CAPTURED', captured: paid.totals.total });
+});
+
+test('placing the same order twice returns it; the same id with another request is a conflict', async () => {
+  const orderId = `dup-${Date.now()}`;
+  const first = await call('POST', '/v1/orders', { ...orderRequest(), orderId });
+  expect(first.status).toBe(201);
+  const again = await call('POST', '/v1/orders', { ...orderRequest(), orderId });
+  expect(again.status).toBe(200);
+  expect(again.body.orderId).toBe(orderId);
+  const conflicting = await call('POST', '/v1/orders', {
+    ...orderRequest({ lines: [{ sku: CABLE, quantity: 3 }] }),
+    orderId,
+  });
+  expect(conflicting.status).toBe(409);
+  expect(conflicting.type).toContain('application/problem+json');
+});
+
+test('cancelling a paid order voids the payment, cancels the bookings and releases the stock', async () => {
+  const before = await stock(SHOES);
+  const placed = await call(
+    'POST',
+    '/v1/orders',
+    orderRequest({
+      lines: [
+        { sku: SHOES, quantity: 1 },
+        { sku: CABLE, quantity: 1 },
+      ],
+    }),
+  );
+  expect(placed.status).toBe(201);
+  const fulfilling = await until(placed.body.orderId, (v) => v.status === 'FULFILLING');
+  expect(fulfilling.shipments.length).toBeGreaterThanOrEqual(1);
+  const cancelled = await call(
+    'POST',
+    `/v1/orders/${placed.body.orderId}/cancel`,
+    { reason: 'customer changed mind' },
+    TOKENS.agent,
+  );
+  expect(cancelled.status).toBe(200);
+  expect(cancelled.body.status).toBe('CANCELLED');
+  expect(cancelled.body.payment.status).toBe('VOIDED');
+  expect(cancelled.body.shipments.every((s: { status: string }) => s.status === 'CANCELLED')).toBe(true);
+  expect(await stock(SHOES)).toEqual(before);
+  const again = await call('POST', `/v1/orders/${placed.body.orderId}/cancel`, { reason: 'twice' }, TOKENS.agent);
+  expect(again.status).toBe(409);
+});
+
+test('a carrier exception flags the order for attention', async () => {
+  const placed = await call('POST', '/v1/orders', orderRequest());
+  const fulfilling = await until(placed.body.orderId, (v) => v.status === 'FULFILLING');
+  const waybill = fulfilling.shipments[0].waybill!;
+  await scan(waybill, 'PICKED_UP');
+  await scan(waybill, 'EXCEPTION', { exception: 'damaged' });
+  const flagged = await until(placed.body.orderId, (v) => v.needsAttention);
+  expect(flagged.attentionReasons).toContain('carrier_exception');
+  expect(flagged.shipments[0]).toMatchObject({ status: 'EXCEPTION', exception: 'damaged' });
+});
+
+test('bad input and the wrong role change nothing', async () => {
+  const before = await sql.query('select count(*)::int as n from orders');
+  const invalid = await call('POST', '/v1/orders', orderRequest({ lines: [{ sku: CABLE, quantity: 0 }] }));
+  expect(invalid.status).toBe(400);
+  expect(invalid.body.errors).toEqual([expect.objectContaining({ field: 'lines[0].quantity' })]);
+  const unknown = await call('POST', '/v1/orders', orderRequest({ lines: [{ sku: 'NO-SUCH-SKU', quantity: 1 }] }));
+  expect(unknown.status).toBe(422);
+  expect(unknown.body.type).toMatch(/unknown-sku$/);
+  const soldOut = await call('POST', '/v1/orders', orderRequest({ lines: [{ sku: 'HOM-XM-AP4', quantity: 1 }] }));
+  expect(soldOut.status).toBe(422);
+  const wrongRole = await call('POST', '/v1/orders', orderRequest(), TOKENS.warehouse);
+  expect(wrongRole.status).toBe(403);
+  const noToken = await call('POST', '/v1/orders', orderRequest(), 'nope');
+  expect(noToken.status).toBe(401);
+  const after = await sql.query('select count(*)::int as n from orders');
+  expect(after.rows[0].n).toBe(before.rows[0].n);
+});
