@@ -101,7 +101,7 @@ async function call(
     status: response.status,
     type: response.headers.get('content-type'),
     body: (await response.json()) as Record<string, any>,
-  }; // eslint-disable-line @typescript-eslint/no-explicit-any
+  };
 }
 
 function orderRequest(overrides: Record<string, unknown> = {}) {

@@ -271,7 +271,10 @@ test('line edits are re-priced and re-reserved, at most three', async () => {
       if (payment.amount === totals.total && payment.status === 'AWAITING_TRANSFER') break;
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
-    expect((await handle.query(orderStateQuery)).payment).toMatchObject({ amount: 100_000, status: 'AWAITING_TRANSFER' });
+    expect((await handle.query(orderStateQuery)).payment).toMatchObject({
+      amount: 100_000,
+      status: 'AWAITING_TRANSFER',
+    });
   });
 });
 
