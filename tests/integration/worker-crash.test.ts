@@ -1,0 +1,147 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../../api/app';
+import { loadConfig, type Config } from '../../config';
+import { openOrm } from '../../db/orm';
+import { findFreePort, startEmbeddedPostgres, type DatabaseHandle } from '../../db/postgres';
+import { seedDemoData } from '../../db/seed';
+import { startDevServer } from '../../infra/temporal';
+import { openSandboxes, type Sandboxes } from '../../worker/runtime';
+
+/**
+ * A worker process killed (SIGKILL) while it captures a payment: a second worker picks the order up
+ * after the activity times out, and the gateway's idempotency key keeps the capture to one.
+ */
+
+const TOKEN = 'sys-token';
+let dataDir: string;
+let db: DatabaseHandle;
+let temporal: TestWorkflowEnvironment;
+let orm: MikroORM;
+let sandboxes: Sandboxes;
+let app: FastifyInstance;
+let config: Config;
+let env: NodeJS.ProcessEnv;
+const workers: ChildProcess[] = [];
+
+function startWorker(): ChildProcess {
+  const child = spawn(process.execPath, [require.resolve('tsx/cli'), 'worker/main.ts'], {
+    cwd: path.resolve(__dirname, '../..'),
+    env,
+    stdio: 'ignore',
+  });
+  workers.push(child);
+  return child;
+}
+
+beforeAll(async () => {
+  dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'order-engine-crash-'));
+  const [database, server, port] = await Promise.all([
+    findFreePort().then((pgPort) => startEmbeddedPostgres({ dataDir, port: pgPort })),
+    startDevServer(),
+    findFreePort(),
+  ]);
+  db = database;
+  temporal = server;
+  env = {
+    ...process.env,
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'warn',
+    PORT: String(port),
+    API_TOKENS: `${TOKEN}=system:shop`,
+    DATABASE_URL: db.url,
+    TEMPORAL_ADDRESS: temporal.address,
+    TEMPORAL_TASK_QUEUE: `orders-crash-${port}`,
+    SANDBOX_CARRIER_MODE: 'manual',
+    // Slow enough that the capture is still in flight when the worker is killed.
+    SANDBOX_PAYMENT_LATENCY: '3s',
+  };
+  config = loadConfig(env);
+  orm = await openOrm(db.url);
+  await seedDemoData(orm.em);
+  sandboxes = await openSandboxes(config, db.url);
+  app = await buildApp({
+    config,
+    temporal: temporal.client,
+    orm,
+    taskQueue: config.TEMPORAL_TASK_QUEUE,
+    sandbox: sandboxes,
+  });
+  await app.listen({ host: '127.0.0.1', port });
+});
+
+afterAll(async () => {
+  for (const worker of workers) if (worker.exitCode === null) worker.kill('SIGKILL');
+  await app?.close();
+  await sandboxes?.close();
+  await orm?.close();
+  await temporal?.teardown();
+  await db?.stop();
+  if (dataDir) await fs.rm(dataDir, { recursive: true, force: true });
+});
+
+async function call(method: string, url: string, body?: unknown) {
+  const response = await fetch(`${config.publicUrl}${url}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${TOKEN}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: response.status, body: (await response.json()) as Record<string, any> };
+}
+
+async function until(orderId: string, ready: (view: Record<string, any>) => boolean, seconds: number) {
+  for (let i = 0; i < seconds * 5; i += 1) {
+    const { body } = await call('GET', `/v1/orders/${orderId}`);
+    if (ready(body)) return body;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`order ${orderId} never reached the expected state`);
+}
+
+test('an order survives its worker being killed mid-capture and is captured exactly once', async () => {
+  const first = startWorker();
+  const placed = await call('POST', '/v1/orders', {
+    customerId: 'C-1002',
+    channel: 'mobile_app',
+    lines: [{ sku: 'ACC-ANKER-USBC1M', quantity: 1 }],
+    shippingAddress: {
+      name: 'Han Meimei',
+      phone: '13900139000',
+      line1: '2 Huaihai Rd',
+      city: 'Shanghai',
+      postalCode: '200001',
+      country: 'CN',
+    },
+    payment: { method: 'wallet', token: 'wallet_ok' },
+  });
+  expect(placed.status).toBe(201);
+  const orderId = placed.body.orderId as string;
+  const fulfilling = await until(orderId, (v) => v.status === 'FULFILLING', 30);
+  const paymentId = fulfilling.payment.authorizationId as string;
+
+  expect(
+    (await call('POST', `/v1/sandbox/parcels/${fulfilling.shipments[0].waybill}/events`, { type: 'PICKED_UP' })).status,
+  ).toBe(202);
+  await new Promise((resolve) => setTimeout(resolve, 1_000));
+  // The capture is with the gateway now: the order has not moved on.
+  expect((await call('GET', `/v1/orders/${orderId}`)).body.payment.status).toBe('AUTHORIZED');
+  first.kill('SIGKILL');
+  await new Promise((resolve) => first.once('exit', resolve));
+
+  startWorker();
+  const shipped = await until(orderId, (v) => v.status === 'SHIPPED', 90);
+  expect(shipped.payment).toMatchObject({ status: 'CAPTURED', captured: shipped.totals.total });
+  expect(await sandboxes.gateway.countOperations(paymentId, 'capture')).toBe(1);
+  expect(await sandboxes.gateway.get(paymentId)).toMatchObject({
+    status: 'captured',
+    capturedAmount: shipped.totals.total,
+  });
+});
