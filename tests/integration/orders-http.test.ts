@@ -51,6 +51,8 @@ beforeAll(async () => {
     API_TOKENS: `${TOKENS.system}=system:shop,${TOKENS.agent}=agent:alice,${TOKENS.warehouse}=warehouse:bob,${TOKENS.ops}=ops:olga`,
     TEMPORAL_TASK_QUEUE: `orders-http-${port}`,
     SANDBOX_CARRIER_MODE: 'manual',
+    // Short enough for a test to watch an unpaid order expire.
+    ORDER_PAYMENT_WINDOW: '4s',
   });
   orm = await openOrm(db.url);
   await seedDemoData(orm.em);
@@ -271,4 +273,77 @@ test('bad input and the wrong role change nothing', async () => {
   expect(noToken.status).toBe(401);
   const after = await sql.query('select count(*)::int as n from orders');
   expect(after.rows[0].n).toBe(before.rows[0].n);
+});
+
+test('an unpaid order is cancelled when the payment window ends and its stock is released', async () => {
+  const before = await stock(CABLE);
+  const placed = await call('POST', '/v1/orders', orderRequest({ payment: { method: 'bank_transfer' } }));
+  expect(placed.status).toBe(201);
+  expect((await stock(CABLE)).reserved).toBe(before.reserved + 2);
+  const expired = await until(placed.body.orderId, (v) => v.status === 'CANCELLED');
+  expect(expired.cancelReason).toBe('payment window expired');
+  expect(expired.payment.status).toBe('VOIDED');
+  expect(await stock(CABLE)).toEqual(before);
+});
+
+test('a declined card is retried with a wallet inside the window', async () => {
+  const placed = await call('POST', '/v1/orders', orderRequest({ payment: { method: 'card', token: 'tok_decline' } }));
+  expect(placed.status).toBe(201);
+  expect(placed.body.payment).toMatchObject({ status: 'DECLINED', lastDeclineReason: 'card_declined' });
+  const retried = await call('POST', `/v1/orders/${placed.body.orderId}/payment`, {
+    method: 'wallet',
+    token: 'wallet_ok',
+  });
+  expect(retried.status).toBe(200);
+  expect(retried.body.payment).toMatchObject({ method: 'wallet', status: 'AUTHORIZED', attempts: 2 });
+  await until(placed.body.orderId, (v) => v.status === 'FULFILLING');
+});
+
+test('cash on delivery ships unpaid and is captured on delivery', async () => {
+  const placed = await call('POST', '/v1/orders', orderRequest({ payment: { method: 'cod' } }));
+  const fulfilling = await until(placed.body.orderId, (v) => v.status === 'FULFILLING');
+  expect(fulfilling.payment.status).toBe('COD_PENDING');
+  const waybill = fulfilling.shipments[0].waybill!;
+  await scan(waybill, 'PICKED_UP');
+  const shipped = await until(placed.body.orderId, (v) => v.status === 'SHIPPED');
+  expect(shipped.payment).toMatchObject({ status: 'COD_PENDING', captured: 0 });
+  await scan(waybill, 'DELIVERED');
+  const delivered = await until(placed.body.orderId, (v) => v.status === 'DELIVERED');
+  expect(delivered.payment).toMatchObject({ status: 'CAPTURED', captured: delivered.totals.total });
+});
+
+test('a large order waits for review and a rejection cancels it', async () => {
+  const placed = await call('POST', '/v1/orders', orderRequest({ lines: [{ sku: 'LAP-LNXX16-512', quantity: 1 }] }));
+  expect(placed.status).toBe(201);
+  expect(placed.body.status).toBe('PENDING_REVIEW');
+  const noReason = await call('POST', `/v1/orders/${placed.body.orderId}/review`, { decision: 'reject' }, TOKENS.agent);
+  expect(noReason.status).toBe(400);
+  const byShop = await call('POST', `/v1/orders/${placed.body.orderId}/review`, { decision: 'approve' });
+  expect(byShop.status).toBe(403);
+  const rejected = await call(
+    'POST',
+    `/v1/orders/${placed.body.orderId}/review`,
+    { decision: 'reject', reason: 'address on a fraud list' },
+    TOKENS.agent,
+  );
+  expect(rejected.status).toBe(200);
+  expect(rejected.body.status).toBe('CANCELLED');
+});
+
+test('line edits are re-priced, limited to three, and refused once paid', async () => {
+  const placed = await call('POST', '/v1/orders', orderRequest({ payment: { method: 'bank_transfer' } }));
+  const orderId = placed.body.orderId as string;
+  for (let quantity = 1; quantity <= 3; quantity += 1) {
+    const edited = await call('PATCH', `/v1/orders/${orderId}`, { lines: [{ sku: CABLE, quantity }] });
+    expect(edited.status).toBe(200);
+    expect(edited.body.lines).toEqual([expect.objectContaining({ sku: CABLE, quantity, lineTotal: 3900 * quantity })]);
+  }
+  const fourth = await call('PATCH', `/v1/orders/${orderId}`, { lines: [{ sku: CABLE, quantity: 4 }] });
+  expect(fourth.status).toBe(422);
+  expect(fourth.body.type).toMatch(/rule-violation$/);
+  const cardOrder = await call('POST', '/v1/orders', orderRequest());
+  const paidEdit = await call('PATCH', `/v1/orders/${cardOrder.body.orderId}`, {
+    lines: [{ sku: CABLE, quantity: 1 }],
+  });
+  expect(paidEdit.status).toBe(409);
 });
