@@ -510,7 +510,8 @@ export function orderRoutes(deps: ApiDeps): FastifyPluginAsyncZod {
       '/v1/orders/:orderId/confirm-receipt',
       {
         config: { roles: CUSTOMER_ACTORS },
-        schema: actionSchema('Confirm delivery was received', z.object({}).optional()),
+        // Fastify hands a POST without a body over as null.
+        schema: actionSchema('Confirm delivery was received', z.object({}).nullish()),
       },
       async (request) => {
         const { orderId } = request.params;

@@ -161,7 +161,7 @@ test('a card order runs from placement to completion, pricing from the catalogue
   const delivered = await until(orderId, (v) => v.status === 'DELIVERED');
   expect(delivered.payment).toMatchObject({ status: 'CAPTURED', captured: 7800 + delivered.totals.shipping });
 
-  const completed = await call('POST', `/v1/orders/${orderId}/confirm-receipt`, {});
+  const completed = await call('POST', `/v1/orders/${orderId}/confirm-receipt`);
   expect(completed.status).toBe(200);
   expect(completed.body.status).toBe('COMPLETED');
   expect(completed.body.history.map((h: { to: string }) => h.to)).toEqual([
