@@ -8,11 +8,11 @@ import type { FastifyInstance } from 'fastify';
 import { Client as PgClient } from 'pg';
 import { buildApp } from '../../api/app';
 import { loadConfig, type Config } from '../../config';
-import type { OrderView } from '../../domain/order';
 import { openOrm } from '../../db/orm';
 import { findFreePort, startEmbeddedPostgres, type DatabaseHandle } from '../../db/postgres';
 import { seedDemoData } from '../../db/seed';
 import { startDevServer } from '../../infra/temporal';
+import { apiClient } from '../helpers/http';
 import { createOrderWorker, openSandboxes, type Sandboxes } from '../../worker/runtime';
 
 /**
@@ -83,28 +83,7 @@ afterAll(async () => {
   if (dataDir) await fs.rm(dataDir, { recursive: true, force: true });
 });
 
-async function call(
-  method: string,
-  url: string,
-  body?: unknown,
-  token: string = TOKENS.system,
-  headers: Record<string, string> = {},
-) {
-  const response = await fetch(`${config.publicUrl}${url}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${token}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      ...headers,
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return {
-    status: response.status,
-    type: response.headers.get('content-type'),
-    body: (await response.json()) as Record<string, any>,
-  };
-}
+const { call, until } = apiClient(() => config.publicUrl, TOKENS.system);
 
 function orderRequest(overrides: Record<string, unknown> = {}) {
   return {
@@ -130,15 +109,6 @@ async function stock(sku: string): Promise<{ onHand: number; reserved: number }>
     [sku],
   );
   return { onHand: rows[0].on_hand, reserved: rows[0].reserved };
-}
-
-async function until(orderId: string, ready: (view: OrderView) => boolean): Promise<OrderView> {
-  for (let i = 0; i < 200; i += 1) {
-    const { body } = await call('GET', `/v1/orders/${orderId}`);
-    if (ready(body as OrderView)) return body as OrderView;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`order ${orderId} never reached the expected state`);
 }
 
 async function scan(waybill: string, type: string, extra: Record<string, unknown> = {}) {

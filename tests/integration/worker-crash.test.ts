@@ -11,6 +11,7 @@ import { openOrm } from '../../db/orm';
 import { findFreePort, startEmbeddedPostgres, type DatabaseHandle } from '../../db/postgres';
 import { seedDemoData } from '../../db/seed';
 import { startDevServer } from '../../infra/temporal';
+import { apiClient } from '../helpers/http';
 import { openSandboxes, type Sandboxes } from '../../worker/runtime';
 
 /**
@@ -85,26 +86,7 @@ afterAll(async () => {
   if (dataDir) await fs.rm(dataDir, { recursive: true, force: true });
 });
 
-async function call(method: string, url: string, body?: unknown) {
-  const response = await fetch(`${config.publicUrl}${url}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${TOKEN}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: response.status, body: (await response.json()) as Record<string, any> };
-}
-
-async function until(orderId: string, ready: (view: Record<string, any>) => boolean, seconds: number) {
-  for (let i = 0; i < seconds * 5; i += 1) {
-    const { body } = await call('GET', `/v1/orders/${orderId}`);
-    if (ready(body)) return body;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error(`order ${orderId} never reached the expected state`);
-}
+const { call, until } = apiClient(() => config.publicUrl, TOKEN);
 
 test('an order survives its worker being killed mid-capture and is captured exactly once', async () => {
   const first = startWorker();

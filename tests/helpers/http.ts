@@ -1,0 +1,37 @@
+/** A small JSON client for tests that talk to the running API over real HTTP. */
+export function apiClient(baseUrl: () => string, defaultToken: string) {
+  async function call(
+    method: string,
+    url: string,
+    body?: unknown,
+    token = defaultToken,
+    headers: Record<string, string> = {},
+  ) {
+    const response = await fetch(`${baseUrl()}${url}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...headers,
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return {
+      status: response.status,
+      type: response.headers.get('content-type'),
+      body: (await response.json()) as Record<string, any>,
+    };
+  }
+
+  /** Polls the order until `ready` holds; the workflow moves on asynchronously after webhooks and timers. */
+  async function until(orderId: string, ready: (view: Record<string, any>) => boolean, seconds = 20) {
+    for (let i = 0; i < seconds * 10; i += 1) {
+      const { body } = await call('GET', `/v1/orders/${orderId}`);
+      if (ready(body)) return body;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    throw new Error(`order ${orderId} never reached the expected state`);
+  }
+
+  return { call, until };
+}
