@@ -12,6 +12,7 @@ import {
 import type { OrderActivities } from '../activities/types';
 import type { Actor, OrderInput, OrderStatus, OrderView, PaymentInstruction } from '../domain/order';
 import { ONLINE_METHODS } from '../domain/order';
+import { PROVIDER_ERRORS } from '../domain/ports';
 import { addressChangeRefusal, assessRisk, cancelRefusal, lineEditRefusal } from '../domain/rules';
 import {
   awaitIntakeUpdate,
@@ -43,7 +44,10 @@ import {
 const retry = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 12 };
 const act = proxyActivities<OrderActivities>({
   startToCloseTimeout: '30s',
-  retry: { ...retry, nonRetryableErrorTypes: [ORDER_ERRORS.unknownSku, ORDER_ERRORS.outOfStock, 'ProviderRefused'] },
+  retry: {
+    ...retry,
+    nonRetryableErrorTypes: [ORDER_ERRORS.unknownSku, ORDER_ERRORS.outOfStock, PROVIDER_ERRORS.refused],
+  },
 });
 
 const REVIEWER_ROLES = ['agent', 'supervisor', 'admin'];
@@ -223,7 +227,22 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
     async ({ address, actor }) => {
       for (const shipment of order.shipments) {
         if (shipment.waybill && shipment.status === 'BOOKED') {
-          await act.changeShipmentAddress({ shipmentId: shipment.shipmentId, waybill: shipment.waybill, address });
+          try {
+            await act.changeShipmentAddress({ shipmentId: shipment.shipmentId, waybill: shipment.waybill, address });
+          } catch (error) {
+            // The carrier collected the parcel between the validator and this call: a rule answer, not a failure.
+            if (
+              error instanceof ActivityFailure &&
+              error.cause instanceof ApplicationFailure &&
+              error.cause.type === PROVIDER_ERRORS.refused
+            ) {
+              reject(
+                ORDER_ERRORS.ruleViolation,
+                `the carrier no longer accepts an address change for ${shipment.waybill}`,
+              );
+            }
+            throw error;
+          }
         }
       }
       order.address = address;

@@ -5,8 +5,10 @@ import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@t
 import { loadConfig, orderPolicy } from '../../config';
 import type { OrderInput, OrderView } from '../../domain/order';
 import { startTimeSkippingServer } from '../../infra/temporal';
+import { ApplicationFailure } from '@temporalio/common';
 import {
   awaitIntakeUpdate,
+  changeAddressUpdate,
   cancelOrderUpdate,
   carrierEventSignal,
   confirmReceiptUpdate,
@@ -373,5 +375,23 @@ test('a shipment silent past the configured time, or reporting an exception, fla
     expect(flagged.attentionReasons).toContain('carrier_exception');
     expect(flagged.shipments[0]).toMatchObject({ status: 'EXCEPTION', exception: 'lost' });
     expect(fakes.calls.filter((c) => c.name === 'recordShipmentEvent')).toHaveLength(2);
+  });
+});
+
+test('an address change the carrier refuses comes back as a rule violation and keeps the old address', async () => {
+  const fakes = fakeActivities();
+  fakes.activities.changeShipmentAddress = async () => {
+    throw ApplicationFailure.nonRetryable('parcel already collected', 'ProviderRefused');
+  };
+  await withWorker(fakes, async (start) => {
+    const input = orderInput();
+    const handle = await start(input);
+    await waitForStatus(handle, 'FULFILLING');
+    const moved = { ...input.shippingAddress, line1: '9 Other St' };
+    const failure = await handle
+      .executeUpdate(changeAddressUpdate, { args: [{ address: moved, actor: agent }] })
+      .catch((error: WorkflowUpdateFailedError) => error);
+    expect((failure as WorkflowUpdateFailedError).cause).toMatchObject({ type: 'RuleViolation' });
+    expect((await handle.query(orderStateQuery)).shippingAddress.line1).toBe(input.shippingAddress.line1);
   });
 });
