@@ -1,4 +1,11 @@
-import type { Address, CarrierEventType, CarrierExceptionKind, LineRequest, PaymentMethod } from './order';
+import type {
+  Address,
+  CarrierEventType,
+  CarrierExceptionKind,
+  LineRequest,
+  PaymentMethod,
+  ShipmentStatus,
+} from './order';
 
 /**
  * What the engine needs from a payment provider. The sandbox gateway implements it; a real
@@ -79,6 +86,16 @@ export interface Carrier {
   /** Cancels a booking the carrier has not picked up yet; throws CarrierRefused when it has. */
   cancel(req: { idempotencyKey: string; waybill: string }): Promise<void>;
   changeAddress(req: { idempotencyKey: string; waybill: string; address: Address }): Promise<void>;
+  /** The parcel as the carrier knows it, with every tracking event oldest first: the facts a webhook only hints at. */
+  track(waybill: string): Promise<Tracking | null>;
+}
+
+export interface Tracking {
+  waybill: string;
+  status: ShipmentStatus;
+  exception?: CarrierExceptionKind;
+  /** Oldest first; the same event ids the carrier posts by webhook. */
+  events: CarrierEvent[];
 }
 
 export interface BookingRequest {

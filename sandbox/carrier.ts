@@ -10,7 +10,7 @@ import {
   type LineRequest,
   type ShipmentStatus,
 } from '../domain/order';
-import type { Booking, BookingRequest, Carrier, CarrierEvent } from '../domain/ports';
+import type { Booking, BookingRequest, Carrier, CarrierEvent, Tracking } from '../domain/ports';
 import {
   ensureSchema,
   FaultInjector,
@@ -19,10 +19,9 @@ import {
   ProviderRefusedError,
   randomId,
   runIdempotent,
-  WEBHOOK_DELIVERIES_DDL,
   withTransaction,
 } from './common';
-import { type DeliveryOutcome, WebhookSender } from './webhooks';
+import { type DeliveryOutcome, WEBHOOK_DELIVERIES_DDL, WebhookDispatcher, type WebhookSettings } from './webhooks';
 
 export const CARRIER_NAME = 'sandbox';
 
@@ -83,18 +82,13 @@ const addressSchema = z.object({
 });
 const linesSchema = z.array(z.object({ sku: z.string().min(1), quantity: z.number().int().positive() })).min(1);
 
-export interface SandboxCarrierOptions extends FaultSettings {
+export interface SandboxCarrierOptions extends FaultSettings, WebhookSettings {
   /** auto: a ticker walks parcels to DELIVERED; manual: parcels move only through emit() and injectException(). */
   mode: 'auto' | 'manual';
   /** Time between two tracking steps of a parcel in auto mode. */
   stepMs: number;
-  /** Receives tracking events. */
-  webhookUrl?: string;
-  webhookSecret: string;
   /** Source of the fault-injection dice, 0 <= x < 1. */
   random?: () => number;
-  webhookAttempts?: number;
-  webhookBackoffMs?: number;
 }
 
 export interface Parcel {
@@ -140,14 +134,20 @@ interface EventRow {
   delivered: boolean;
 }
 
+/** A parcel joined with its events: one row per event, or a single row with no event. */
+type TrackingRow = Pick<ParcelRow, 'status'> & { parcel_exception: CarrierExceptionKind | null } & (
+    Omit<EventRow, 'delivered'> | { event_id: null }
+  );
+
 /**
- * A parcel carrier in PostgreSQL. Bookings, cancellations and address changes are idempotent by key and subject to
- * injected latency and outages; tracking events are stored and posted as signed webhooks, in order per parcel.
- * In auto mode start() runs a ticker; tickers in several processes share the work through row locks.
+ * A parcel carrier in PostgreSQL. Bookings, cancellations, address changes and tracking reads are subject to injected
+ * latency and outages, and the changes are idempotent by key; tracking events are stored and posted as signed
+ * webhooks, in order per parcel, from the moment create() returns. In auto mode start() also runs a ticker; tickers
+ * and webhook dispatchers in several processes share the work through row locks.
  */
 export class SandboxCarrier implements Carrier {
   private readonly faults: FaultInjector;
-  private readonly webhooks: WebhookSender;
+  private readonly webhooks: WebhookDispatcher;
   private readonly mode: 'auto' | 'manual';
   private readonly stepMs: number;
   private running = false;
@@ -167,17 +167,16 @@ export class SandboxCarrier implements Carrier {
       { latencyMs: opts.latencyMs, failureRate: opts.failureRate },
       opts.random ?? Math.random,
     );
-    this.webhooks = new WebhookSender(pool, 'carrier', {
-      url: opts.webhookUrl,
-      secret: opts.webhookSecret,
-      attempts: opts.webhookAttempts,
-      backoffMs: opts.webhookBackoffMs,
-    });
+    this.webhooks = new WebhookDispatcher(pool, 'carrier', opts, (client, eventId) =>
+      client.query('UPDATE sandbox.events SET delivered = true WHERE event_id = $1', [eventId]),
+    );
   }
 
+  /** Creates the tables if needed and starts posting webhooks, including any an earlier run left undelivered. */
   static async create(pool: Pool, opts: SandboxCarrierOptions): Promise<SandboxCarrier> {
     const carrier = new SandboxCarrier(pool, opts);
     await ensureSchema(pool, SCHEMA);
+    carrier.webhooks.start();
     return carrier;
   }
 
@@ -265,20 +264,27 @@ export class SandboxCarrier implements Carrier {
     });
   }
 
-  /** Starts the ticker in auto mode; in manual mode parcels never move by themselves, so this does nothing. */
+  /**
+   * Starts the ticker in auto mode (in manual mode parcels never move by themselves) and restarts webhook delivery
+   * after a stop().
+   */
   start(): void {
+    this.webhooks.start();
     if (this.mode !== 'auto' || this.running) return;
     this.running = true;
     this.schedule();
   }
 
-  /** Stops the ticker, waits for a round in progress, and gives up webhook retries, leaving no timers behind. */
+  /**
+   * Stops the ticker and webhook delivery, waiting for a round or attempt in progress and leaving no timers behind.
+   * Undelivered events stay pending for whichever instance runs next.
+   */
   async stop(): Promise<void> {
     this.running = false;
     clearTimeout(this.timer);
     this.timer = undefined;
     await this.ticking;
-    await this.webhooks.abandonRetries();
+    await this.webhooks.stop();
   }
 
   /**
@@ -296,7 +302,7 @@ export class SandboxCarrier implements Carrier {
     const event = await withTransaction(this.pool, async (client) =>
       this.record(client, await lockParcel(client, waybill), type, exception),
     );
-    this.post(event);
+    this.webhooks.wake();
     return event;
   }
 
@@ -318,8 +324,29 @@ export class SandboxCarrier implements Carrier {
       }
       return this.record(client, parcel, 'EXCEPTION', kind, delayMs);
     });
-    this.post(event);
+    this.webhooks.wake();
     return event;
+  }
+
+  async track(waybill: string): Promise<Tracking | null> {
+    await this.faults.apply('track');
+    // One statement, one snapshot: the status and the events cannot disagree about a step taken in between.
+    const { rows } = await this.pool.query<TrackingRow>(
+      `SELECT waybill, p.status, p.exception AS parcel_exception,
+              e.event_id, e.type, e.exception, e.detail, e.occurred_at
+         FROM sandbox.parcels p LEFT JOIN sandbox.events e USING (waybill)
+        WHERE p.waybill = $1
+        ORDER BY e.seq`,
+      [waybill],
+    );
+    if (!rows[0]) return null;
+    const { status, parcel_exception: exception } = rows[0];
+    return {
+      waybill,
+      status,
+      ...(exception ? { exception } : {}),
+      events: rows.flatMap((row) => (row.event_id === null ? [] : [toEvent(row)])),
+    };
   }
 
   async get(waybill: string): Promise<Parcel | null> {
@@ -335,7 +362,7 @@ export class SandboxCarrier implements Carrier {
     return rows.map((row) => ({ ...toEvent(row), delivered: row.delivered }));
   }
 
-  /** Waits until every webhook posted so far has been delivered or given up. */
+  /** Waits until no event this instance recorded is waiting for delivery: each has been delivered or given up. */
   flushWebhooks(): Promise<DeliveryOutcome[]> {
     return this.webhooks.flush();
   }
@@ -373,11 +400,10 @@ export class SandboxCarrier implements Carrier {
       }
       return recorded;
     });
-    // Posted only after commit: a receiver must never hear of a step that was rolled back.
-    for (const event of events) this.post(event);
+    if (events.length > 0) this.webhooks.wake();
   }
 
-  /** Stores the event and applies it to the (locked) parcel. */
+  /** Stores the event, applies it to the (locked) parcel and queues its webhook, all in the caller's transaction. */
   private async record(
     client: PoolClient,
     parcel: ParcelRow,
@@ -413,18 +439,14 @@ export class SandboxCarrier implements Carrier {
       `INSERT INTO sandbox.events (event_id, waybill, type, exception, detail) VALUES ($1, $2, $3, $4, $5) RETURNING *`,
       [randomId('evt'), parcel.waybill, type, exception ?? null, detailFor(parcel, type, exception)],
     );
-    return toEvent(rows[0]);
+    const event = toEvent(rows[0]);
+    await this.webhooks.enqueue(client, event.eventId, event, event.waybill);
+    return event;
   }
 
   /** In manual mode parcels get no due time at all, so no auto-mode ticker elsewhere will move them either. */
   private nextStepSql(): string {
     return this.mode === 'auto' ? `now() + ${this.stepMs} * interval '1 millisecond'` : 'NULL::timestamptz';
-  }
-
-  private post(event: CarrierEvent): void {
-    void this.webhooks.send(event.eventId, event, event.waybill, () =>
-      this.pool.query('UPDATE sandbox.events SET delivered = true WHERE event_id = $1', [event.eventId]),
-    );
   }
 }
 
@@ -464,7 +486,7 @@ function detailFor(parcel: ParcelRow, type: CarrierEventType, exception?: Carrie
   }
 }
 
-function toEvent(row: EventRow): CarrierEvent {
+function toEvent(row: Omit<EventRow, 'delivered'>): CarrierEvent {
   return {
     eventId: row.event_id,
     waybill: row.waybill,

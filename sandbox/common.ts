@@ -13,9 +13,9 @@ export class ProviderUnavailableError extends Error {
 }
 
 export interface FaultSettings {
-  /** Delay added to every state-changing call, as a slow provider would. */
+  /** Delay added to every call of the provider's API, reads included, as a slow provider would. */
   latencyMs: number;
-  /** Share of state-changing calls, 0..1, that fail with ProviderUnavailable before touching any state. */
+  /** Share of API calls, 0..1, that fail with ProviderUnavailable before reading or touching any state. */
   failureRate: number;
 }
 
@@ -82,23 +82,6 @@ export async function ensureSchema(pool: Pool, statements: readonly string[]): P
     for (const statement of statements) await client.query(statement);
   });
 }
-
-/** Deliveries of both sandboxes share this table; `source` tells them apart. */
-export const WEBHOOK_DELIVERIES_DDL = [
-  'CREATE SCHEMA IF NOT EXISTS sandbox',
-  `CREATE TABLE IF NOT EXISTS sandbox.webhook_deliveries (
-    event_id    text PRIMARY KEY,
-    source      text NOT NULL,
-    url         text NOT NULL,
-    payload     jsonb NOT NULL,
-    status      text NOT NULL,
-    attempts    integer NOT NULL DEFAULT 0,
-    last_status integer,
-    last_error  text,
-    created_at  timestamptz NOT NULL DEFAULT now(),
-    updated_at  timestamptz NOT NULL DEFAULT now()
-  )`,
-];
 
 /** DDL for the idempotency table `sandbox.<name>`: one row per key that completed an operation, with its response. */
 export function operationsDdl(name: string, subjectColumn: string): string[] {

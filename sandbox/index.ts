@@ -14,4 +14,4 @@ export {
   type SandboxPaymentGatewayOptions,
 } from './payment-gateway';
 export { SIGNATURE_HEADER, signPayload, verifySignature } from './signing';
-export type { DeliveryOutcome, DeliveryStatus } from './webhooks';
+export type { DeliveryOutcome, DeliveryStatus, WebhookSettings } from './webhooks';

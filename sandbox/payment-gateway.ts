@@ -21,10 +21,9 @@ import {
   ProviderRefusedError,
   randomId,
   runIdempotent,
-  WEBHOOK_DELIVERIES_DDL,
   withTransaction,
 } from './common';
-import { type DeliveryOutcome, WebhookSender } from './webhooks';
+import { type DeliveryOutcome, WEBHOOK_DELIVERIES_DDL, WebhookDispatcher, type WebhookSettings } from './webhooks';
 
 /**
  * Test tokens that make an authorization come back declined, whatever the method they are sent with:
@@ -75,14 +74,10 @@ const SCHEMA = [
   ...operationsDdl('payment_operations', 'payment_id'),
 ];
 
-export interface SandboxPaymentGatewayOptions extends FaultSettings {
-  /** Receives payment notifications (bank transfer arrivals). */
-  webhookUrl?: string;
-  webhookSecret: string;
+/** The webhook URL receives payment notifications (bank transfer arrivals). */
+export interface SandboxPaymentGatewayOptions extends FaultSettings, WebhookSettings {
   /** Source of the fault-injection dice, 0 <= x < 1; inject a fixed sequence to make outages deterministic. */
   random?: () => number;
-  webhookAttempts?: number;
-  webhookBackoffMs?: number;
 }
 
 /** What the sandbox knows about a payment, beyond what the PaymentGateway port promises. */
@@ -109,7 +104,8 @@ interface PaymentRow {
 
 /**
  * A payment provider in PostgreSQL: payments keep their state across restarts and processes, every state-changing
- * call is idempotent by key, and the injected latency and outages hit before anything changes.
+ * call is idempotent by key, and the injected latency and outages hit every API call (get() too) before anything
+ * is read or changed. Notifications are posted as signed webhooks from the moment create() returns until close().
  *
  * Lifecycle: authorize -> authorized | declined; openDeferred -> pending (bank_transfer settles when the transfer
  * arrives, cod when capture() is called on delivery). capture once, up to the amount (the rest of the authorization
@@ -118,7 +114,7 @@ interface PaymentRow {
  */
 export class SandboxPaymentGateway implements PaymentGateway {
   private readonly faults: FaultInjector;
-  private readonly webhooks: WebhookSender;
+  private readonly webhooks: WebhookDispatcher;
 
   private constructor(
     private readonly pool: Pool,
@@ -128,17 +124,14 @@ export class SandboxPaymentGateway implements PaymentGateway {
       { latencyMs: opts.latencyMs, failureRate: opts.failureRate },
       opts.random ?? Math.random,
     );
-    this.webhooks = new WebhookSender(pool, 'payment', {
-      url: opts.webhookUrl,
-      secret: opts.webhookSecret,
-      attempts: opts.webhookAttempts,
-      backoffMs: opts.webhookBackoffMs,
-    });
+    this.webhooks = new WebhookDispatcher(pool, 'payment', opts);
   }
 
+  /** Creates the tables if needed and starts posting webhooks, including any an earlier run left undelivered. */
   static async create(pool: Pool, opts: SandboxPaymentGatewayOptions): Promise<SandboxPaymentGateway> {
     const gateway = new SandboxPaymentGateway(pool, opts);
     await ensureSchema(pool, SCHEMA);
+    gateway.webhooks.start();
     return gateway;
   }
 
@@ -305,6 +298,7 @@ export class SandboxPaymentGateway implements PaymentGateway {
   }
 
   async get(paymentId: string): Promise<SandboxPayment | null> {
+    await this.faults.apply('get');
     const { rows } = await this.pool.query<PaymentRow>('SELECT * FROM sandbox.payments WHERE id = $1', [paymentId]);
     return rows[0] ? toPayment(rows[0]) : null;
   }
@@ -328,7 +322,8 @@ export class SandboxPaymentGateway implements PaymentGateway {
   /**
    * The customer's bank transfer arrives: the pending payment becomes captured with the amount received (the full
    * amount unless told otherwise; a short payment is the engine's to handle) and a signed payment.succeeded
-   * notification is posted to the webhook URL. Returns the notification; the post happens in the background.
+   * notification is queued for the webhook URL in the same transaction. Returns the notification; the post happens in
+   * the background.
    */
   async simulateTransferReceived(reference: string, amount?: number): Promise<PaymentNotification> {
     const notification = await withTransaction(this.pool, async (client) => {
@@ -356,20 +351,24 @@ export class SandboxPaymentGateway implements PaymentGateway {
         currency: payment.currency,
         occurredAt: new Date().toISOString(),
       };
+      await this.webhooks.enqueue(client, event.eventId, event, event.paymentId);
       return event;
     });
-    void this.webhooks.send(notification.eventId, notification, notification.paymentId);
+    this.webhooks.wake();
     return notification;
   }
 
-  /** Waits until every webhook posted so far has been delivered or given up. */
+  /** Waits until no notification this instance queued is waiting for delivery: each has been delivered or given up. */
   flushWebhooks(): Promise<DeliveryOutcome[]> {
     return this.webhooks.flush();
   }
 
-  /** Stops retrying undelivered webhooks and waits for attempts in progress; the pool stays the caller's to end. */
+  /**
+   * Stops posting webhooks and waits for attempts in progress; undelivered ones stay pending for whichever instance
+   * runs next. The pool stays the caller's to end.
+   */
   close(): Promise<void> {
-    return this.webhooks.abandonRetries();
+    return this.webhooks.stop();
   }
 }
 

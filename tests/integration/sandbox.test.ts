@@ -13,12 +13,15 @@ import {
   type CarrierEvent,
   type PaymentNotification,
   PROVIDER_ERRORS,
+  type Tracking,
 } from '../../domain/ports';
 import {
   DECLINE_TOKENS,
+  type RecordedCarrierEvent,
   SandboxCarrier,
   type SandboxCarrierOptions,
   SandboxPaymentGateway,
+  type SandboxPaymentGatewayOptions,
   SIGNATURE_HEADER,
   verifySignature,
 } from '../../sandbox';
@@ -96,39 +99,56 @@ interface Delivery {
   path: string;
   signature: string | undefined;
   rawBody: string;
+  status: number;
 }
 
-/** Stands in for the engine's webhook endpoints; can answer 500 to the next few requests to exercise retries. */
+/**
+ * Stands in for the engine's webhook endpoints; can answer 500 to the next few requests to exercise retries, and can
+ * start on a port chosen beforehand, so senders may be pointed at it while it is down.
+ */
 class WebhookReceiver {
   readonly deliveries: Delivery[] = [];
   failNext = 0;
+  /** Runs before each answer, while the sender still waits on it. */
+  beforeAnswer: (() => Promise<void>) | undefined;
   private readonly server = http.createServer((request, response) => {
     const chunks: Buffer[] = [];
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
     request.on('end', () => {
-      this.deliveries.push({
-        path: request.url ?? '',
-        signature: request.headers[SIGNATURE_HEADER] as string | undefined,
-        rawBody: Buffer.concat(chunks).toString('utf8'),
-      });
-      response.statusCode = this.failNext-- > 0 ? 500 : 204;
-      response.end();
+      void (async () => {
+        await this.beforeAnswer?.();
+        const status = this.failNext-- > 0 ? 500 : 204;
+        this.deliveries.push({
+          path: request.url ?? '',
+          signature: request.headers[SIGNATURE_HEADER] as string | undefined,
+          rawBody: Buffer.concat(chunks).toString('utf8'),
+          status,
+        });
+        response.statusCode = status;
+        response.end();
+      })();
     });
   });
 
-  async start(): Promise<void> {
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+  async start(port = 0): Promise<void> {
+    await new Promise<void>((resolve) => this.server.listen(port, '127.0.0.1', resolve));
   }
 
   url(route: string): string {
     return `http://127.0.0.1:${(this.server.address() as net.AddressInfo).port}${route}`;
   }
 
+  /** Events the receiver acknowledged, in arrival order; failed attempts are left out. */
   carrierEvents(waybill: string): CarrierEvent[] {
-    return this.deliveries
-      .filter((delivery) => delivery.path === '/carrier')
-      .map((delivery) => JSON.parse(delivery.rawBody) as CarrierEvent)
+    return this.accepted('/carrier')
+      .map((body) => JSON.parse(body) as CarrierEvent)
       .filter((event) => event.waybill === waybill);
+  }
+
+  accepted(route: string): string[] {
+    return this.deliveries
+      .filter((delivery) => delivery.path === route && delivery.status < 300)
+      .map((delivery) => delivery.rawBody);
   }
 
   stop(): Promise<void> {
@@ -159,12 +179,34 @@ const unavailable = () => providerError(PROVIDER_ERRORS.unavailable);
 
 const key = (label: string) => `${label}-${randomUUID()}`;
 
+const address: Address = {
+  name: 'Li Wei',
+  phone: '+86 138 0000 0000',
+  line1: '1 Century Avenue',
+  city: 'Shanghai',
+  postalCode: '200120',
+  country: 'CN',
+};
+const booking = (overrides: Partial<BookingRequest> = {}): BookingRequest => ({
+  idempotencyKey: key('book'),
+  shipmentId: key('shipment'),
+  orderId: key('order'),
+  fromWarehouse: 'WH-SH',
+  to: address,
+  lines: [{ sku: 'SKU-1', quantity: 2 }],
+  ...overrides,
+});
+const STEPS = ['PICKED_UP', 'IN_TRANSIT', 'OUT_FOR_DELIVERY', 'DELIVERED'] as const;
+
 let baseDir: string;
 let postgres: Postgres;
 let pool: Pool;
 let receiver: WebhookReceiver;
 let gateway: SandboxPaymentGateway;
 const carriers: SandboxCarrier[] = [];
+const gateways: SandboxPaymentGateway[] = [];
+/** Receivers of single tests, stopped with the rest. */
+const spareReceivers: WebhookReceiver[] = [];
 
 async function carrier(opts: Partial<SandboxCarrierOptions> = {}): Promise<SandboxCarrier> {
   const created = await SandboxCarrier.create(pool, {
@@ -179,6 +221,54 @@ async function carrier(opts: Partial<SandboxCarrierOptions> = {}): Promise<Sandb
   });
   carriers.push(created);
   return created;
+}
+
+async function paymentGateway(opts: Partial<SandboxPaymentGatewayOptions> = {}): Promise<SandboxPaymentGateway> {
+  const created = await SandboxPaymentGateway.create(pool, {
+    latencyMs: 0,
+    failureRate: 0,
+    webhookUrl: receiver.url('/payment'),
+    webhookSecret: PAYMENT_SECRET,
+    webhookBackoffMs: 20,
+    ...opts,
+  });
+  gateways.push(created);
+  return created;
+}
+
+/** A receiver of its own that is not listening yet, and the URL senders can be given meanwhile. */
+async function receiverDown(route: string): Promise<{ url: string; up: () => Promise<WebhookReceiver> }> {
+  const port = await freePort();
+  return {
+    url: `http://127.0.0.1:${port}${route}`,
+    up: async () => {
+      const started = new WebhookReceiver();
+      await started.start(port);
+      spareReceivers.push(started);
+      return started;
+    },
+  };
+}
+
+async function spareReceiver(): Promise<WebhookReceiver> {
+  const started = new WebhookReceiver();
+  await started.start();
+  spareReceivers.push(started);
+  return started;
+}
+
+interface DeliveryRow {
+  event_id: string;
+  status: string;
+  attempts: number;
+}
+
+async function deliveriesTo(url: string): Promise<DeliveryRow[]> {
+  const { rows } = await pool.query<DeliveryRow>(
+    'SELECT event_id, status, attempts FROM sandbox.webhook_deliveries WHERE url = $1 ORDER BY seq',
+    [url],
+  );
+  return rows;
 }
 
 beforeAll(async () => {
@@ -198,20 +288,15 @@ beforeAll(async () => {
   });
   receiver = new WebhookReceiver();
   await receiver.start();
-  gateway = await SandboxPaymentGateway.create(pool, {
-    latencyMs: 0,
-    failureRate: 0,
-    webhookUrl: receiver.url('/payment'),
-    webhookSecret: PAYMENT_SECRET,
-    webhookBackoffMs: 20,
-  });
+  gateway = await paymentGateway({ webhookAttempts: 5 });
 });
 
 afterAll(async () => {
   await Promise.all(carriers.map((created) => created.stop()));
-  await gateway?.close();
+  await Promise.all(gateways.map((created) => created.close()));
   await pool?.end();
   await receiver?.stop();
+  await Promise.all(spareReceivers.map((spare) => spare.stop()));
   await postgres?.stop();
   if (baseDir) await fs.rm(baseDir, { recursive: true, force: true });
 });
@@ -361,7 +446,9 @@ describe('SandboxPaymentGateway', () => {
       unavailable(),
     );
     await expect(faulty.void({ idempotencyKey: key('void'), paymentId })).rejects.toEqual(unavailable());
-    expect(await faulty.get(paymentId)).toMatchObject({ status: 'authorized', capturedAmount: 0 });
+    // Reads are part of the provider's API and fail alike; the sandbox's own inspection helpers never do.
+    await expect(faulty.get(paymentId)).rejects.toEqual(unavailable());
+    expect(await gateway.get(paymentId)).toMatchObject({ status: 'authorized', capturedAmount: 0 });
     expect(await faulty.countOperations(paymentId, 'capture')).toBe(0);
 
     faulty.configure({ failureRate: 0, latencyMs: 50 });
@@ -494,24 +581,6 @@ describe('SandboxPaymentGateway', () => {
 });
 
 describe('SandboxCarrier', () => {
-  const address: Address = {
-    name: 'Li Wei',
-    phone: '+86 138 0000 0000',
-    line1: '1 Century Avenue',
-    city: 'Shanghai',
-    postalCode: '200120',
-    country: 'CN',
-  };
-  const booking = (overrides: Partial<BookingRequest> = {}): BookingRequest => ({
-    idempotencyKey: key('book'),
-    shipmentId: key('shipment'),
-    orderId: key('order'),
-    fromWarehouse: 'WH-SH',
-    to: address,
-    lines: [{ sku: 'SKU-1', quantity: 2 }],
-    ...overrides,
-  });
-
   test('booking is idempotent by key and a reused key with a different request is refused', async () => {
     const manual = await carrier();
     const request = booking();
@@ -537,18 +606,13 @@ describe('SandboxCarrier', () => {
     await auto.flushWebhooks();
 
     const deliveries = receiver.deliveries.filter((delivery) => delivery.rawBody.includes(waybill));
-    expect(deliveries.map((delivery) => (JSON.parse(delivery.rawBody) as CarrierEvent).type)).toEqual([
-      'PICKED_UP',
-      'IN_TRANSIT',
-      'OUT_FOR_DELIVERY',
-      'DELIVERED',
-    ]);
+    expect(deliveries.map((delivery) => (JSON.parse(delivery.rawBody) as CarrierEvent).type)).toEqual(STEPS);
     for (const delivery of deliveries) {
       expect(delivery.path).toBe('/carrier');
       expect(verifySignature(CARRIER_SECRET, delivery.rawBody, delivery.signature)).toBe(true);
     }
     const events = await auto.events(waybill);
-    expect(events.map((event) => event.type)).toEqual(['PICKED_UP', 'IN_TRANSIT', 'OUT_FOR_DELIVERY', 'DELIVERED']);
+    expect(events.map((event) => event.type)).toEqual(STEPS);
     expect(events.every((event) => event.delivered)).toBe(true);
     const times = events.map((event) => Date.parse(event.occurredAt));
     for (let i = 1; i < times.length; i++) expect(times[i] - times[i - 1]).toBeGreaterThanOrEqual(100);
@@ -569,12 +633,7 @@ describe('SandboxCarrier', () => {
     );
     await Promise.all(tickers.map((ticker) => ticker.stop()));
     for (const waybill of waybills) {
-      expect((await tickers[0].events(waybill)).map((event) => event.type)).toEqual([
-        'PICKED_UP',
-        'IN_TRANSIT',
-        'OUT_FOR_DELIVERY',
-        'DELIVERED',
-      ]);
+      expect((await tickers[0].events(waybill)).map((event) => event.type)).toEqual(STEPS);
     }
   });
 
@@ -644,6 +703,7 @@ describe('SandboxCarrier', () => {
       () => auto.get(control),
       (parcel) => parcel?.status === 'DELIVERED',
     );
+    await auto.flushWebhooks();
     await auto.stop();
 
     expect(await auto.get(lost)).toMatchObject({ status: 'EXCEPTION', exception: 'lost' });
@@ -670,5 +730,269 @@ describe('SandboxCarrier', () => {
     expect(await faulty.get(waybill)).toMatchObject({ status: 'BOOKED' });
     faulty.configure({ failureRate: 0 });
     expect(await faulty.book(request)).toEqual({ carrier: 'sandbox', waybill });
+  });
+});
+
+describe('durable webhook delivery', () => {
+  const withoutDelivered = ({ delivered: _delivered, ...event }: RecordedCarrierEvent): CarrierEvent => event;
+
+  test('events recorded while the receiver is down reach it after a restart, once each and in order per parcel', async () => {
+    const endpoint = await receiverDown('/carrier');
+    const first = await carrier({ webhookUrl: endpoint.url });
+    const waybills = await Promise.all(Array.from({ length: 3 }, async () => (await first.book(booking())).waybill));
+    for (const step of STEPS) {
+      for (const waybill of waybills) await first.emit(waybill, step);
+      if (step === 'IN_TRANSIT') await first.injectException(waybills[0], 'delayed');
+    }
+    // The first instance tries while nobody listens, then goes away with its retries still due.
+    await eventually(
+      () => deliveriesTo(endpoint.url),
+      (rows) => rows[0].attempts >= 2,
+    );
+    await first.stop();
+    const left = await deliveriesTo(endpoint.url);
+    expect(left).toHaveLength(13);
+    expect(left.every((row) => row.status === 'pending')).toBe(true);
+    // Events behind an undelivered one of the same parcel wait for it rather than overtake it.
+    expect(left.filter((row) => row.attempts > 0).length).toBeLessThanOrEqual(waybills.length);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(await deliveriesTo(endpoint.url)).toEqual(left);
+
+    const receiving = await endpoint.up();
+    const second = await carrier({ webhookUrl: endpoint.url });
+    await eventually(
+      () => deliveriesTo(endpoint.url),
+      (rows) => rows.every((row) => row.status === 'delivered'),
+    );
+    await second.stop();
+    expect(receiving.deliveries).toHaveLength(13);
+    for (const waybill of waybills) {
+      const recorded = await second.events(waybill);
+      expect(recorded.every((event) => event.delivered)).toBe(true);
+      expect(receiving.carrierEvents(waybill)).toEqual(recorded.map(withoutDelivered));
+    }
+    for (const delivery of receiving.deliveries) {
+      expect(verifySignature(CARRIER_SECRET, delivery.rawBody, delivery.signature)).toBe(true);
+    }
+  });
+
+  test('failed attempts back off exponentially up to the cap; the event fails when the retry period is over', async () => {
+    const failing = await spareReceiver();
+    failing.failNext = Infinity;
+    const url = failing.url('/carrier');
+    // At each attempt's arrival the row still shows the attempt before it and when it scheduled this one.
+    const seen: { attempts: number; waitMs: number; dueMs: number; at: number }[] = [];
+    failing.beforeAnswer = async () => {
+      const { rows } = await pool.query<{ attempts: number; wait_ms: number; due_ms: number }>(
+        `SELECT attempts,
+                extract(epoch FROM next_attempt_at - updated_at)::float8 * 1000 AS wait_ms,
+                extract(epoch FROM next_attempt_at - created_at)::float8 * 1000 AS due_ms
+           FROM sandbox.webhook_deliveries WHERE url = $1`,
+        [url],
+      );
+      const [row] = rows;
+      seen.push({ attempts: row.attempts, waitMs: Math.round(row.wait_ms), dueMs: row.due_ms, at: Date.now() });
+    };
+    const backingOff = await carrier({
+      webhookUrl: url,
+      webhookBackoffMs: 20,
+      webhookBackoffCapMs: 80,
+      webhookRetryPeriodMs: 700,
+    });
+    const { waybill } = await backingOff.book(booking());
+    const event = await backingOff.emit(waybill, 'PICKED_UP');
+    const [outcome] = await backingOff.flushWebhooks();
+    failing.beforeAnswer = undefined;
+
+    expect(outcome).toEqual({ eventId: event.eventId, status: 'failed', attempts: seen.length });
+    expect(seen.map((attempt) => attempt.attempts)).toEqual(seen.map((_, i) => i));
+    expect(seen.slice(0, 5).map((attempt) => attempt.waitMs)).toEqual([0, 20, 40, 80, 80]);
+    expect(seen.slice(4).every((attempt) => attempt.waitMs === 80)).toBe(true);
+    for (let i = 1; i < seen.length; i++)
+      expect(seen[i].at - seen[i - 1].at).toBeGreaterThanOrEqual(seen[i].waitMs - 2);
+    // Every 80 ms over 700 ms leaves room for at least six attempts; the one that would have fallen later was not made.
+    expect(seen.length).toBeGreaterThanOrEqual(6);
+    expect(seen.every((attempt) => attempt.dueMs <= 700)).toBe(true);
+    const { rows } = await pool.query<{ status: string; last_status: number; next_due_ms: number }>(
+      `SELECT status, last_status, extract(epoch FROM next_attempt_at - created_at)::float8 * 1000 AS next_due_ms
+         FROM sandbox.webhook_deliveries WHERE event_id = $1`,
+      [event.eventId],
+    );
+    expect(rows[0]).toMatchObject({ status: 'failed', last_status: 500 });
+    expect(rows[0].next_due_ms).toBeGreaterThan(700);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(failing.deliveries).toHaveLength(seen.length);
+    expect((await backingOff.events(waybill))[0].delivered).toBe(false);
+
+    const limited = await carrier({ webhookUrl: failing.url('/limited'), webhookBackoffMs: 5, webhookAttempts: 3 });
+    const { waybill: other } = await limited.book(booking());
+    const limitedEvent = await limited.emit(other, 'PICKED_UP');
+    expect(await limited.flushWebhooks()).toEqual([{ eventId: limitedEvent.eventId, status: 'failed', attempts: 3 }]);
+    expect(failing.deliveries.filter((delivery) => delivery.path === '/limited')).toHaveLength(3);
+  });
+
+  test('two instances dispatching from one table never post the same event twice', async () => {
+    const receiving = await spareReceiver();
+    // A slow answer keeps each round open long enough for the other instance's rounds to overlap it.
+    receiving.beforeAnswer = () => new Promise((resolve) => setTimeout(resolve, 5));
+    const url = receiving.url('/carrier');
+    const pair = [await carrier({ webhookUrl: url }), await carrier({ webhookUrl: url })];
+    const waybills = await Promise.all(
+      Array.from({ length: 10 }, async (_, i) => (await pair[i % 2].book(booking())).waybill),
+    );
+    for (const step of STEPS) {
+      await Promise.all(waybills.map((waybill, i) => pair[(i + STEPS.indexOf(step)) % 2].emit(waybill, step)));
+    }
+    await Promise.all(pair.map((instance) => instance.flushWebhooks()));
+
+    const ids = receiving.accepted('/carrier').map((body) => (JSON.parse(body) as CarrierEvent).eventId);
+    expect(ids).toHaveLength(waybills.length * STEPS.length);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(receiving.deliveries).toHaveLength(ids.length);
+    for (const waybill of waybills) {
+      expect(receiving.carrierEvents(waybill)).toEqual((await pair[0].events(waybill)).map(withoutDelivered));
+    }
+    const rows = await deliveriesTo(url);
+    expect(rows.every((row) => row.status === 'delivered' && row.attempts === 1)).toBe(true);
+  });
+
+  test('a bank transfer notification recorded while the receiver is down is delivered after a restart', async () => {
+    const endpoint = await receiverDown('/payment');
+    const first = await paymentGateway({ webhookUrl: endpoint.url });
+    const opened = await first.openDeferred({
+      idempotencyKey: key('open'),
+      orderId: key('order'),
+      method: 'bank_transfer',
+      amount: 9_900,
+      currency: 'CNY',
+    });
+    const notification = await first.simulateTransferReceived(opened.reference!);
+    await eventually(
+      () => deliveriesTo(endpoint.url),
+      (rows) => rows[0]?.attempts >= 1,
+    );
+    await first.close();
+    expect(await deliveriesTo(endpoint.url)).toEqual([
+      { event_id: notification.eventId, status: 'pending', attempts: expect.any(Number) },
+    ]);
+
+    const receiving = await endpoint.up();
+    const second = await paymentGateway({ webhookUrl: endpoint.url });
+    await eventually(
+      () => deliveriesTo(endpoint.url),
+      (rows) => rows[0].status === 'delivered',
+    );
+    await second.close();
+    expect(receiving.deliveries).toHaveLength(1);
+    const [delivery] = receiving.deliveries;
+    expect(JSON.parse(delivery.rawBody)).toEqual(notification);
+    expect(verifySignature(PAYMENT_SECRET, delivery.rawBody, delivery.signature)).toBe(true);
+  });
+
+  test('a table from before durable delivery is evolved in place, and what a shutdown abandoned is sent after all', async () => {
+    const database = `legacy_${randomUUID().replace(/-/g, '')}`;
+    await pool.query(`CREATE DATABASE ${database}`);
+    const legacy = new Pool({
+      host: '127.0.0.1',
+      port: postgres.port,
+      user: 'postgres',
+      password: 'sandbox',
+      database,
+    });
+    const receiving = await spareReceiver();
+    const url = receiving.url('/carrier');
+    try {
+      await legacy.query('CREATE SCHEMA sandbox');
+      await legacy.query(`CREATE TABLE sandbox.webhook_deliveries (
+        event_id    text PRIMARY KEY,
+        source      text NOT NULL,
+        url         text NOT NULL,
+        payload     jsonb NOT NULL,
+        status      text NOT NULL,
+        attempts    integer NOT NULL DEFAULT 0,
+        last_status integer,
+        last_error  text,
+        created_at  timestamptz NOT NULL DEFAULT now(),
+        updated_at  timestamptz NOT NULL DEFAULT now()
+      )`);
+      const old = (eventId: string, type: string, status: string) => [
+        eventId,
+        url,
+        JSON.stringify({ eventId, waybill: 'SF000000000001', type, occurredAt: new Date().toISOString() }),
+        status,
+      ];
+      for (const row of [
+        old('evt_old_1', 'PICKED_UP', 'delivered'),
+        old('evt_old_2', 'IN_TRANSIT', 'abandoned'),
+        old('evt_old_3', 'OUT_FOR_DELIVERY', 'pending'),
+      ]) {
+        await legacy.query(
+          `INSERT INTO sandbox.webhook_deliveries (event_id, source, url, payload, status) VALUES ($1, 'carrier', $2, $3, $4)`,
+          row,
+        );
+      }
+
+      const upgraded = await SandboxCarrier.create(legacy, {
+        mode: 'manual',
+        stepMs: 100,
+        latencyMs: 0,
+        failureRate: 0,
+        webhookUrl: url,
+        webhookSecret: CARRIER_SECRET,
+      });
+      try {
+        await eventually(
+          () => receiving.accepted('/carrier').length,
+          (count) => count === 2,
+        );
+        const { waybill } = await upgraded.book(booking());
+        const event = await upgraded.emit(waybill, 'PICKED_UP');
+        await upgraded.flushWebhooks();
+        expect(receiving.accepted('/carrier').map((body) => (JSON.parse(body) as CarrierEvent).eventId)).toEqual([
+          'evt_old_2',
+          'evt_old_3',
+          event.eventId,
+        ]);
+      } finally {
+        await upgraded.stop();
+      }
+      const { rows } = await legacy.query(
+        'SELECT event_id, ordering_key, status FROM sandbox.webhook_deliveries ORDER BY seq LIMIT 3',
+      );
+      expect(rows).toEqual([
+        { event_id: 'evt_old_1', ordering_key: 'SF000000000001', status: 'delivered' },
+        { event_id: 'evt_old_2', ordering_key: 'SF000000000001', status: 'delivered' },
+        { event_id: 'evt_old_3', ordering_key: 'SF000000000001', status: 'delivered' },
+      ]);
+    } finally {
+      await legacy.end();
+    }
+  });
+
+  test('track() gives the status and the history under the webhook event ids, and suffers injected outages', async () => {
+    const manual = await carrier();
+    const { waybill } = await manual.book(booking());
+    expect(await manual.track(waybill)).toEqual<Tracking>({ waybill, status: 'BOOKED', events: [] });
+
+    const picked = await manual.emit(waybill, 'PICKED_UP');
+    const delayed = await manual.injectException(waybill, 'delayed');
+    await manual.flushWebhooks();
+    const tracking = await manual.track(waybill);
+    expect(tracking).toEqual<Tracking>({
+      waybill,
+      status: 'PICKED_UP',
+      exception: 'delayed',
+      events: [picked, delayed],
+    });
+    expect(receiver.carrierEvents(waybill)).toEqual(tracking!.events);
+    expect(await manual.track('SF000000000000')).toBeNull();
+
+    manual.configure({ failureRate: 1 });
+    await expect(manual.track(waybill)).rejects.toEqual(unavailable());
+    expect(await manual.events(waybill)).toHaveLength(2);
+    manual.configure({ failureRate: 0, latencyMs: 50 });
+    const started = Date.now();
+    expect(await manual.track(waybill)).toEqual(tracking);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(45);
   });
 });
