@@ -211,10 +211,12 @@ async function emptyDirectory(dir: string): Promise<void> {
 }
 
 /**
- * postgres ignores a postmaster.pid whose process is gone, but not one whose pid was reused by an
- * unrelated process (common in containers after a crash). A postmaster orphaned by a killed parent
- * still holds the cluster, so it is shut down; one whose parent is still a node process belongs to
- * another run.
+ * postgres ignores a postmaster.pid whose process is gone, but not one whose pid was reused by an unrelated process
+ * (common after a crash: pids wrap quickly in containers). A live pid counts as this cluster's postmaster only when
+ * its working directory is the cluster directory (the postmaster runs inside it); anything else is a reused pid, and
+ * the stale file goes, with nothing signalled, since a look-alike may be another cluster's postmaster. An orphaned
+ * postmaster of this cluster (its parent died with the previous run) is shut down; one whose parent is still a node
+ * process belongs to another run.
  */
 async function clearStalePid(clusterDir: string, say: (message: string) => void): Promise<void> {
   const pid = await readPostmasterPid(clusterDir);
@@ -222,7 +224,11 @@ async function clearStalePid(clusterDir: string, say: (message: string) => void)
 
   const proc = await readProc(pid);
   if (!proc) return;
-  if (!proc.cmdline.includes('postgres')) {
+  const cwd = await fs.realpath(`/proc/${pid}/cwd`).catch(() => undefined);
+  if (cwd === undefined) {
+    throw new Error(`cannot tell whether pid ${pid} in ${clusterDir}/postmaster.pid is this cluster's server`);
+  }
+  if (cwd !== (await fs.realpath(clusterDir))) {
     say(`removing stale postmaster.pid (pid ${pid} is now another process)`);
     await fs.rm(path.join(clusterDir, 'postmaster.pid'), { force: true });
     return;

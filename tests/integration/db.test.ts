@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -127,4 +128,22 @@ test('a restart reuses the cluster and its data', async () => {
   sql = new Client({ connectionString: db.url });
   await sql.connect();
   expect(await count('products')).toBe(DEMO_SKUS.length);
+});
+
+test('a stale postmaster.pid naming a reused pid is cleared without signalling that process', async () => {
+  await sql.end();
+  await db.stop();
+  // After a crash the dead server's pid may belong to anything, even something named like PostgreSQL.
+  const lookalike = spawn('bash', ['-c', 'exec -a postgres-lookalike sleep 300'], { stdio: 'ignore' });
+  try {
+    await fs.writeFile(path.join(dataDir, 'postgres', 'postmaster.pid'), `${lookalike.pid}\n${dataDir}/postgres\n`);
+    db = await startEmbeddedPostgres({ dataDir, port: await findFreePort() });
+    expect(lookalike.exitCode).toBeNull();
+    expect(lookalike.signalCode).toBeNull();
+    sql = new Client({ connectionString: db.url });
+    await sql.connect();
+    expect(await count('products')).toBe(DEMO_SKUS.length);
+  } finally {
+    lookalike.kill('SIGKILL');
+  }
 });
