@@ -1,6 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { PaymentMethod, PaymentStatus } from '../domain/order';
-import type { PaymentGateway } from '../domain/ports';
+import type { GatewayPayment, GatewayPaymentStatus, PaymentGateway } from '../domain/ports';
 import { providerCall } from './provider';
 import type { OrderActivities } from './types';
 
@@ -33,6 +33,23 @@ async function savePayment(em: EntityManager, row: PaymentRow) {
   );
 }
 
+const STATUS_OF: Record<GatewayPaymentStatus, (method: PaymentMethod) => PaymentStatus> = {
+  authorized: () => 'AUTHORIZED',
+  declined: () => 'DECLINED',
+  pending: (method) => (method === 'cod' ? 'COD_PENDING' : 'AWAITING_TRANSFER'),
+  captured: () => 'CAPTURED',
+  voided: () => 'VOIDED',
+  refunded: () => 'REFUNDED',
+};
+
+/** Writes what the gateway says of a payment; a bank transfer's capture reaches `payments` only this way. */
+async function recordFact(em: EntityManager, fact: GatewayPayment) {
+  await em.execute(
+    `update payments set status = ?, captured_amount = ?, refunded_amount = ?, updated_at = now() where id = ?`,
+    [STATUS_OF[fact.status](fact.method), fact.capturedAmount, fact.refundedAmount, fact.paymentId],
+  );
+}
+
 /**
  * Idempotency keys are derived from the order and the attempt, never random, so a retried activity
  * (or a worker that died after the gateway answered) repeats the same request and moves no money twice.
@@ -42,7 +59,7 @@ export function paymentActivities(
   gateway: PaymentGateway,
 ): Pick<
   OrderActivities,
-  'authorizePayment' | 'openDeferredPayment' | 'capturePayment' | 'voidPayment' | 'refundPayment'
+  'authorizePayment' | 'openDeferredPayment' | 'capturePayment' | 'voidPayment' | 'refundPayment' | 'syncPayment'
 > {
   return {
     async authorizePayment({ orderId, attempt, method, token, amount, currency }) {
@@ -100,15 +117,22 @@ export function paymentActivities(
       await fork().execute(`update payments set status = 'VOIDED', updated_at = now() where id = ?`, [paymentId]);
     },
 
-    async refundPayment({ orderId, paymentId, amount }) {
+    async refundPayment({ orderId, paymentId, amount, purpose }) {
       const movement = await providerCall(() =>
-        gateway.refund({ idempotencyKey: `${orderId}:refund:${paymentId}:cancel`, paymentId, amount }),
+        gateway.refund({ idempotencyKey: `${orderId}:refund:${paymentId}:${purpose}`, paymentId, amount }),
       );
-      await fork().execute(
-        `update payments set status = 'REFUNDED', refunded_amount = ?, updated_at = now() where id = ?`,
-        [movement.amount, paymentId],
-      );
+      // Absolute figures from the gateway: adding the movement here would count it twice on a retry.
+      const fact = await providerCall(() => gateway.get(paymentId));
+      if (fact) await recordFact(fork(), fact);
       return movement.amount;
+    },
+
+    async syncPayment({ orderId, paymentId }) {
+      const fact = await providerCall(() => gateway.get(paymentId));
+      if (!fact || fact.orderId !== orderId) return null;
+      await recordFact(fork(), fact);
+      const { method, status, amount, currency, capturedAmount, refundedAmount } = fact;
+      return { paymentId, orderId, method, status, amount, currency, capturedAmount, refundedAmount };
     },
   };
 }

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Carrier } from '../domain/ports';
 import { providerCall } from './provider';
@@ -7,7 +6,10 @@ import type { OrderActivities } from './types';
 export function shippingActivities(
   fork: () => EntityManager,
   carrier: Carrier,
-): Pick<OrderActivities, 'bookShipment' | 'cancelShipment' | 'changeShipmentAddress' | 'recordShipmentEvent'> {
+): Pick<
+  OrderActivities,
+  'bookShipment' | 'cancelShipment' | 'changeShipmentAddress' | 'trackShipment' | 'recordShipmentEvent'
+> {
   return {
     async bookShipment({ orderId, shipmentId, warehouseCode, lines, address }) {
       const booking = await providerCall(() =>
@@ -42,15 +44,18 @@ export function shippingActivities(
       await fork().execute(`update shipments set status = 'CANCELLED', updated_at = now() where id = ?`, [shipmentId]);
     },
 
-    async changeShipmentAddress({ shipmentId, waybill, address }) {
-      const digest = createHash('sha256').update(JSON.stringify(address)).digest('hex').slice(0, 16);
+    async changeShipmentAddress({ shipmentId, waybill, address, version }) {
       await providerCall(() =>
-        carrier.changeAddress({ idempotencyKey: `${shipmentId}:address:${digest}`, waybill, address }),
+        carrier.changeAddress({ idempotencyKey: `${shipmentId}:address:${version}`, waybill, address }),
       );
       await fork().execute(`update shipments set address = ?::jsonb, updated_at = now() where id = ?`, [
         JSON.stringify(address),
         shipmentId,
       ]);
+    },
+
+    async trackShipment({ waybill }) {
+      return providerCall(() => carrier.track(waybill));
     },
 
     async recordShipmentEvent({ shipmentId, eventId, status, exception, occurredAt }) {

@@ -31,6 +31,27 @@ function sameQuantities(rows: ReservationRow[], lines: LineRequest[]): boolean {
   return held.size === wanted.size && [...wanted].every(([sku, qty]) => held.get(sku) === qty);
 }
 
+/**
+ * Serialises every stock movement of one order: without it two calls for the same order (an edit racing a cancel,
+ * a retry racing its first attempt) both see no reservation and both reserve.
+ */
+async function lockOrder(em: EntityManager, orderId: string): Promise<void> {
+  await em.execute(`select pg_advisory_xact_lock(hashtextextended(?, 0))`, [`stock:${orderId}`]);
+}
+
+/** Locks the stock rows of these SKUs in one global order, so transactions touching overlapping SKUs never deadlock. */
+async function lockLevels(
+  em: EntityManager,
+  skus: string[],
+): Promise<{ warehouse_code: string; sku: string; available: number }[]> {
+  if (skus.length === 0) return [];
+  return em.execute(
+    `select warehouse_code, sku, on_hand - reserved as available from stock_levels
+     where sku in (?) order by warehouse_code, sku for update`,
+    [skus],
+  );
+}
+
 async function releaseRows(em: EntityManager, orderId: string, rows: ReservationRow[], reason: string, actor: string) {
   for (const row of rows) {
     await em.execute(
@@ -49,29 +70,33 @@ async function releaseRows(em: EntityManager, orderId: string, rows: Reservation
   );
 }
 
-/** Stock moves in row-locked transactions; stock_levels rows are locked in one fixed order so concurrent orders never deadlock. */
+/** Stock moves in row-locked transactions, one order at a time; stock_levels rows are locked in one fixed order. */
 export function stockActivities(
   fork: () => EntityManager,
 ): Pick<OrderActivities, 'reserveStock' | 'releaseStock' | 'commitStock'> {
   return {
     async reserveStock({ orderId, lines, actor }) {
       return fork().transactional(async (em) => {
+        await lockOrder(em, orderId);
         const held: ReservationRow[] = await em.execute(
-          `select warehouse_code, sku, quantity from reservations where order_id = ? and status = 'active' order by warehouse_code, sku for update`,
+          `select warehouse_code, sku, quantity from reservations where order_id = ? and status = 'active' order by warehouse_code, sku`,
           [orderId],
         );
         // A retried call, or an edit that changes nothing, keeps what is already held.
         if (held.length > 0 && sameQuantities(held, lines)) return groupByWarehouse(held);
-        await releaseRows(em, orderId, held, 'order lines changed', actor);
 
         const skus = [...sumQuantities(lines).keys()];
-        const levels: { warehouse_code: string; sku: string; available: number }[] = await em.execute(
-          `select warehouse_code, sku, on_hand - reserved as available from stock_levels
-           where sku in (?) order by warehouse_code, sku for update`,
-          [skus],
-        );
+        // Every row this call will touch, released or reserved, is locked up front and in order.
+        const levels = await lockLevels(em, [...new Set([...skus, ...held.map((row) => row.sku)])]);
+        await releaseRows(em, orderId, held, 'order lines changed', actor);
         const stock: StockMap = {};
-        for (const level of levels) (stock[level.warehouse_code] ??= {})[level.sku] = Number(level.available);
+        for (const level of levels) {
+          if (!skus.includes(level.sku)) continue;
+          const released = held
+            .filter((row) => row.warehouse_code === level.warehouse_code && row.sku === level.sku)
+            .reduce((sum, row) => sum + row.quantity, 0);
+          (stock[level.warehouse_code] ??= {})[level.sku] = Number(level.available) + released;
+        }
         const allocations = allocate(lines, stock);
         if (!allocations) {
           throw ApplicationFailure.nonRetryable(`not enough stock for ${skus.join(', ')}`, ORDER_ERRORS.outOfStock);
@@ -100,21 +125,25 @@ export function stockActivities(
 
     async releaseStock({ orderId, reason, actor }) {
       await fork().transactional(async (em) => {
+        await lockOrder(em, orderId);
         const held: ReservationRow[] = await em.execute(
-          `select warehouse_code, sku, quantity from reservations where order_id = ? and status = 'active' order by warehouse_code, sku for update`,
+          `select warehouse_code, sku, quantity from reservations where order_id = ? and status = 'active' order by warehouse_code, sku`,
           [orderId],
         );
+        await lockLevels(em, [...new Set(held.map((row) => row.sku))]);
         await releaseRows(em, orderId, held, reason, actor);
       });
     },
 
     async commitStock({ orderId, warehouseCode, actor }) {
       await fork().transactional(async (em) => {
+        await lockOrder(em, orderId);
         const held: ReservationRow[] = await em.execute(
           `select warehouse_code, sku, quantity from reservations
-           where order_id = ? and warehouse_code = ? and status = 'active' order by sku for update`,
+           where order_id = ? and warehouse_code = ? and status = 'active' order by sku`,
           [orderId, warehouseCode],
         );
+        await lockLevels(em, [...new Set(held.map((row) => row.sku))]);
         for (const row of held) {
           await em.execute(
             `update stock_levels set on_hand = on_hand - ?, reserved = reserved - ?, updated_at = now() where warehouse_code = ? and sku = ?`,

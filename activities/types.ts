@@ -11,7 +11,7 @@ import type {
   ShipmentStatus,
   Totals,
 } from '../domain/order';
-import type { AuthorizeResult, Booking, DeferredResult } from '../domain/ports';
+import type { AuthorizeResult, Booking, DeferredResult, GatewayPayment, Tracking } from '../domain/ports';
 
 export interface PricedOrder {
   lines: PricedLine[];
@@ -28,6 +28,9 @@ export interface OrderRecord {
   /** A human action or system event worth an audit row, beside the status history. */
   audit?: { actor: Actor; action: string; detail?: Record<string, unknown> };
 }
+
+/** Why money goes back: the order was cancelled, a transfer paid too much, or a payment was replaced by another. */
+export type RefundPurpose = 'cancel' | 'excess' | 'superseded';
 
 export interface ShipmentEventRecord {
   orderId: string;
@@ -66,8 +69,12 @@ export interface OrderActivities {
     currency: string;
   }): Promise<DeferredResult>;
   capturePayment(req: { orderId: string; paymentId: string; amount: number }): Promise<number>;
+  /** Throws ProviderRefused when the payment is no longer open (say the transfer arrived meanwhile). */
   voidPayment(req: { orderId: string; paymentId: string }): Promise<void>;
-  refundPayment(req: { orderId: string; paymentId: string; amount: number; reason: string }): Promise<number>;
+  /** One refund per payment and purpose, so a retry never refunds twice. */
+  refundPayment(req: { orderId: string; paymentId: string; amount: number; purpose: RefundPurpose }): Promise<number>;
+  /** The payment as the gateway knows it, written to `payments`: webhooks only hint, this is the fact. */
+  syncPayment(req: { orderId: string; paymentId: string }): Promise<GatewayPayment | null>;
 
   bookShipment(req: {
     orderId: string;
@@ -77,7 +84,10 @@ export interface OrderActivities {
     address: Address;
   }): Promise<Booking>;
   cancelShipment(req: { orderId: string; shipmentId: string; waybill: string }): Promise<void>;
-  changeShipmentAddress(req: { shipmentId: string; waybill: string; address: Address }): Promise<void>;
+  /** `version` counts the order's address changes, so A to B and back to A are three distinct requests. */
+  changeShipmentAddress(req: { shipmentId: string; waybill: string; address: Address; version: number }): Promise<void>;
+  /** The parcel as the carrier knows it, every event oldest first. */
+  trackShipment(req: { orderId: string; waybill: string }): Promise<Tracking | null>;
   recordShipmentEvent(req: ShipmentEventRecord): Promise<void>;
 
   /** Persists the order snapshot, its status history, the customer's notifications and the audit trail. */

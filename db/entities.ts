@@ -215,6 +215,7 @@ export const PaymentSchema = defineEntity({
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
+  checks: [{ name: 'payments_refunded_le_captured_check', expression: 'refunded_amount <= captured_amount' }],
 });
 
 export const ShipmentSchema = defineEntity({

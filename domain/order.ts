@@ -131,6 +131,12 @@ export interface OrderPolicy {
   maxEdits: number;
   autoCompleteAfterMs: number;
   shipmentStaleAfterMs: number;
+  /** A bank transfer with no notification this long is looked up at the gateway. */
+  paymentPollIntervalMs: number;
+  /** Parcels with no tracking webhook this long are looked up at the carrier. */
+  carrierPollIntervalMs: number;
+  /** A step still retrying after this long flags the case for ops (it keeps retrying). */
+  stepAttentionAfterMs: number;
   risk: RiskPolicy;
 }
 

@@ -44,8 +44,18 @@ export interface AddressChange {
 }
 export const changeAddressUpdate = defineUpdate<OrderView, [AddressChange]>('changeAddress');
 
+export interface StepRecovery {
+  /** retry: run the failed step again; fail: give the order up, undoing what it holds. */
+  action: 'retry' | 'fail';
+  reason: string;
+  actor: Actor;
+}
+/** Ops' answer to a step that failed for good and parked the order (attention reason `step_failed`). */
+export const recoverStepUpdate = defineUpdate<OrderView, [StepRecovery]>('recoverStep');
+
 export const confirmReceiptUpdate = defineUpdate<OrderView, [{ actor: Actor }]>('confirmReceipt');
 
+/** A payment provider's notification: a hint to ask the gateway, never a payment in itself. */
 export interface PaymentNotificationSignal {
   eventId: string;
   paymentId: string;
@@ -55,6 +65,7 @@ export interface PaymentNotificationSignal {
 }
 export const paymentNotificationSignal = defineSignal<[PaymentNotificationSignal]>('paymentNotification');
 
+/** A carrier's tracking webhook: a hint to read the parcel's tracking, never a fact in itself. */
 export interface CarrierEventSignal {
   eventId: string;
   waybill: string;
@@ -77,4 +88,6 @@ export const ORDER_ERRORS = {
   outOfStock: 'OutOfStock',
   unknownSku: 'UnknownSku',
   paymentDeclined: 'PaymentDeclined',
+  /** The database refused the data (bad encoding, a broken constraint): retrying cannot help. */
+  invalidData: 'InvalidData',
 } as const;

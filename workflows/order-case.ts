@@ -1,6 +1,7 @@
 import type {
   Actor,
   Address,
+  PaymentInstruction,
   Allocation,
   HistoryEntry,
   OrderInput,
@@ -11,9 +12,22 @@ import type {
   ShipmentView,
   Totals,
 } from '../domain/order';
-import type { CarrierEventSignal } from './messages';
 
 export const SYSTEM_ACTOR: Actor = { principal: 'system', role: 'system' };
+
+export interface CancelRequest {
+  reason: string;
+  actor: Actor;
+  /** Set when the lifecycle found the order could no longer be cancelled (a parcel was already collected). */
+  refused?: string;
+}
+
+/** What ops decided for a step that failed for good. */
+export interface Recovery {
+  action: 'retry' | 'fail';
+  reason: string;
+  actor: Actor;
+}
 
 /**
  * The deterministic state of one order: what it holds, and the bookkeeping of every change.
@@ -35,19 +49,40 @@ export class OrderCase {
   slaDeadline?: Date;
   intakeDone = false;
   /** Set by the cancel update; the lifecycle acts on it at its next step. */
-  cancelRequest?: { reason: string; actor: Actor };
-  /** Held while an edit or a payment attempt runs, so a payment never starts on totals an edit is changing. */
+  cancelRequest?: CancelRequest;
+  /**
+   * Held while an edit, a payment attempt, a booking or an address change runs, so none of them works on state
+   * another is changing; a cancellation takes it for good.
+   */
   busy = false;
   /** Snapshot writes in flight; an update answers only once the state it reports is stored. */
   writing = 0;
+  /** Every payment ever opened for the order, oldest first: money that arrived on any of them is used or returned. */
+  readonly paymentIds: string[] = [];
+  /** The payment instruction the next automatic attempt uses. */
+  instruction: PaymentInstruction;
+  /** Counts address changes; each carrier request carries the count so A, B and A again are three requests. */
+  addressVersion = 0;
+  /** Waybills a webhook said moved; only a look at the carrier's tracking turns that into facts. */
+  readonly carrierHints = new Set<string>();
+  /** A payment notification arrived; only the gateway's answer turns it into a payment. */
+  transferHint = false;
+  /** Workflow time of the last carrier fact per shipment, for the stale-parcel check. */
+  readonly progressAt = new Map<string, number>();
+  /** Steps retrying past the attention threshold, by name, with how many calls of each are slow. */
+  readonly slowSteps = new Map<string, number>();
+  /** A step that failed for good and waits for ops. */
+  parked?: { step: string; error: string };
+  recovery?: Recovery;
   private version = 0;
   private readonly seenEvents = new Set<string>();
-  readonly carrierInbox: CarrierEventSignal[] = [];
+  private readonly payments = new Map<string, { captured: number; refunded: number }>();
 
   constructor(readonly input: OrderInput) {
     this.totals = { currency: input.currency, subtotal: 0, shipping: 0, total: 0 };
     this.address = input.shippingAddress;
     this.payment = { method: input.payment.method, status: 'NONE', attempts: 0, amount: 0, captured: 0, refunded: 0 };
+    this.instruction = input.payment;
   }
 
   get orderId(): string {
@@ -82,7 +117,21 @@ export class OrderCase {
     this.attention.delete(reason);
   }
 
-  /** Dedupes webhook redeliveries: true the first time an event id is seen. */
+  /** Records what the gateway says was captured and refunded on one of the order's payments. */
+  notePayment(paymentId: string, captured: number, refunded: number): void {
+    if (!this.paymentIds.includes(paymentId)) this.paymentIds.push(paymentId);
+    this.payments.set(paymentId, { captured, refunded });
+    const all = [...this.payments.values()];
+    this.payment.captured = all.reduce((sum, p) => sum + p.captured, 0);
+    this.payment.refunded = all.reduce((sum, p) => sum + p.refunded, 0);
+  }
+
+  noteRefund(paymentId: string, amount: number): void {
+    const known = this.payments.get(paymentId) ?? { captured: 0, refunded: 0 };
+    this.notePayment(paymentId, known.captured, known.refunded + amount);
+  }
+
+  /** Dedupes carrier events: true the first time an event id is seen. */
   firstSighting(eventId: string): boolean {
     if (this.seenEvents.has(eventId)) return false;
     this.seenEvents.add(eventId);

@@ -1,5 +1,4 @@
 import {
-  ActivityFailure,
   ApplicationFailure,
   CancellationScope,
   condition,
@@ -9,11 +8,21 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { OrderActivities } from '../activities/types';
-import type { Actor, OrderInput, OrderStatus, OrderView, PaymentInstruction } from '../domain/order';
-import { ONLINE_METHODS } from '../domain/order';
+import type { OrderActivities, RefundPurpose } from '../activities/types';
+import type {
+  Actor,
+  Allocation,
+  OrderInput,
+  OrderStatus,
+  OrderView,
+  PaymentInstruction,
+  ShipmentView,
+} from '../domain/order';
+import { isTerminal, ONLINE_METHODS } from '../domain/order';
+import type { CarrierEvent, GatewayPayment } from '../domain/ports';
 import { PROVIDER_ERRORS } from '../domain/ports';
 import { addressChangeRefusal, assessRisk, cancelRefusal, lineEditRefusal } from '../domain/rules';
+import { failureType, guardSteps, StepAbandoned } from './case/steps';
 import {
   awaitIntakeUpdate,
   cancelOrderUpdate,
@@ -24,11 +33,11 @@ import {
   ORDER_ERRORS,
   orderStateQuery,
   paymentNotificationSignal,
+  recoverStepUpdate,
   retryPaymentUpdate,
   reviewOrderUpdate,
 } from './messages';
-import type { PaymentNotificationSignal } from './messages';
-import { OrderCase, SYSTEM_ACTOR } from './order-case';
+import { OrderCase, SYSTEM_ACTOR, type CancelRequest } from './order-case';
 import {
   AttentionReasonKey,
   CaseTypeKey,
@@ -41,36 +50,55 @@ import {
   SlaDeadlineKey,
 } from './search-attributes';
 
-const retry = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 12 };
-const act = proxyActivities<OrderActivities>({
+const raw = proxyActivities<OrderActivities>({
   startToCloseTimeout: '30s',
+  // No attempt limit: an outage of any length ends when the dependency is back. Refusals stop at once.
   retry: {
-    ...retry,
-    nonRetryableErrorTypes: [ORDER_ERRORS.unknownSku, ORDER_ERRORS.outOfStock, PROVIDER_ERRORS.refused],
+    initialInterval: '1s',
+    backoffCoefficient: 2,
+    maximumInterval: '1m',
+    nonRetryableErrorTypes: [
+      ORDER_ERRORS.unknownSku,
+      ORDER_ERRORS.outOfStock,
+      ORDER_ERRORS.invalidData,
+      PROVIDER_ERRORS.refused,
+    ],
   },
 });
 
 const REVIEWER_ROLES = ['agent', 'supervisor', 'admin'];
+const RECOVERY_ROLES = ['ops', 'admin'];
+const PAID = ['AUTHORIZED', 'CAPTURED', 'COD_PENDING'];
 
-class OrderCancelled extends Error {}
+class OrderCancelled extends Error {
+  constructor(readonly request: CancelRequest) {
+    super(request.reason);
+  }
+}
+
+const reject = (type: string, message: string): never => {
+  throw ApplicationFailure.nonRetryable(message, type);
+};
 
 /** One order from placement to completion or cancellation (DESIGN §3 Order). */
 export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
   const order = new OrderCase(input);
+  const { orderId } = input;
   const policy = input.policy;
   /** Undo steps, newest last; run in reverse when the order is cancelled. */
   const compensations: { name: string; run: () => Promise<void> }[] = [];
   let review: { approve: boolean; reason?: string; actor: Actor } | undefined;
-  let paymentRetry: PaymentInstruction | undefined;
-  let transfer: PaymentNotificationSignal | undefined;
+  let paymentRetry: { payment: PaymentInstruction; ticket: number } | undefined;
+  let retryTickets = 0;
+  let retriesDone = 0;
   let receiptConfirmedBy: Actor | undefined;
+  let parkings = 0;
+  let recovered = { through: 0, action: 'retry' as 'retry' | 'fail', actor: SYSTEM_ACTOR };
 
   const now = () => new Date();
 
-  async function persist(
-    transition?: ReturnType<OrderCase['transition']>,
-    audit?: { actor: Actor; action: string; detail?: Record<string, unknown> },
-  ) {
+  /** Search attributes: what ops see in the Temporal UI even when the database is the thing that is down. */
+  function publish() {
     upsertSearchAttributes([
       { key: OrderStatusKey, value: order.status },
       { key: NeedsAttentionKey, value: order.attention.size > 0 },
@@ -79,6 +107,46 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
       { key: OrderTotalKey, value: order.totals.total },
       { key: PaymentMethodKey, value: order.payment.method },
     ]);
+  }
+
+  const act = guardSteps(raw, {
+    attentionAfterMs: policy.stepAttentionAfterMs,
+    passThrough: {
+      priceOrder: [ORDER_ERRORS.unknownSku],
+      reserveStock: [ORDER_ERRORS.outOfStock, ORDER_ERRORS.unknownSku],
+      voidPayment: [PROVIDER_ERRORS.refused],
+      cancelShipment: [PROVIDER_ERRORS.refused],
+      changeShipmentAddress: [PROVIDER_ERRORS.refused],
+    },
+    hooks: {
+      slow(step, slow) {
+        const calls = (order.slowSteps.get(step) ?? 0) + (slow ? 1 : -1);
+        if (calls > 0) order.slowSteps.set(step, calls);
+        else order.slowSteps.delete(step);
+        if (order.slowSteps.size > 0) order.flag('step_retrying', [...order.slowSteps.keys()].join(','));
+        else order.clear('step_retrying');
+        publish();
+      },
+      async failed(step, error) {
+        const ticket = ++parkings;
+        order.parked = { step, error: error.cause?.message ?? error.message };
+        order.flag('step_failed', `${step}: ${order.parked.error}`);
+        publish();
+        // Not awaited and not guarded: the database may be what refused, and the flag above is already visible.
+        raw
+          .notifyStaff({ orderId, topic: 'step_failed', message: `${step}: ${order.parked.error}` })
+          .catch(() => undefined);
+        await condition(() => recovered.through >= ticket);
+        return recovered.action;
+      },
+    },
+  });
+
+  async function persist(
+    transition?: ReturnType<OrderCase['transition']>,
+    audit?: { actor: Actor; action: string; detail?: Record<string, unknown> },
+  ) {
+    publish();
     order.writing += 1;
     try {
       await act.recordOrder({
@@ -97,37 +165,98 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
     await persist(order.transition(status, now(), actor, reason));
   }
 
-  function throwIfCancelled() {
-    if (order.cancelRequest) throw new OrderCancelled(order.cancelRequest.reason);
-  }
-
-  /** Waits for `ready`, a cancel request, or the timeout; false only on timeout. */
+  /** Waits for `ready` or the timeout, acting on a cancel request meanwhile; false only on timeout. */
   async function waitFor(ready: () => boolean, timeoutMs?: number): Promise<boolean> {
+    const until = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
     const done = () => ready() || !!order.cancelRequest;
-    const ok = timeoutMs === undefined ? (await condition(done), true) : await condition(done, timeoutMs);
-    throwIfCancelled();
-    return ok;
+    for (;;) {
+      const left = until === undefined ? undefined : until - Date.now();
+      const inTime =
+        left === undefined ? (await condition(done), true) : left > 0 ? await condition(done, left) : done();
+      await honourCancel();
+      if (ready()) return true;
+      if (!inTime) return false;
+      // A cancel that turned out impossible woke us: keep waiting.
+    }
   }
 
-  /** Runs `work` alone among edits and payment attempts; waiters recheck after waking, as several may wake at once. */
-  async function exclusive<T>(work: () => Promise<T>): Promise<T> {
-    while (order.busy) await condition(() => !order.busy);
+  /**
+   * Runs `work` alone among edits, payment attempts, bookings and address changes; waiters recheck after waking, as
+   * several may wake at once. A cancellation takes the turn for good: callers from handlers are refused, the
+   * lifecycle acts on the cancel.
+   */
+  async function exclusive<T>(work: () => Promise<T>, lifecycle = false): Promise<T> {
+    for (;;) {
+      if (order.cancelRequest) {
+        if (!lifecycle) reject(ORDER_ERRORS.wrongState, 'the order is being cancelled');
+        await honourCancel();
+        continue;
+      }
+      if (!order.busy) break;
+      await condition(() => !order.busy || !!order.cancelRequest);
+    }
     order.busy = true;
     try {
       return await work();
+    } catch (error) {
+      // Ops gave up a step of an update: the update fails; the order itself goes on.
+      if (!lifecycle && error instanceof StepAbandoned) reject(ORDER_ERRORS.wrongState, error.message);
+      throw error;
     } finally {
       order.busy = false;
     }
   }
 
-  const reject = (type: string, message: string) => {
-    throw ApplicationFailure.nonRetryable(message, type);
-  };
+  /**
+   * Acts on a pending cancel request: throws OrderCancelled when it goes ahead, returns when it must be refused. Goods
+   * the carrier already collected cannot be cancelled, so the carrier's tracking is read first (a pickup waiting in
+   * the inbox counts) and the bookings are cancelled before anything else is undone.
+   */
+  async function honourCancel(): Promise<void> {
+    const request = order.cancelRequest;
+    if (!request) return;
+    await condition(() => !order.busy);
+    order.busy = true;
+    let refusal: string | null;
+    try {
+      refusal = await cancelBookings();
+    } catch (error) {
+      order.busy = false;
+      throw error;
+    }
+    if (!refusal) throw new OrderCancelled(request);
+    request.refused = refusal;
+    order.cancelRequest = undefined;
+    order.busy = false;
+  }
+
+  /** Cancels the parcels not yet collected, newest first; a refusal puts back what was cancelled and is returned. */
+  async function cancelBookings(): Promise<string | null> {
+    const booked = () => order.shipments.filter((s) => s.status === 'BOOKED');
+    if (booked().length > 0) await syncParcels(booked().map((s) => s.waybill!));
+    const refusal = cancelRefusal(order.status, order.shipments);
+    if (refusal) return refusal;
+    const cancelled: Allocation[] = [];
+    for (const shipment of booked().reverse()) {
+      try {
+        await act.cancelShipment({ orderId, shipmentId: shipment.shipmentId, waybill: shipment.waybill! });
+      } catch (error) {
+        if (failureType(error) !== PROVIDER_ERRORS.refused) throw error;
+        // Collected between the look at tracking and the cancel: the order goes on, whole.
+        for (const allocation of cancelled) await bookParcel(allocation);
+        await syncParcels([shipment.waybill!]);
+        return `${shipment.waybill} was collected by the carrier: request a return instead`;
+      }
+      shipment.status = 'CANCELLED';
+      cancelled.push({ warehouseCode: shipment.warehouseCode, lines: shipment.lines });
+    }
+    return null;
+  }
 
   setHandler(orderStateQuery, () => order.view());
 
   setHandler(awaitIntakeUpdate, async () => {
-    await condition(() => order.intakeDone);
+    await condition(() => order.intakeDone || !!order.parked || isTerminal(order.status));
     return order.view();
   });
 
@@ -152,8 +281,11 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
   setHandler(
     cancelOrderUpdate,
     async ({ reason, actor }) => {
-      order.cancelRequest = { reason, actor };
-      await condition(() => order.status === 'CANCELLED' && order.writing === 0);
+      const request: CancelRequest = { reason, actor };
+      order.cancelRequest = request;
+      await condition(() => (isTerminal(order.status) && order.writing === 0) || request.refused !== undefined);
+      if (request.refused) reject(ORDER_ERRORS.wrongState, request.refused);
+      if (order.status !== 'CANCELLED') reject(ORDER_ERRORS.wrongState, `order is ${order.status}`);
       return order.view();
     },
     {
@@ -169,54 +301,84 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
   setHandler(
     retryPaymentUpdate,
     async ({ payment }) => {
-      paymentRetry = payment;
-      await condition(() => !paymentRetry && !order.busy);
+      const ticket = ++retryTickets;
+      paymentRetry = { payment, ticket };
+      await condition(
+        () => retriesDone >= ticket || (paymentRetry?.ticket === ticket && order.status !== 'PENDING_PAYMENT'),
+      );
+      if (retriesDone < ticket) {
+        paymentRetry = undefined;
+        reject(ORDER_ERRORS.wrongState, `order is ${order.status}, not awaiting payment`);
+      }
+      await condition(() => order.writing === 0);
       return order.view();
     },
     {
       validator: (_request) => {
         if (order.status !== 'PENDING_PAYMENT')
           reject(ORDER_ERRORS.wrongState, `order is ${order.status}, not awaiting payment`);
-        if (paymentRetry) reject(ORDER_ERRORS.wrongState, 'a payment attempt is already in progress');
-        if (order.payment.status === 'AUTHORIZED') reject(ORDER_ERRORS.wrongState, 'the order is already paid');
+        if (!order.intakeDone) reject(ORDER_ERRORS.wrongState, 'the first payment attempt is still running');
+        if (order.cancelRequest) reject(ORDER_ERRORS.wrongState, 'the order is being cancelled');
+        if (paymentRetry || order.busy) reject(ORDER_ERRORS.wrongState, 'a payment attempt or edit is in progress');
+        if (PAID.includes(order.payment.status)) reject(ORDER_ERRORS.wrongState, 'the order is already paid');
       },
     },
   );
+
+  /** Why lines cannot change now, as [failure type, message]; checked by the validator and again once it is our turn. */
+  function editRefusal(): [string, string] | undefined {
+    if (!order.intakeDone) return [ORDER_ERRORS.wrongState, 'the order is still being taken in'];
+    if (order.cancelRequest) return [ORDER_ERRORS.wrongState, 'the order is being cancelled'];
+    if (PAID.includes(order.payment.status)) return [ORDER_ERRORS.wrongState, 'the order is already paid'];
+    const refusal = lineEditRefusal({
+      status: order.status,
+      placedAt: workflowInfo().startTime.toISOString(),
+      now: Date.now(),
+      editsSoFar: order.edits,
+      editWindowMs: policy.editWindowMs,
+      maxEdits: policy.maxEdits,
+    });
+    if (refusal)
+      return [order.status === 'PENDING_PAYMENT' ? ORDER_ERRORS.ruleViolation : ORDER_ERRORS.wrongState, refusal];
+    return undefined;
+  }
 
   setHandler(
     editLinesUpdate,
     async ({ lines, actor }) =>
       exclusive(async () => {
-        // A payment attempt may have finished while this edit waited.
-        if (
-          order.status !== 'PENDING_PAYMENT' ||
-          ['AUTHORIZED', 'CAPTURED', 'COD_PENDING'].includes(order.payment.status)
-        ) {
-          reject(ORDER_ERRORS.wrongState, 'the order is already paid');
-        }
+        const refusal = editRefusal();
+        if (refusal) reject(...refusal);
+        // A transfer that arrived unannounced paid for the basket as it is.
+        if (await takeTransferIfArrived()) reject(ORDER_ERRORS.wrongState, 'the order is already paid');
         const priced = await act.priceOrder({ customerId: input.customerId, currency: input.currency, lines });
-        order.allocations = await act.reserveStock({ orderId: order.orderId, lines, actor: actor.principal });
+        order.allocations = await act.reserveStock({ orderId, lines, actor: actor.principal });
         order.lines = priced.lines;
         order.totals = priced.totals;
         order.edits += 1;
-        await persist(undefined, { actor, action: 'order.edit_lines', detail: { lines } });
+        // The new basket is judged afresh, also when a reviewer approved the old one.
+        order.reviewReasons = assessRisk(
+          { total: priced.totals.total, lines, isNewCustomer: priced.isNewCustomer },
+          policy.risk,
+        );
+        const audit = { actor, action: 'order.edit_lines', detail: { lines } };
+        if (order.reviewReasons.length === 0) {
+          await persist(undefined, audit);
+          return order.view();
+        }
+        if (order.payment.status === 'AWAITING_TRANSFER' && order.payment.authorizationId) {
+          await returnMoney(order.payment.authorizationId, 'superseded');
+          order.payment.status = 'VOIDED';
+        }
+        review = undefined;
+        order.slaDeadline = new Date(Date.now() + policy.reviewSlaMs);
+        await persist(order.transition('PENDING_REVIEW', now(), actor, order.reviewReasons.join(', ')), audit);
         return order.view();
       }),
     {
       validator: ({ lines }) => {
-        if (['AUTHORIZED', 'CAPTURED', 'COD_PENDING'].includes(order.payment.status)) {
-          reject(ORDER_ERRORS.wrongState, 'the order is already paid');
-        }
-        const refusal = lineEditRefusal({
-          status: order.status,
-          placedAt: workflowInfo().startTime.toISOString(),
-          now: Date.now(),
-          editsSoFar: order.edits,
-          editWindowMs: policy.editWindowMs,
-          maxEdits: policy.maxEdits,
-        });
-        if (refusal)
-          reject(order.status === 'PENDING_PAYMENT' ? ORDER_ERRORS.ruleViolation : ORDER_ERRORS.wrongState, refusal);
+        const refusal = editRefusal();
+        if (refusal) reject(...refusal);
         if (lines.length === 0) reject(ORDER_ERRORS.ruleViolation, 'an order needs at least one line');
       },
     },
@@ -224,34 +386,35 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
 
   setHandler(
     changeAddressUpdate,
-    async ({ address, actor }) => {
-      for (const shipment of order.shipments) {
-        if (shipment.waybill && shipment.status === 'BOOKED') {
+    async ({ address, actor }) =>
+      exclusive(async () => {
+        const refusal = addressChangeRefusal(order.status, order.shipments);
+        if (refusal) reject(ORDER_ERRORS.ruleViolation, refusal);
+        const previous = order.address;
+        const changed: { shipmentId: string; waybill: string }[] = [];
+        for (const shipment of order.shipments.filter((s) => s.status === 'BOOKED' && s.waybill)) {
+          const parcel = { shipmentId: shipment.shipmentId, waybill: shipment.waybill! };
           try {
-            await act.changeShipmentAddress({ shipmentId: shipment.shipmentId, waybill: shipment.waybill, address });
+            await act.changeShipmentAddress({ ...parcel, address, version: ++order.addressVersion });
+            changed.push(parcel);
           } catch (error) {
-            // The carrier collected the parcel between the validator and this call: a rule answer, not a failure.
-            if (
-              error instanceof ActivityFailure &&
-              error.cause instanceof ApplicationFailure &&
-              error.cause.type === PROVIDER_ERRORS.refused
-            ) {
-              reject(
-                ORDER_ERRORS.ruleViolation,
-                `the carrier no longer accepts an address change for ${shipment.waybill}`,
-              );
+            if (failureType(error) !== PROVIDER_ERRORS.refused) throw error;
+            // Collected meanwhile: the parcels already changed go back, so the order never ships to two addresses.
+            for (const done of changed) {
+              await act.changeShipmentAddress({ ...done, address: previous, version: ++order.addressVersion });
             }
-            throw error;
+            reject(ORDER_ERRORS.ruleViolation, `the carrier no longer accepts an address change for ${parcel.waybill}`);
           }
         }
-      }
-      order.address = address;
-      await persist(undefined, { actor, action: 'order.change_address', detail: { address } });
-      return order.view();
-    },
+        order.address = address;
+        await persist(undefined, { actor, action: 'order.change_address', detail: { address } });
+        return order.view();
+      }),
     {
       validator: (_request) => {
-        const refusal = addressChangeRefusal(order.status, order.shipments);
+        const refusal = order.cancelRequest
+          ? 'the order is being cancelled'
+          : addressChangeRefusal(order.status, order.shipments);
         if (refusal) reject(ORDER_ERRORS.ruleViolation, refusal);
       },
     },
@@ -271,21 +434,38 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
     },
   );
 
-  setHandler(paymentNotificationSignal, (notification) => {
-    if (order.firstSighting(notification.eventId)) transfer = notification;
+  setHandler(
+    recoverStepUpdate,
+    ({ action, actor }) => {
+      recovered = { through: parkings, action, actor };
+      order.parked = undefined;
+      order.clear('step_failed');
+      publish();
+      return Promise.resolve(order.view());
+    },
+    {
+      validator: ({ actor }) => {
+        if (!RECOVERY_ROLES.includes(actor.role)) reject(ORDER_ERRORS.forbidden, `role ${actor.role} cannot do that`);
+        if (!order.parked) reject(ORDER_ERRORS.wrongState, 'no step of this order is waiting for ops');
+      },
+    },
+  );
+
+  // Both are hints: whoever can post to the webhook could say anything, so the provider is asked before acting.
+  setHandler(paymentNotificationSignal, () => {
+    order.transferHint = true;
   });
 
   setHandler(carrierEventSignal, (event) => {
-    if (order.firstSighting(event.eventId)) order.carrierInbox.push(event);
+    order.carrierHints.add(event.waybill);
   });
 
   /** Cancels at intake when the catalogue or stock changed since the API checked the request. */
   async function refuseAtIntake(error: unknown): Promise<false> {
-    const type =
-      error instanceof ActivityFailure && error.cause instanceof ApplicationFailure ? error.cause.type : undefined;
+    const type = failureType(error);
     if (type !== ORDER_ERRORS.outOfStock && type !== ORDER_ERRORS.unknownSku) throw error;
     order.cancelReason = type === ORDER_ERRORS.outOfStock ? 'out_of_stock' : 'unknown_sku';
-    await moveTo('CANCELLED', input.placedBy, (error as ActivityFailure).cause?.message);
+    await moveTo('CANCELLED', input.placedBy, ((error as Error).cause as Error | undefined)?.message);
     order.intakeDone = true;
     return false;
   }
@@ -309,13 +489,13 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
       { key: ChannelKey, value: input.channel },
     ]);
     try {
-      order.allocations = await act.reserveStock({ orderId: order.orderId, lines: input.lines, actor: 'system' });
+      order.allocations = await act.reserveStock({ orderId, lines: input.lines, actor: 'system' });
     } catch (error) {
       return refuseAtIntake(error);
     }
     compensations.push({
       name: 'release stock',
-      run: () => act.releaseStock({ orderId: order.orderId, reason: 'order cancelled', actor: 'system' }),
+      run: () => act.releaseStock({ orderId, reason: 'order cancelled', actor: 'system' }),
     });
     compensations.push({ name: 'return payment', run: () => settleBack() });
     const first: OrderStatus = order.reviewReasons.length > 0 ? 'PENDING_REVIEW' : 'PENDING_PAYMENT';
@@ -326,15 +506,11 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
     return true;
   }
 
-  async function awaitReview(): Promise<boolean> {
+  async function awaitReview(): Promise<void> {
     if (!(await waitFor(() => !!review, policy.reviewSlaMs))) {
       order.flag('review_sla_breached', `unreviewed after ${policy.reviewSlaMs} ms`);
       await persist(undefined, { actor: SYSTEM_ACTOR, action: 'order.review_escalated' });
-      await act.notifyStaff({
-        orderId: order.orderId,
-        topic: 'review_sla_breached',
-        message: `order ${order.orderId} waits for review`,
-      });
+      await act.notifyStaff({ orderId, topic: 'review_sla_breached', message: `order ${orderId} waits for review` });
       await waitFor(() => !!review);
     }
     const decision = review!;
@@ -342,31 +518,94 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
     order.slaDeadline = undefined;
     if (!decision.approve) {
       order.cancelRequest = { reason: `review rejected: ${decision.reason}`, actor: decision.actor };
-      throwIfCancelled();
+      await honourCancel();
     }
     await moveTo('PENDING_PAYMENT', decision.actor, 'review approved');
+  }
+
+  /** The gateway's answer about one of the order's payments, noted in the order's own totals. */
+  async function confirmPayment(paymentId: string): Promise<GatewayPayment | null> {
+    const fact = await act.syncPayment({ orderId, paymentId });
+    if (fact) order.notePayment(paymentId, fact.capturedAmount, fact.refundedAmount);
+    return fact;
+  }
+
+  async function refund(paymentId: string, amount: number, purpose: RefundPurpose): Promise<void> {
+    await act.refundPayment({ orderId, paymentId, amount, purpose });
+    order.noteRefund(paymentId, amount);
+  }
+
+  /**
+   * Gives back whatever a payment holds, judged on the gateway's answer now and never on the order's own view: an
+   * open authorization or transfer is voided, captured money refunded. A void refused because the money arrived
+   * meanwhile is looked at again and refunded.
+   */
+  async function returnMoney(paymentId: string, purpose: RefundPurpose): Promise<void> {
+    for (let look = 1; ; look += 1) {
+      const fact = await confirmPayment(paymentId);
+      if (!fact) return;
+      if (fact.status === 'authorized' || fact.status === 'pending') {
+        try {
+          await act.voidPayment({ orderId, paymentId });
+          return;
+        } catch (error) {
+          if (failureType(error) !== PROVIDER_ERRORS.refused) throw error;
+          if (look < 3) continue;
+          order.flag('payment_unsettled', `${paymentId} is ${fact.status} but cannot be voided`);
+          return;
+        }
+      }
+      const held = fact.capturedAmount - fact.refundedAmount;
+      if (held > 0) await refund(paymentId, held, purpose);
+      return;
+    }
+  }
+
+  /**
+   * Asks the gateway whether the awaited transfer arrived: enough money pays the order (any excess goes back), too
+   * little is flagged and kept waiting, to be returned if the order never gets paid.
+   */
+  async function takeTransferIfArrived(): Promise<boolean> {
+    const paymentId = order.payment.authorizationId;
+    if (order.payment.status !== 'AWAITING_TRANSFER' || !paymentId) return false;
+    const fact = await confirmPayment(paymentId);
+    if (!fact || fact.capturedAmount === 0) return false;
+    const held = fact.capturedAmount - fact.refundedAmount;
+    if (held < order.totals.total) {
+      if (!order.attention.has('payment_mismatch')) {
+        order.flag('payment_mismatch', `received ${fact.capturedAmount} of ${order.totals.total} on ${paymentId}`);
+        await persist(undefined, { actor: SYSTEM_ACTOR, action: 'payment.mismatch', detail: { paymentId, held } });
+      }
+      return false;
+    }
+    if (held > order.totals.total) await refund(paymentId, held - order.totals.total, 'excess');
+    order.payment.status = 'CAPTURED';
+    order.clear('payment_mismatch');
     return true;
   }
 
   /** Runs one payment attempt; true when the order may move on to fulfilment. */
   async function attemptPayment(instruction: PaymentInstruction): Promise<boolean> {
     return exclusive(async () => {
+      // The transfer being replaced may have arrived unannounced: then it pays, and the new method is not charged.
+      if (await takeTransferIfArrived()) return true;
       if (order.payment.status === 'AWAITING_TRANSFER' && order.payment.authorizationId) {
-        await act.voidPayment({ orderId: order.orderId, paymentId: order.payment.authorizationId });
-        order.payment.status = 'VOIDED';
+        await returnMoney(order.payment.authorizationId, 'superseded');
+        order.clear('payment_mismatch');
       }
       order.payment = {
         ...order.payment,
         method: instruction.method,
+        status: 'NONE',
         attempts: order.payment.attempts + 1,
         amount: order.totals.total,
+        lastDeclineReason: undefined,
       };
-      order.payment.lastDeclineReason = undefined;
       const attempt = order.payment.attempts;
       const amount = order.totals.total;
       if (ONLINE_METHODS.includes(instruction.method)) {
         const result = await act.authorizePayment({
-          orderId: order.orderId,
+          orderId,
           attempt,
           method: instruction.method,
           token: instruction.token,
@@ -374,6 +613,7 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
           currency: order.totals.currency,
         });
         order.payment.authorizationId = result.paymentId;
+        order.notePayment(result.paymentId, 0, 0);
         if (result.status === 'declined') {
           order.payment.status = 'DECLINED';
           order.payment.lastDeclineReason = result.reason;
@@ -389,7 +629,7 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
       }
       const method = instruction.method as 'bank_transfer' | 'cod';
       const deferred = await act.openDeferredPayment({
-        orderId: order.orderId,
+        orderId,
         attempt,
         method,
         amount,
@@ -397,6 +637,7 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
       });
       order.payment.authorizationId = deferred.paymentId;
       order.payment.transferReference = deferred.reference;
+      order.notePayment(deferred.paymentId, 0, 0);
       order.payment.status = method === 'cod' ? 'COD_PENDING' : 'AWAITING_TRANSFER';
       if (method === 'cod') return true;
       await persist(undefined, {
@@ -405,188 +646,226 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
         detail: { reference: deferred.reference },
       });
       return false;
-    });
+    }, true);
   }
 
-  /** Voids what was only authorized or awaited, refunds what was captured. */
+  /** Compensation: every payment the order ever opened gives back what it holds. */
   async function settleBack() {
-    const paymentId = order.payment.authorizationId;
-    if (!paymentId || ['NONE', 'DECLINED', 'VOIDED', 'REFUNDED'].includes(order.payment.status)) return;
-    if (order.payment.captured > 0) {
-      const refundable = order.payment.captured - order.payment.refunded;
-      if (refundable > 0) {
-        order.payment.refunded += await act.refundPayment({
-          orderId: order.orderId,
-          paymentId,
-          amount: refundable,
-          reason: 'order cancelled',
-        });
-      }
-      order.payment.status = 'REFUNDED';
-    } else {
-      await act.voidPayment({ orderId: order.orderId, paymentId });
-      order.payment.status = 'VOIDED';
+    const paidBefore = order.payment.status;
+    for (const paymentId of [...order.paymentIds].reverse()) await returnMoney(paymentId, 'cancel');
+    if (paidBefore === 'NONE' || paidBefore === 'DECLINED') return;
+    order.payment.status = order.payment.captured > 0 ? 'REFUNDED' : 'VOIDED';
+  }
+
+  /** Payments replaced by a later attempt must hold nothing once the order settles. */
+  async function returnStrayMoney() {
+    for (const paymentId of order.paymentIds) {
+      if (paymentId !== order.payment.authorizationId) await returnMoney(paymentId, 'superseded');
     }
   }
 
-  async function collectPayment(): Promise<void> {
+  /** 'paid' once the order may ship (cash on delivery included), 'review' when an edit sent it back to review. */
+  async function collectPayment(): Promise<'paid' | 'review'> {
     const deadline = Date.now() + policy.paymentWindowMs;
     order.slaDeadline = new Date(deadline);
-    let paid = await attemptPayment(input.payment);
+    let paid = await attemptPayment(order.instruction);
     order.intakeDone = true;
     while (!paid) {
-      const awaitingTransfer = order.payment.status === 'AWAITING_TRANSFER';
+      const awaiting = () => order.payment.status === 'AWAITING_TRANSFER';
       const amountBefore = order.totals.total;
-      const inTime = await waitFor(
+      const left = deadline - Date.now();
+      const woke = await waitFor(
         () =>
           !!paymentRetry ||
-          (awaitingTransfer && !!transfer) ||
-          (awaitingTransfer && order.totals.total !== amountBefore),
-        Math.max(0, deadline - Date.now()),
+          order.status === 'PENDING_REVIEW' ||
+          order.payment.status === 'CAPTURED' ||
+          order.transferHint ||
+          (awaiting() && order.totals.total !== amountBefore),
+        awaiting() ? Math.min(left, policy.paymentPollIntervalMs) : left,
       );
-      if (!inTime) {
+      if (order.status === 'PENDING_REVIEW') return 'review';
+      const windowOver = Date.now() >= deadline;
+      // Told it arrived, silent for the poll interval, or about to give up: the gateway has the last word.
+      if (awaiting() && (order.transferHint || !woke || windowOver)) {
+        order.transferHint = false;
+        paid = await exclusive(() => takeTransferIfArrived(), true);
+        if (paid) break;
+      }
+      order.transferHint = false;
+      if (order.payment.status === 'CAPTURED') {
+        paid = true;
+      } else if (windowOver) {
         order.cancelRequest = { reason: 'payment window expired', actor: SYSTEM_ACTOR };
-        throwIfCancelled();
-      }
-      if (transfer) {
-        const notification = transfer;
-        transfer = undefined;
-        if (
-          notification.succeeded &&
-          notification.paymentId === order.payment.authorizationId &&
-          notification.amount === order.totals.total
-        ) {
-          order.payment.status = 'CAPTURED';
-          order.payment.captured = notification.amount;
-          paid = true;
-        } else if (notification.succeeded) {
-          order.flag('payment_mismatch', `received ${notification.amount} for payment ${notification.paymentId}`);
-          await persist(undefined, { actor: SYSTEM_ACTOR, action: 'payment.mismatch', detail: { ...notification } });
+        await honourCancel();
+      } else if (paymentRetry) {
+        const retry = paymentRetry;
+        paymentRetry = undefined;
+        try {
+          order.instruction = retry.payment;
+          paid = await attemptPayment(retry.payment);
+        } finally {
+          retriesDone = retry.ticket;
         }
-        continue;
+      } else if (awaiting() && order.totals.total !== amountBefore) {
+        paid = await attemptPayment({ method: 'bank_transfer' });
       }
-      const instruction = paymentRetry ?? { method: 'bank_transfer' };
-      paymentRetry = undefined;
-      paid = await attemptPayment(instruction);
     }
     order.slaDeadline = undefined;
     if (order.payment.status !== 'COD_PENDING') await moveTo('PAID', SYSTEM_ACTOR, `paid by ${order.payment.method}`);
+    return 'paid';
+  }
+
+  /** Books one parcel for a warehouse's part of the order, to the address as it is now. */
+  async function bookParcel(allocation: Allocation): Promise<void> {
+    const shipmentId = `${orderId}-S${order.shipments.length + 1}`;
+    const booking = await act.bookShipment({
+      orderId,
+      shipmentId,
+      warehouseCode: allocation.warehouseCode,
+      lines: allocation.lines,
+      address: order.address,
+    });
+    const shipment: ShipmentView = { shipmentId, ...allocation, status: 'BOOKED', ...booking };
+    order.shipments.push(shipment);
+    order.progressAt.set(shipmentId, Date.now());
+    compensations.push({
+      name: `cancel shipment ${shipmentId}`,
+      run: async () => {
+        if (shipment.status !== 'BOOKED') return;
+        await act.cancelShipment({ orderId, shipmentId, waybill: booking.waybill });
+        shipment.status = 'CANCELLED';
+      },
+    });
   }
 
   async function fulfil(): Promise<void> {
-    for (const [index, allocation] of order.allocations.entries()) {
-      throwIfCancelled();
-      const shipmentId = `${order.orderId}-S${index + 1}`;
-      const booking = await act.bookShipment({
-        orderId: order.orderId,
-        shipmentId,
-        warehouseCode: allocation.warehouseCode,
-        lines: allocation.lines,
-        address: order.address,
-      });
-      order.shipments.push({
-        shipmentId,
-        warehouseCode: allocation.warehouseCode,
-        lines: allocation.lines,
-        status: 'BOOKED',
-        ...booking,
-      });
-      compensations.push({
-        name: `cancel shipment ${shipmentId}`,
-        run: async () => {
-          await act.cancelShipment({ orderId: order.orderId, shipmentId, waybill: booking.waybill });
-          const shipment = order.shipments.find((s) => s.shipmentId === shipmentId);
-          if (shipment) shipment.status = 'CANCELLED';
-        },
-      });
+    for (const allocation of order.allocations) {
+      await honourCancel();
+      await exclusive(() => bookParcel(allocation), true);
     }
-    await moveTo('FULFILLING', SYSTEM_ACTOR, `${order.shipments.length} shipment(s) booked`);
+    // A parcel may have been collected already, seen while checking a cancel request.
+    if (!order.handedToCarrier) {
+      await moveTo('FULFILLING', SYSTEM_ACTOR, `${order.shipments.length} shipment(s) booked`);
+    }
   }
 
-  async function track(): Promise<void> {
-    const stale = new Set<string>();
-    while (!order.allDelivered) {
-      const eventArrived = await waitFor(() => order.carrierInbox.length > 0, policy.shipmentStaleAfterMs);
-      if (!eventArrived) {
-        for (const shipment of order.shipments.filter((s) => s.status !== 'DELIVERED')) stale.add(shipment.shipmentId);
-        order.flag('carrier_silent', [...stale].join(','));
-        await persist(undefined, {
-          actor: SYSTEM_ACTOR,
-          action: 'shipment.carrier_silent',
-          detail: { shipments: [...stale] },
-        });
-        await act.notifyStaff({
-          orderId: order.orderId,
-          topic: 'carrier_silent',
-          message: `no carrier event for ${[...stale].join(', ')}`,
-        });
-        continue;
-      }
-      const event = order.carrierInbox.shift()!;
-      const shipment = order.shipmentByWaybill(event.waybill);
+  /** Reads the carrier's tracking of these parcels and applies every event not seen before, in order. */
+  async function syncParcels(waybills: Iterable<string>): Promise<void> {
+    for (const waybill of waybills) {
+      const shipment = order.shipmentByWaybill(waybill);
       if (!shipment || shipment.status === 'DELIVERED' || shipment.status === 'CANCELLED') continue;
-      const wasHandedOver = order.handedToCarrier;
-      const leavesWarehouse = shipment.status === 'BOOKED' && event.type !== 'EXCEPTION';
-      shipment.status = event.type;
-      shipment.lastEventAt = event.occurredAt;
-      stale.delete(shipment.shipmentId);
-      if (stale.size === 0) order.clear('carrier_silent');
-      if (event.type === 'EXCEPTION') {
-        shipment.exception = event.exception;
-        order.flag('carrier_exception', `${shipment.shipmentId}:${event.exception ?? 'unknown'}`);
-        await act.notifyStaff({
-          orderId: order.orderId,
-          topic: 'carrier_exception',
-          message: `${shipment.waybill}: ${event.exception}`,
-        });
-      } else if (!order.shipments.some((s) => s.status === 'EXCEPTION')) {
-        order.clear('carrier_exception');
+      const tracking = await act.trackShipment({ orderId, waybill });
+      for (const event of tracking?.events ?? []) {
+        if (order.firstSighting(event.eventId)) await applyEvent(waybill, event);
       }
-      await act.recordShipmentEvent({
-        orderId: order.orderId,
-        shipmentId: shipment.shipmentId,
-        eventId: event.eventId,
-        status: shipment.status,
-        exception: event.exception,
-        occurredAt: event.occurredAt,
-      });
-      if (leavesWarehouse) {
-        await act.commitStock({ orderId: order.orderId, warehouseCode: shipment.warehouseCode, actor: 'system' });
-      }
-      if (!wasHandedOver && order.handedToCarrier) {
-        await captureOnline();
-        await moveTo('SHIPPED', SYSTEM_ACTOR, `${shipment.waybill} picked up`);
-      } else {
-        await persist();
-      }
+    }
+  }
+
+  async function applyEvent(waybill: string, event: CarrierEvent): Promise<void> {
+    const shipment = order.shipmentByWaybill(waybill)!;
+    if (shipment.status === 'DELIVERED' || shipment.status === 'CANCELLED') return;
+    const wasHandedOver = order.handedToCarrier;
+    const leavesWarehouse = shipment.status === 'BOOKED' && event.type !== 'EXCEPTION';
+    shipment.status = event.type;
+    shipment.lastEventAt = event.occurredAt;
+    order.progressAt.set(shipment.shipmentId, Date.now());
+    const silent = (order.attention.get('carrier_silent') ?? '')
+      .split(',')
+      .filter((id) => id && id !== shipment.shipmentId);
+    if (silent.length > 0) order.flag('carrier_silent', silent.join(','));
+    else order.clear('carrier_silent');
+    if (event.type === 'EXCEPTION') {
+      shipment.exception = event.exception;
+      order.flag('carrier_exception', `${shipment.shipmentId}:${event.exception ?? 'unknown'}`);
+      await act.notifyStaff({ orderId, topic: 'carrier_exception', message: `${waybill}: ${event.exception}` });
+    } else {
+      shipment.exception = undefined;
+      if (!order.shipments.some((s) => s.status === 'EXCEPTION')) order.clear('carrier_exception');
+    }
+    await act.recordShipmentEvent({
+      orderId,
+      shipmentId: shipment.shipmentId,
+      eventId: event.eventId,
+      status: shipment.status,
+      exception: event.exception,
+      occurredAt: event.occurredAt,
+    });
+    if (leavesWarehouse) {
+      await act.commitStock({ orderId, warehouseCode: shipment.warehouseCode, actor: 'system' });
+    }
+    if (!wasHandedOver && order.handedToCarrier) {
+      await captureOnline();
+      await moveTo('SHIPPED', SYSTEM_ACTOR, `${waybill} picked up`);
+    } else {
+      await persist();
+    }
+  }
+
+  const openShipments = () => order.shipments.filter((s) => s.status !== 'DELIVERED' && s.status !== 'CANCELLED');
+
+  /** Flags parcels the carrier's own tracking shows no progress for; called only after asking the carrier. */
+  async function flagSilentParcels(): Promise<void> {
+    const silent = openShipments()
+      .filter((s) => Date.now() - order.progressAt.get(s.shipmentId)! >= policy.shipmentStaleAfterMs)
+      .map((s) => s.shipmentId);
+    const detail = silent.join(',');
+    if (detail === (order.attention.get('carrier_silent') ?? '')) return;
+    if (silent.length === 0) {
+      order.clear('carrier_silent');
+      await persist();
+      return;
+    }
+    order.flag('carrier_silent', detail);
+    await persist(undefined, { actor: SYSTEM_ACTOR, action: 'shipment.carrier_silent', detail: { shipments: silent } });
+    await act.notifyStaff({ orderId, topic: 'carrier_silent', message: `no carrier progress for ${detail}` });
+  }
+
+  /**
+   * Follows the parcels until all are delivered. Webhooks only wake it up; the facts come from the carrier's
+   * tracking, read for the hinted parcels, and for all open ones when nothing was heard for the poll interval or a
+   * parcel is about to count as silent.
+   */
+  async function track(): Promise<void> {
+    while (!order.allDelivered) {
+      const flagged = new Set((order.attention.get('carrier_silent') ?? '').split(','));
+      const nextSilence = Math.min(
+        ...openShipments()
+          .filter((s) => !flagged.has(s.shipmentId))
+          .map((s) => order.progressAt.get(s.shipmentId)! + policy.shipmentStaleAfterMs - Date.now()),
+      );
+      const hinted = await waitFor(
+        () => order.carrierHints.size > 0,
+        Math.max(0, Math.min(policy.carrierPollIntervalMs, nextSilence)),
+      );
+      const waybills = hinted ? [...order.carrierHints] : openShipments().map((s) => s.waybill!);
+      order.carrierHints.clear();
+      await syncParcels(waybills);
+      await flagSilentParcels();
     }
   }
 
   async function captureOnline() {
     if (order.payment.status !== 'AUTHORIZED' || !order.payment.authorizationId) return;
-    order.payment.captured = await act.capturePayment({
-      orderId: order.orderId,
-      paymentId: order.payment.authorizationId,
-      amount: order.totals.total,
-    });
+    const paymentId = order.payment.authorizationId;
+    const captured = await act.capturePayment({ orderId, paymentId, amount: order.totals.total });
+    order.notePayment(paymentId, captured, 0);
     order.payment.status = 'CAPTURED';
   }
 
   async function deliverAndComplete(): Promise<void> {
     if (order.payment.status === 'COD_PENDING' && order.payment.authorizationId) {
-      order.payment.captured = await act.capturePayment({
-        orderId: order.orderId,
-        paymentId: order.payment.authorizationId,
-        amount: order.totals.total,
-      });
+      const paymentId = order.payment.authorizationId;
+      const captured = await act.capturePayment({ orderId, paymentId, amount: order.totals.total });
+      order.notePayment(paymentId, captured, 0);
       order.payment.status = 'CAPTURED';
     }
     order.slaDeadline = new Date(Date.now() + policy.autoCompleteAfterMs);
     await moveTo('DELIVERED', SYSTEM_ACTOR, 'all parcels delivered');
     const confirmed = await condition(() => !!receiptConfirmedBy, policy.autoCompleteAfterMs);
     order.slaDeadline = undefined;
+    await returnStrayMoney();
     await act.recordSettlement({
-      orderId: order.orderId,
+      orderId,
       currency: order.totals.currency,
       total: order.totals.total,
       shipping: order.totals.shipping,
@@ -596,48 +875,59 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
     await moveTo('COMPLETED', receiptConfirmedBy ?? SYSTEM_ACTOR, confirmed ? 'receipt confirmed' : 'auto-completed');
   }
 
-  /** Undoes newest first; a step that cannot be undone is flagged for ops instead of stopping the rest. */
-  async function compensate(reason: string, actor: Actor) {
-    for (const step of compensations.reverse()) {
-      try {
-        await step.run();
-      } catch (error) {
-        if (isCancellation(error)) throw error;
-        order.flag('compensation_failed', step.name);
-        await act.notifyStaff({
-          orderId: order.orderId,
-          topic: 'compensation_failed',
-          message: `${step.name}: ${(error as Error).message}`,
-        });
+  /**
+   * Undoes newest first, then ends the order as `to`. A step that cannot be undone is flagged for ops instead of
+   * stopping the rest. Runs non-cancellable, so a workflow cancel arriving meanwhile skips no step.
+   */
+  async function compensate(reason: string, actor: Actor, to: 'CANCELLED' | 'FAILED' = 'CANCELLED') {
+    await CancellationScope.nonCancellable(async () => {
+      for (const step of compensations.reverse()) {
+        try {
+          await step.run();
+        } catch (error) {
+          order.flag('compensation_failed', step.name);
+          await act
+            .notifyStaff({
+              orderId,
+              topic: 'compensation_failed',
+              message: `${step.name}: ${(error as Error).message}`,
+            })
+            .catch(() => undefined);
+        }
       }
-    }
-    compensations.length = 0;
-    order.cancelReason = reason;
-    order.slaDeadline = undefined;
-    order.clear('review_sla_breached');
-    await moveTo('CANCELLED', actor, reason);
+      compensations.length = 0;
+      order.slaDeadline = undefined;
+      order.clear('review_sla_breached');
+      if (to === 'CANCELLED') order.cancelReason = reason;
+      try {
+        await moveTo(to, actor, reason);
+      } catch (error) {
+        // Ops gave up even the final record: the search attributes still show where the order ended.
+        if (!(error instanceof StepAbandoned)) throw error;
+        publish();
+      }
+    });
   }
 
   try {
     if (!(await intake())) return order.view();
-    if (order.status === 'PENDING_REVIEW') await awaitReview();
-    await collectPayment();
+    for (;;) {
+      if (order.status === 'PENDING_REVIEW') await awaitReview();
+      if ((await collectPayment()) === 'paid') break;
+    }
     await fulfil();
     await track();
     await deliverAndComplete();
   } catch (error) {
     if (error instanceof OrderCancelled) {
-      const request = order.cancelRequest!;
-      await compensate(request.reason, request.actor);
+      await compensate(error.request.reason, error.request.actor);
+    } else if (error instanceof StepAbandoned) {
+      order.flag('failed', error.message);
+      await compensate(error.message, recovered.actor, 'FAILED');
     } else if (isCancellation(error)) {
-      await CancellationScope.nonCancellable(() =>
-        compensate('workflow cancelled', { principal: workflowInfo().workflowId, role: 'system' }),
-      );
+      await compensate('workflow cancelled', { principal: workflowInfo().workflowId, role: 'system' });
       throw error;
     } else {
-      order.flag('failed', (error as Error).message);
-      await moveTo('FAILED', SYSTEM_ACTOR, (error as Error).message);
-      await act.notifyStaff({ orderId: order.orderId, topic: 'order_failed', message: (error as Error).message });
       throw error;
     }
   }

@@ -25,6 +25,7 @@ import {
   editLinesUpdate,
   orderStateQuery,
   orderWorkflowId,
+  recoverStepUpdate,
   retryPaymentUpdate,
   reviewOrderUpdate,
 } from '../../workflows/messages';
@@ -501,6 +502,31 @@ export function orderRoutes(deps: ApiDeps): FastifyPluginAsyncZod {
         return audited(request, em, 'order.change_address', orderId, { address }, () =>
           update(em, orderId, (h) =>
             h.executeUpdate(changeAddressUpdate, { args: [{ address, actor }], ...updateId('address', request) }),
+          ),
+        );
+      },
+    );
+
+    app.post(
+      '/v1/orders/:orderId/recover',
+      {
+        config: { roles: ['ops', 'admin'] },
+        schema: actionSchema(
+          'Retry, or give up, a step that failed for good (attention reason step_failed)',
+          z.object({
+            action: z.enum(['retry', 'fail']).describe('fail ends the order FAILED, releasing stock and payment'),
+            reason: z.string().trim().min(1).max(500),
+          }),
+        ),
+      },
+      async (request) => {
+        const { orderId } = request.params;
+        const { action, reason } = request.body;
+        const em = deps.orm.em.fork();
+        const actor = actorOf(request);
+        return audited(request, em, `order.recover_${action}`, orderId, { reason }, () =>
+          update(em, orderId, (h) =>
+            h.executeUpdate(recoverStepUpdate, { args: [{ action, reason, actor }], ...updateId('recover', request) }),
           ),
         );
       },

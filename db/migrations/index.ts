@@ -2,8 +2,13 @@
 import type { MigrationObject } from '@mikro-orm/core';
 import { Migration20261123092759_initial } from './Migration20261123092759_initial';
 import { Migration20261123110501_order_snapshot_version } from './Migration20261123110501_order_snapshot_version';
+import { Migration20261123180410_payments_refunded_le_captured } from './Migration20261123180410_payments_refunded_le_captured';
 
 export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261123092759_initial', class: Migration20261123092759_initial },
   { name: 'Migration20261123110501_order_snapshot_version', class: Migration20261123110501_order_snapshot_version },
+  {
+    name: 'Migration20261123180410_payments_refunded_le_captured',
+    class: Migration20261123180410_payments_refunded_le_captured,
+  },
 ];

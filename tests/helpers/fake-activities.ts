@@ -1,6 +1,14 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import type { OrderActivities, OrderRecord } from '../../activities/types';
-import type { Allocation, LineRequest } from '../../domain/order';
+import type {
+  Allocation,
+  CarrierEventType,
+  CarrierExceptionKind,
+  LineRequest,
+  ShipmentStatus,
+} from '../../domain/order';
+import type { CarrierEvent, GatewayPayment } from '../../domain/ports';
+import { PROVIDER_ERRORS } from '../../domain/ports';
 import { allocate, type StockMap } from '../../domain/rules';
 import { ORDER_ERRORS } from '../../workflows/messages';
 
@@ -10,18 +18,44 @@ export const CATALOGUE: Record<string, { name: string; price: number }> = {
   'SKU-C': { name: 'Rice cooker', price: 89_900 },
 };
 
+const refused = (message: string) => ApplicationFailure.nonRetryable(message, PROVIDER_ERRORS.refused);
+
 /**
- * In-memory stand-ins for the activities, for workflow tests that exercise timers and decisions
- * without PostgreSQL or providers. They keep the same rules (catalogue prices, stock limits,
- * decline tokens) so the workflow sees realistic answers; `calls` records what was asked, in order.
+ * In-memory stand-ins for the activities, for workflow tests that exercise timers and decisions without PostgreSQL
+ * or providers. They keep the same rules (catalogue prices, stock limits, decline tokens) and keep the providers'
+ * side of the story (`payments` at the gateway, `parcels` at the carrier), so a test can make a fact true at the
+ * provider without telling the workflow, or tell the workflow something the provider never said. `calls` records
+ * what was asked, in order.
  */
 export function fakeActivities(stock: StockMap = { WH1: { 'SKU-A': 100, 'SKU-B': 100 }, WH2: { 'SKU-C': 10 } }) {
   const calls: { name: string; args: unknown }[] = [];
   const records: OrderRecord[] = [];
   const reserved = new Map<string, Allocation[]>();
-  let payments = 0;
-  let waybills = 0;
+  const payments = new Map<string, GatewayPayment>();
+  const parcels = new Map<string, { status: ShipmentStatus; events: CarrierEvent[] }>();
+  let paymentCount = 0;
+  let waybillCount = 0;
+  let eventCount = 0;
   const log = (name: string, args: unknown) => calls.push({ name, args });
+
+  function openPayment(req: { orderId: string; method: GatewayPayment['method']; amount: number; currency: string }) {
+    paymentCount += 1;
+    const payment: GatewayPayment = {
+      paymentId: `pay_${paymentCount}`,
+      status: 'pending',
+      capturedAmount: 0,
+      refundedAmount: 0,
+      ...req,
+    };
+    payments.set(payment.paymentId, payment);
+    return payment;
+  }
+
+  function payment(paymentId: string): GatewayPayment {
+    const found = payments.get(paymentId);
+    if (!found) throw refused(`no payment ${paymentId}`);
+    return found;
+  }
 
   const activities: OrderActivities = {
     async priceOrder({ currency, lines }) {
@@ -50,37 +84,74 @@ export function fakeActivities(stock: StockMap = { WH1: { 'SKU-A': 100, 'SKU-B':
     },
     async authorizePayment(req) {
       log('authorizePayment', req);
-      payments += 1;
-      const paymentId = `pay_${payments}`;
-      if (req.token === 'tok_decline') return { status: 'declined', paymentId, reason: 'card_declined' };
-      return { status: 'authorized', paymentId };
+      const opened = openPayment(req);
+      if (req.token === 'tok_decline') {
+        opened.status = 'declined';
+        return { status: 'declined', paymentId: opened.paymentId, reason: 'card_declined' };
+      }
+      opened.status = 'authorized';
+      return { status: 'authorized', paymentId: opened.paymentId };
     },
     async openDeferredPayment(req) {
       log('openDeferredPayment', req);
-      payments += 1;
-      return { paymentId: `pay_${payments}`, reference: req.method === 'bank_transfer' ? `BT-${payments}` : undefined };
+      const opened = openPayment(req);
+      return {
+        paymentId: opened.paymentId,
+        reference: req.method === 'bank_transfer' ? `BT-${opened.paymentId}` : undefined,
+      };
     },
     async capturePayment(req) {
       log('capturePayment', req);
+      const captured = payment(req.paymentId);
+      if (captured.status !== 'authorized' && captured.status !== 'pending') {
+        throw refused(`cannot capture ${req.paymentId}, it is ${captured.status}`);
+      }
+      Object.assign(captured, { status: 'captured', capturedAmount: req.amount });
       return req.amount;
     },
     async voidPayment(req) {
       log('voidPayment', req.paymentId);
+      const voided = payment(req.paymentId);
+      if (voided.status !== 'authorized' && voided.status !== 'pending') {
+        throw refused(`cannot void ${req.paymentId}, it is ${voided.status}`);
+      }
+      voided.status = 'voided';
     },
     async refundPayment(req) {
       log('refundPayment', req);
+      const refunded = payment(req.paymentId);
+      if (req.amount > refunded.capturedAmount - refunded.refundedAmount) throw refused('refund exceeds captured');
+      refunded.refundedAmount += req.amount;
+      if (refunded.refundedAmount === refunded.capturedAmount) refunded.status = 'refunded';
       return req.amount;
+    },
+    async syncPayment(req) {
+      log('syncPayment', req.paymentId);
+      const found = payments.get(req.paymentId);
+      return found && found.orderId === req.orderId ? { ...found } : null;
     },
     async bookShipment(req) {
       log('bookShipment', req.shipmentId);
-      waybills += 1;
-      return { carrier: 'sandbox', waybill: `WB${waybills}` };
+      waybillCount += 1;
+      const waybill = `WB${waybillCount}`;
+      parcels.set(waybill, { status: 'BOOKED', events: [] });
+      return { carrier: 'sandbox', waybill };
     },
     async cancelShipment(req) {
       log('cancelShipment', req.waybill);
+      const parcel = parcels.get(req.waybill)!;
+      if (parcel.status !== 'BOOKED') throw refused(`${req.waybill} is ${parcel.status}`);
+      parcel.status = 'CANCELLED';
     },
     async changeShipmentAddress(req) {
-      log('changeShipmentAddress', req.waybill);
+      log('changeShipmentAddress', req);
+      const parcel = parcels.get(req.waybill)!;
+      if (parcel.status !== 'BOOKED') throw refused(`${req.waybill} is ${parcel.status}`);
+    },
+    async trackShipment(req) {
+      log('trackShipment', req.waybill);
+      const parcel = parcels.get(req.waybill);
+      return parcel ? { waybill: req.waybill, status: parcel.status, events: [...parcel.events] } : null;
     },
     async recordShipmentEvent(req) {
       log('recordShipmentEvent', req.status);
@@ -95,6 +166,32 @@ export function fakeActivities(stock: StockMap = { WH1: { 'SKU-A': 100, 'SKU-B':
       log('recordSettlement', req);
     },
   };
+
+  /** The carrier scans a parcel: a fact at the carrier, which the workflow learns by webhook hint or by polling. */
+  function scan(waybill: string, type: CarrierEventType, exception?: CarrierExceptionKind): CarrierEvent {
+    const parcel = parcels.get(waybill)!;
+    eventCount += 1;
+    const event: CarrierEvent = {
+      eventId: `evt_${eventCount}`,
+      waybill,
+      type,
+      ...(exception ? { exception } : {}),
+      occurredAt: new Date().toISOString(),
+    };
+    parcel.events.push(event);
+    if (type !== 'EXCEPTION' || exception !== 'delayed') parcel.status = type;
+    return event;
+  }
+
+  /** The customer's transfer reaches the gateway (the whole amount unless told otherwise). */
+  function transferArrives(paymentId: string, amount?: number): GatewayPayment {
+    const arrived = payment(paymentId);
+    Object.assign(arrived, { status: 'captured', capturedAmount: amount ?? arrived.amount });
+    return { ...arrived };
+  }
+
   const names = () => calls.map((c) => c.name);
-  return { activities, calls, records, reserved, names };
+  return { activities, calls, records, reserved, payments, parcels, names, scan, transferArrives };
 }
+
+export type FakeActivities = ReturnType<typeof fakeActivities>;

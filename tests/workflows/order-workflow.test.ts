@@ -1,129 +1,30 @@
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { WorkflowHandle } from '@temporalio/client';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
-import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import { loadConfig, orderPolicy } from '../../config';
-import type { OrderInput, OrderView } from '../../domain/order';
-import { startTimeSkippingServer } from '../../infra/temporal';
 import { ApplicationFailure } from '@temporalio/common';
 import {
-  awaitIntakeUpdate,
   changeAddressUpdate,
   cancelOrderUpdate,
   carrierEventSignal,
   confirmReceiptUpdate,
   editLinesUpdate,
   orderStateQuery,
-  orderWorkflowId,
   paymentNotificationSignal,
   retryPaymentUpdate,
   reviewOrderUpdate,
 } from '../../workflows/messages';
-import type { orderWorkflow } from '../../workflows';
 import { fakeActivities } from '../helpers/fake-activities';
-import { uniqueId } from '../helpers/names';
+import {
+  agent,
+  deliverAll,
+  HOUR,
+  orderInput,
+  policy,
+  scanAndNotify,
+  waitForStatus,
+  workflowTestEnv,
+} from '../helpers/workflow-env';
 
-const policy = orderPolicy(loadConfig({ API_TOKENS: 't=admin:test' }));
-const agent = { principal: 'alice', role: 'agent' };
-const HOUR = 3_600_000;
-
-let env: TestWorkflowEnvironment;
-let bundle: WorkflowBundleWithSourceMap;
-
-beforeAll(async () => {
-  [env, bundle] = await Promise.all([
-    startTimeSkippingServer(),
-    bundleWorkflowCode({
-      workflowsPath: require.resolve('../../workflows'),
-      logger: { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} },
-    }),
-  ]);
-});
-
-afterAll(async () => {
-  await env?.teardown();
-});
-
-function orderInput(overrides: Partial<OrderInput> = {}): OrderInput {
-  return {
-    orderId: uniqueId('o'),
-    customerId: 'cus_1',
-    channel: 'web',
-    currency: 'CNY',
-    lines: [{ sku: 'SKU-A', quantity: 2 }],
-    shippingAddress: {
-      name: 'Li Lei',
-      phone: '13800138000',
-      line1: '1 Nanjing Rd',
-      city: 'Shanghai',
-      postalCode: '200000',
-      country: 'CN',
-    },
-    payment: { method: 'card', token: 'tok_visa' },
-    placedAt: new Date().toISOString(),
-    placedBy: { principal: 'shop', role: 'system' },
-    requestHash: 'hash',
-    policy,
-    ...overrides,
-  };
-}
-
-/** Runs `body` against a worker on its own task queue with fresh fake activities. */
-async function withWorker<T>(
-  fakes: ReturnType<typeof fakeActivities>,
-  body: (start: (input: OrderInput) => Promise<WorkflowHandle<typeof orderWorkflow>>) => Promise<T>,
-): Promise<T> {
-  const taskQueue = uniqueId('q');
-  const worker = await Worker.create({
-    connection: env.nativeConnection,
-    taskQueue,
-    workflowBundle: bundle,
-    activities: fakes.activities,
-  });
-  const started: WorkflowHandle[] = [];
-  return worker.runUntil(async () => {
-    try {
-      return await body(async (input) => {
-        const handle = await env.client.workflow.start<typeof orderWorkflow>('orderWorkflow', {
-          taskQueue,
-          workflowId: orderWorkflowId(input.orderId),
-          args: [input],
-        });
-        started.push(handle);
-        await handle.executeUpdate(awaitIntakeUpdate);
-        return handle;
-      });
-    } finally {
-      // The test server skips time only when no workflow has work pending: leave none behind for the next test.
-      for (const handle of started) {
-        if ((await handle.describe()).status.name === 'RUNNING') await handle.terminate('test finished');
-      }
-    }
-  });
-}
-
-async function waitForStatus(handle: WorkflowHandle, status: OrderView['status']): Promise<OrderView> {
-  for (let i = 0; i < 100; i += 1) {
-    const view = await handle.query(orderStateQuery);
-    if (view.status === status) return view;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`order never reached ${status}: ${(await handle.query(orderStateQuery)).status}`);
-}
-
-async function deliverAll(handle: WorkflowHandle) {
-  const view = await handle.query(orderStateQuery);
-  for (const shipment of view.shipments) {
-    for (const type of ['PICKED_UP', 'IN_TRANSIT', 'OUT_FOR_DELIVERY', 'DELIVERED'] as const) {
-      await handle.signal(carrierEventSignal, {
-        eventId: `${shipment.waybill}-${type}`,
-        waybill: shipment.waybill!,
-        type,
-        occurredAt: new Date().toISOString(),
-      });
-    }
-  }
-}
+const { withWorker, env: testEnv } = workflowTestEnv();
+const env = { sleep: (ms: number) => testEnv().sleep(ms) };
 
 test('an unpaid bank-transfer order is cancelled when the payment window ends and its stock released', async () => {
   const fakes = fakeActivities();
@@ -148,7 +49,8 @@ test('a bank transfer notification pays the order before the window ends', async
   await withWorker(fakes, async (start) => {
     const handle = await start(orderInput({ payment: { method: 'bank_transfer' } }));
     const view = await handle.query(orderStateQuery);
-    await env.sleep(10 * 60_000);
+    await env.sleep(policy.paymentPollIntervalMs / 2);
+    fakes.transferArrives(view.payment.authorizationId!);
     await handle.signal(paymentNotificationSignal, {
       eventId: 'evt-1',
       paymentId: view.payment.authorizationId!,
@@ -208,7 +110,7 @@ test('a delivered order completes by itself after the auto-complete period, with
   await withWorker(fakes, async (start) => {
     const handle = await start(orderInput());
     await waitForStatus(handle, 'FULFILLING');
-    await deliverAll(handle);
+    await deliverAll(fakes, handle);
     const delivered = await waitForStatus(handle, 'DELIVERED');
     expect(delivered.payment).toMatchObject({ status: 'CAPTURED', captured: delivered.totals.total });
     await env.sleep(policy.autoCompleteAfterMs - HOUR);
@@ -228,7 +130,7 @@ test('confirming receipt completes a delivered order at once', async () => {
     const handle = await start(orderInput({ payment: { method: 'cod' } }));
     await waitForStatus(handle, 'FULFILLING');
     expect(fakes.names()).not.toContain('capturePayment');
-    await deliverAll(handle);
+    await deliverAll(fakes, handle);
     await waitForStatus(handle, 'DELIVERED');
     expect(fakes.names()).toContain('capturePayment');
     const completed = await handle.executeUpdate(confirmReceiptUpdate, { args: [{ actor: agent }] });
@@ -347,28 +249,13 @@ test('a shipment silent past the configured time, or reporting an exception, fla
     await env.sleep(staleAfterMs + 60_000);
     expect((await handle.query(orderStateQuery)).attentionReasons).toContain('carrier_silent');
     const waybill = view.shipments[0].waybill!;
-    await handle.signal(carrierEventSignal, {
-      eventId: 'e1',
-      waybill,
-      type: 'PICKED_UP',
-      occurredAt: new Date().toISOString(),
-    });
+    await scanAndNotify(fakes, handle, waybill, 'PICKED_UP');
     const shipped = await waitForStatus(handle, 'SHIPPED');
     expect(shipped.attentionReasons).not.toContain('carrier_silent');
-    await handle.signal(carrierEventSignal, {
-      eventId: 'e2',
-      waybill,
-      type: 'EXCEPTION',
-      exception: 'lost',
-      occurredAt: new Date().toISOString(),
-    });
-    await handle.signal(carrierEventSignal, {
-      eventId: 'e2',
-      waybill,
-      type: 'EXCEPTION',
-      exception: 'lost',
-      occurredAt: new Date().toISOString(),
-    });
+    const lost = fakes.scan(waybill, 'EXCEPTION', 'lost');
+    // The webhook is redelivered: the second one finds nothing new at the carrier.
+    await handle.signal(carrierEventSignal, lost);
+    await handle.signal(carrierEventSignal, lost);
     for (let i = 0; i < 50 && !(await handle.query(orderStateQuery)).needsAttention; i += 1)
       await new Promise((r) => setTimeout(r, 50));
     const flagged = await handle.query(orderStateQuery);

@@ -1,0 +1,138 @@
+import type { WorkflowHandle } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { loadConfig, orderPolicy } from '../../config';
+import type { OrderInput, OrderView } from '../../domain/order';
+import { startTimeSkippingServer } from '../../infra/temporal';
+import { awaitIntakeUpdate, carrierEventSignal, orderStateQuery, orderWorkflowId } from '../../workflows/messages';
+import type { orderWorkflow } from '../../workflows';
+import type { FakeActivities } from './fake-activities';
+import { uniqueId } from './names';
+
+/** The policy a default configuration gives, for tests to shrink or stretch. */
+export const policy = orderPolicy(loadConfig({ API_TOKENS: 't=admin:test' }));
+export const agent = { principal: 'alice', role: 'agent' };
+export const opsActor = { principal: 'olga', role: 'ops' };
+export const HOUR = 3_600_000;
+
+export type OrderHandle = WorkflowHandle<typeof orderWorkflow>;
+
+export function orderInput(overrides: Partial<OrderInput> = {}): OrderInput {
+  return {
+    orderId: uniqueId('o'),
+    customerId: 'cus_1',
+    channel: 'web',
+    currency: 'CNY',
+    lines: [{ sku: 'SKU-A', quantity: 2 }],
+    shippingAddress: {
+      name: 'Li Lei',
+      phone: '13800138000',
+      line1: '1 Nanjing Rd',
+      city: 'Shanghai',
+      postalCode: '200000',
+      country: 'CN',
+    },
+    payment: { method: 'card', token: 'tok_visa' },
+    placedAt: new Date().toISOString(),
+    placedBy: { principal: 'shop', role: 'system' },
+    requestHash: 'hash',
+    policy,
+    ...overrides,
+  };
+}
+
+/**
+ * The bundled workflows, built once per test file (call at module level), and `withWorker`, which runs a test body
+ * against its own time-skipping test server and a worker with the given fake activities. A server per test costs
+ * about 150 ms and keeps tests apart: the test server stops skipping time for good once a workflow is terminated
+ * with a task or an activity in flight, which would stall every later test that skips time.
+ */
+export function workflowTestEnv() {
+  let env: TestWorkflowEnvironment | undefined;
+  let bundle: WorkflowBundleWithSourceMap;
+
+  beforeAll(async () => {
+    bundle = await bundleWorkflowCode({
+      workflowsPath: require.resolve('../../workflows'),
+      logger: { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} },
+    });
+  });
+
+  async function withWorker<T>(
+    fakes: FakeActivities,
+    body: (start: (input: OrderInput, options?: { awaitIntake?: boolean }) => Promise<OrderHandle>) => Promise<T>,
+  ): Promise<T> {
+    const server = await startTimeSkippingServer();
+    env = server;
+    try {
+      const worker = await Worker.create({
+        connection: server.nativeConnection,
+        taskQueue: 'orders',
+        workflowBundle: bundle,
+        activities: fakes.activities,
+      });
+      return await worker.runUntil(
+        body(async (input, { awaitIntake = true } = {}) => {
+          const handle = await server.client.workflow.start<typeof orderWorkflow>('orderWorkflow', {
+            taskQueue: 'orders',
+            workflowId: orderWorkflowId(input.orderId),
+            args: [input],
+          });
+          if (awaitIntake) await handle.executeUpdate(awaitIntakeUpdate);
+          return handle;
+        }),
+      );
+    } finally {
+      env = undefined;
+      await server.teardown();
+    }
+  }
+
+  /** The current test's server, for `sleep` (time skipping). */
+  function current(): TestWorkflowEnvironment {
+    if (!env) throw new Error('no test server outside withWorker');
+    return env;
+  }
+
+  return { withWorker, env: current };
+}
+
+/** Polls the workflow's view until `ready` holds (wall-clock time, while the workflow works). */
+export async function waitForView(
+  handle: WorkflowHandle,
+  ready: (view: OrderView) => boolean,
+  what = 'the expected state',
+): Promise<OrderView> {
+  for (let i = 0; i < 100; i += 1) {
+    const view = await handle.query(orderStateQuery);
+    if (ready(view)) return view;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  const view = await handle.query(orderStateQuery);
+  throw new Error(`order never reached ${what}: ${view.status} ${JSON.stringify(view.attentionReasons)}`);
+}
+
+export function waitForStatus(handle: WorkflowHandle, status: OrderView['status']): Promise<OrderView> {
+  return waitForView(handle, (view) => view.status === status, status);
+}
+
+/** The carrier scans a parcel and posts its webhook: the fact at the carrier, then the hint to the order. */
+export async function scanAndNotify(
+  fakes: FakeActivities,
+  handle: WorkflowHandle,
+  waybill: string,
+  ...scan: Parameters<FakeActivities['scan']> extends [string, ...infer Rest] ? Rest : never
+): Promise<void> {
+  const event = fakes.scan(waybill, ...scan);
+  await handle.signal(carrierEventSignal, event);
+}
+
+/** Every parcel of the order goes through pickup to delivery, each step with its webhook. */
+export async function deliverAll(fakes: FakeActivities, handle: WorkflowHandle): Promise<void> {
+  const view = await handle.query(orderStateQuery);
+  for (const shipment of view.shipments) {
+    for (const type of ['PICKED_UP', 'IN_TRANSIT', 'OUT_FOR_DELIVERY', 'DELIVERED'] as const) {
+      await scanAndNotify(fakes, handle, shipment.waybill!, type);
+    }
+  }
+}

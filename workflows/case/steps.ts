@@ -1,0 +1,75 @@
+import { ActivityFailure, ApplicationFailure, condition, isCancellation } from '@temporalio/workflow';
+
+/** The failure type an activity raised, e.g. `ProviderRefused`; undefined for timeouts and cancellations. */
+export function failureType(error: unknown): string | undefined {
+  return error instanceof ActivityFailure && error.cause instanceof ApplicationFailure
+    ? (error.cause.type ?? undefined)
+    : undefined;
+}
+
+/** Ops chose to give up a step that failed for good; the case unwinds and ends FAILED. */
+export class StepAbandoned extends Error {
+  constructor(
+    readonly step: string,
+    readonly reason: string,
+  ) {
+    super(`${step} abandoned: ${reason}`);
+    this.name = 'StepAbandoned';
+  }
+}
+
+export interface StepHooks {
+  /** The step has been retrying for longer than `attentionAfterMs` (slow = true), or finished after that (false). */
+  slow(step: string, slow: boolean): void;
+  /** The step failed for good; resolves with what ops decided: run it again, or give the case up. */
+  failed(step: string, error: ActivityFailure): Promise<'retry' | 'fail'>;
+}
+
+export interface StepOptions<A> {
+  attentionAfterMs: number;
+  /** Failure types the caller handles itself, per activity (a refusal it answers, a rule it reports). */
+  passThrough: { [K in keyof A]?: readonly string[] };
+  hooks: StepHooks;
+}
+
+type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
+
+/**
+ * Wraps activities (whose retry policy retries until they succeed) so that no step can fail a case by itself: one
+ * still retrying after `attentionAfterMs` raises attention and keeps going; one that fails for good, with a failure
+ * its caller does not handle, waits for ops to retry it or give up. Business refusals the caller handles pass through.
+ */
+export function guardSteps<A extends object>(activities: A, options: StepOptions<A>): A {
+  const { attentionAfterMs, passThrough, hooks } = options;
+
+  async function step<T>(name: string, call: () => Promise<T>): Promise<T> {
+    for (;;) {
+      let settled: Settled<T> | undefined;
+      // Settled into a value, so a rejection that lands while only the timer is awaited is never unhandled.
+      void call().then(
+        (value) => (settled = { ok: true, value }),
+        (error: unknown) => (settled = { ok: false, error }),
+      );
+      if (!(await condition(() => settled !== undefined, attentionAfterMs))) {
+        hooks.slow(name, true);
+        await condition(() => settled !== undefined);
+        hooks.slow(name, false);
+      }
+      const outcome = settled!;
+      if (outcome.ok) return outcome.value;
+      const { error } = outcome;
+      const type = failureType(error);
+      const handled = type !== undefined && (passThrough[name as keyof A] ?? []).includes(type);
+      if (isCancellation(error) || handled || !(error instanceof ActivityFailure)) throw error;
+      if ((await hooks.failed(name, error)) === 'fail') throw new StepAbandoned(name, error.cause?.message ?? '');
+    }
+  }
+
+  return new Proxy(activities, {
+    get(target, name) {
+      const activity = Reflect.get(target, name) as unknown;
+      if (typeof name !== 'string' || typeof activity !== 'function') return activity;
+      return (...args: unknown[]) => step(name, () => (activity as (...a: unknown[]) => Promise<unknown>)(...args));
+    },
+  });
+}
