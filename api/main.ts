@@ -1,38 +1,19 @@
-import { readFile } from 'node:fs/promises';
-import { Client, Connection, type ConnectionOptions } from '@temporalio/client';
-import { ConfigError, loadConfig, type Config } from '../config';
+import { Client, Connection } from '@temporalio/client';
+import { ConfigError, loadConfig } from '../config';
 import { openOrm } from '../db/orm';
+import { temporalConnectionOptions } from '../infra/temporal-connection';
 import { buildApp } from './app';
 
 /** Production entry point of the API alone (`npm run start:api`): external PostgreSQL and Temporal, no sandboxes. */
 
-async function temporalConnectionOptions(config: Config): Promise<ConnectionOptions> {
-  if (!config.TEMPORAL_ADDRESS) throw new ConfigError('TEMPORAL_ADDRESS: required to run the API on its own');
-  const options: ConnectionOptions = { address: config.TEMPORAL_ADDRESS };
-  if (config.TEMPORAL_TLS_CERT_PATH || config.TEMPORAL_TLS_KEY_PATH) {
-    if (!config.TEMPORAL_TLS_CERT_PATH || !config.TEMPORAL_TLS_KEY_PATH) {
-      throw new ConfigError('TEMPORAL_TLS_CERT_PATH and TEMPORAL_TLS_KEY_PATH go together');
-    }
-    const [crt, key] = await Promise.all([
-      readFile(config.TEMPORAL_TLS_CERT_PATH),
-      readFile(config.TEMPORAL_TLS_KEY_PATH),
-    ]);
-    options.tls = { clientCertPair: { crt, key } };
-  }
-  if (config.TEMPORAL_API_KEY) {
-    options.apiKey = config.TEMPORAL_API_KEY;
-    // API keys are bearer credentials: never send them in clear text.
-    options.tls ??= true;
-  }
-  return options;
-}
-
 async function main(): Promise<void> {
   const config = loadConfig();
   if (!config.DATABASE_URL) throw new ConfigError('DATABASE_URL: required to run the API on its own');
+  if (!config.TEMPORAL_ADDRESS) throw new ConfigError('TEMPORAL_ADDRESS: required to run the API on its own');
+  const temporalOptions = await temporalConnectionOptions(config);
 
   const orm = await openOrm(config.DATABASE_URL);
-  const connection = await Connection.connect(await temporalConnectionOptions(config));
+  const connection = await Connection.connect(temporalOptions);
   const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
   const app = await buildApp({
     config,

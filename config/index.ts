@@ -50,6 +50,12 @@ const tokens = z
     return map;
   });
 
+/** Published in this repository, so they authenticate nothing: fine for the sandboxes, refused in production. */
+const SANDBOX_WEBHOOK_SECRETS = {
+  PAYMENT_WEBHOOK_SECRET: 'sandbox-payment-webhook-secret',
+  CARRIER_WEBHOOK_SECRET: 'sandbox-carrier-webhook-secret',
+} as const;
+
 const schema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
@@ -67,6 +73,8 @@ const schema = z.object({
   TEMPORAL_TASK_QUEUE: z.string().default('orders'),
   TEMPORAL_TLS_CERT_PATH: z.string().optional(),
   TEMPORAL_TLS_KEY_PATH: z.string().optional(),
+  TEMPORAL_TLS_CA_PATH: z.string().optional(),
+  TEMPORAL_TLS_SERVER_NAME: z.string().optional(),
   TEMPORAL_API_KEY: z.string().optional(),
   TEMPORAL_CLI_PATH: z.string().optional(),
   TEMPORAL_DEV_PORT: z.coerce.number().int().min(1).max(65535).default(7233),
@@ -92,8 +100,8 @@ const schema = z.object({
   RISK_MAX_UNITS_PER_SKU: z.coerce.number().int().positive().default(20),
   RISK_NEW_CUSTOMER_AMOUNT_OVER: minorUnits(200_000),
 
-  PAYMENT_WEBHOOK_SECRET: z.string().min(16).default('sandbox-payment-webhook-secret'),
-  CARRIER_WEBHOOK_SECRET: z.string().min(16).default('sandbox-carrier-webhook-secret'),
+  PAYMENT_WEBHOOK_SECRET: z.string().min(16).default(SANDBOX_WEBHOOK_SECRETS.PAYMENT_WEBHOOK_SECRET),
+  CARRIER_WEBHOOK_SECRET: z.string().min(16).default(SANDBOX_WEBHOOK_SECRETS.CARRIER_WEBHOOK_SECRET),
   SANDBOX_PAYMENT_LATENCY: duration('0ms'),
   SANDBOX_PAYMENT_FAILURE_RATE: z.coerce.number().min(0).max(1).default(0),
   SANDBOX_CARRIER_MODE: z.enum(['auto', 'manual']).default('auto'),
@@ -119,10 +127,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }
   const values = parsed.data;
+  if (values.NODE_ENV === 'production') {
+    const unsafe = [
+      ...(values.API_TOKENS ? [] : ['API_TOKENS: required in production']),
+      ...weakWebhookSecrets(values),
+    ];
+    if (unsafe.length) throw new ConfigError(`invalid configuration:\n${unsafe.map((line) => `  ${line}`).join('\n')}`);
+  }
   let tokens = values.API_TOKENS;
   const generatedTokens = !tokens;
   if (!tokens) {
-    if (values.NODE_ENV === 'production') throw new ConfigError('API_TOKENS: required in production');
     tokens = new Map(
       ROLES.map((role) => [`dev-${role}-${randomBytes(8).toString('hex')}`, { role, principal: `dev-${role}` }]),
     );
@@ -134,6 +148,31 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     generatedTokens,
     publicUrl: values.PUBLIC_URL ?? `http://${values.HOST === '0.0.0.0' ? '127.0.0.1' : values.HOST}:${values.PORT}`,
   };
+}
+
+const MIN_SECRET_BYTES = 32;
+// A random secret of 32 bytes or more has far more distinct characters (hex: about 16, base64: about 30); fewer
+// than this means a pattern or a word someone typed.
+const MIN_SECRET_DISTINCT_CHARACTERS = 10;
+
+/** Anyone who knows a webhook secret can forge payments and carrier events, so production takes only random ones. */
+function weakWebhookSecrets(values: Record<keyof typeof SANDBOX_WEBHOOK_SECRETS, string>): string[] {
+  const howTo = 'make one with `openssl rand -hex 32`';
+  const problems: string[] = [];
+  for (const name of ['PAYMENT_WEBHOOK_SECRET', 'CARRIER_WEBHOOK_SECRET'] as const) {
+    const secret = values[name];
+    if ((Object.values(SANDBOX_WEBHOOK_SECRETS) as string[]).includes(secret)) {
+      problems.push(`${name}: required in production (the sandbox default is public); ${howTo}`);
+    } else if (Buffer.byteLength(secret) < MIN_SECRET_BYTES) {
+      problems.push(`${name}: must be at least ${MIN_SECRET_BYTES} bytes in production; ${howTo}`);
+    } else if (new Set(secret).size < MIN_SECRET_DISTINCT_CHARACTERS) {
+      problems.push(`${name}: looks typed rather than random (too few distinct characters); ${howTo}`);
+    }
+  }
+  if (!problems.length && values.PAYMENT_WEBHOOK_SECRET === values.CARRIER_WEBHOOK_SECRET) {
+    problems.push(`CARRIER_WEBHOOK_SECRET: must differ from PAYMENT_WEBHOOK_SECRET; ${howTo}`);
+  }
+  return problems;
 }
 
 let cached: Config | undefined;

@@ -1,8 +1,7 @@
-/** Brings the configured database up to date: applies migrations, seeds an empty database, prints a summary. */
+/** Brings the configured database's schema up to date and prints a summary; demo data is `npm run seed`'s job. */
 import { config } from '../config';
 import { openOrm } from './orm';
 import { resolveDatabase } from './postgres';
-import { seedDemoData } from './seed';
 
 const SUMMARY_TABLES = ['products', 'warehouses', 'stock_levels', 'customers', 'orders'] as const;
 
@@ -13,7 +12,6 @@ async function main(): Promise<void> {
     try {
       const applied = await orm.migrator.getExecutedMigrations();
       console.log(`migrations applied: ${applied.map((m) => m.name).join(', ') || 'none'}`);
-      console.log((await seedDemoData(orm.em)) ? 'seeded demo data' : 'demo data already present');
       const connection = orm.em.getConnection();
       for (const table of SUMMARY_TABLES) {
         const [{ count }] = await connection.execute<{ count: string }[]>(`select count(*) as count from "${table}"`);

@@ -1,4 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { config, type Config } from '../config';
 import {
   CustomerSchema,
   ProductSchema,
@@ -7,6 +8,8 @@ import {
   WarehouseSchema,
   type NotifyChannel,
 } from './entities';
+import { openOrm } from './orm';
+import { resolveDatabase } from './postgres';
 
 /** Prices in CNY fen. */
 export const DEMO_PRODUCTS = [
@@ -170,5 +173,35 @@ export async function seedDemoData(em: EntityManager): Promise<boolean> {
     for (const customer of DEMO_CUSTOMERS)
       tx.create(CustomerSchema, { ...customer, notifyChannels: [...customer.notifyChannels] });
     return true;
+  });
+}
+
+/**
+ * `npm start` seeds an empty database so the quick start works with no set-up; a production database gets demo
+ * products, stock and customers only when someone runs `npm run seed` on purpose.
+ */
+export function seedsOnStart(cfg: Pick<Config, 'NODE_ENV'>): boolean {
+  return cfg.NODE_ENV !== 'production';
+}
+
+/** `npm run seed`: applies pending migrations, then seeds the configured database if it is empty. */
+async function main(): Promise<void> {
+  const db = await resolveDatabase(config(), (message) => console.log(message));
+  try {
+    const orm = await openOrm(db.url);
+    try {
+      console.log((await seedDemoData(orm.em)) ? 'seeded demo data' : 'the database already has products: not seeded');
+    } finally {
+      await orm.close(true);
+    }
+  } finally {
+    await db.stop();
+  }
+}
+
+if (require.main === module) {
+  main().catch((error: unknown) => {
+    console.error(error instanceof Error ? (error.stack ?? error.message) : error);
+    process.exitCode = 1;
   });
 }

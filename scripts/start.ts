@@ -6,8 +6,9 @@ import { buildApp } from '../api/app';
 import { ConfigError, loadConfig } from '../config';
 import { openOrm } from '../db/orm';
 import { resolveDatabase } from '../db/postgres';
-import { seedDemoData } from '../db/seed';
+import { seedDemoData, seedsOnStart } from '../db/seed';
 import { startDevServer } from '../infra/temporal';
+import { temporalConnectionOptions } from '../infra/temporal-connection';
 import { createOrderWorker, openSandboxes } from '../worker/runtime';
 
 /**
@@ -21,16 +22,17 @@ async function main(): Promise<void> {
 
   const database = await resolveDatabase(config, log);
   const orm = await openOrm(database.url);
-  if (await seedDemoData(orm.em)) log('seeded the demo catalogue, warehouses and customers');
+  if (seedsOnStart(config) && (await seedDemoData(orm.em))) log('seeded the demo catalogue, warehouses and customers');
 
   let devServer: TestWorkflowEnvironment | undefined;
   let client: Client;
   let nativeConnection: NativeConnection;
   let uiUrl = 'your Temporal cluster UI';
   if (config.TEMPORAL_ADDRESS) {
-    const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
+    const options = await temporalConnectionOptions(config);
+    const connection = await Connection.connect(options);
     client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
-    nativeConnection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
+    nativeConnection = await NativeConnection.connect(options);
   } else {
     log('starting the Temporal dev server');
     devServer = await startDevServer({

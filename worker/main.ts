@@ -2,20 +2,18 @@ import { NativeConnection } from '@temporalio/worker';
 import { ConfigError, loadConfig } from '../config';
 import { openOrm } from '../db/orm';
 import { resolveDatabase } from '../db/postgres';
+import { temporalConnectionOptions } from '../infra/temporal-connection';
 import { createOrderWorker, openSandboxes } from './runtime';
 
 /** The worker on its own (`npm run start:worker`): scale by running more of these against one Temporal and PostgreSQL. */
 async function main(): Promise<void> {
   const config = loadConfig();
   if (!config.TEMPORAL_ADDRESS) throw new ConfigError('TEMPORAL_ADDRESS: required to run the worker on its own');
+  const temporalOptions = await temporalConnectionOptions(config);
   const database = await resolveDatabase(config);
   const orm = await openOrm(database.url);
   const sandboxes = await openSandboxes(config, database.url);
-  const connection = await NativeConnection.connect({
-    address: config.TEMPORAL_ADDRESS,
-    apiKey: config.TEMPORAL_API_KEY,
-    tls: config.TEMPORAL_API_KEY ? true : undefined,
-  });
+  const connection = await NativeConnection.connect(temporalOptions);
   const worker = await createOrderWorker({ config, connection, orm, sandboxes });
   // Worker.run() handles SIGINT/SIGTERM itself: it stops polling and lets tasks in flight finish.
   await worker.run();
