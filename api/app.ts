@@ -1,8 +1,17 @@
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Client } from '@temporalio/client';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, {
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type FastifyServerOptions,
+  type RouteOptions,
+} from 'fastify';
 import {
   hasZodFastifySchemaValidationErrors,
   jsonSchemaTransform,
@@ -21,18 +30,21 @@ import { healthRoutes } from './routes/health';
 import { orderRoutes } from './routes/orders';
 import { sandboxRoutes } from './routes/sandbox';
 import { webhookRoutes } from './routes/webhooks';
+import { registerTextGuard } from './text-guard';
 
 export interface ApiDeps {
   config: Config;
   temporal: Client;
   orm: MikroORM;
   taskQueue: string;
-  /** Registers the /v1/sandbox routes that drive the simulated providers (demos, tests). */
+  /** Registers the /v1/sandbox routes that drive the simulated providers (demos, tests); never in production. */
   sandbox?: { gateway: SandboxPaymentGateway; carrier: SandboxCarrier };
   /** Fastify's logger option: false (default) for none, true or pino options for structured logs. */
   logger?: FastifyServerOptions['logger'];
   /** Lets a process that also runs other components expose their metrics on the same /metrics. */
   metricsRegistry?: Registry;
+  /** Sees every route as it is added, e.g. for a test that must cover all of them, including ones added later. */
+  onRoute?: (route: RouteOptions) => void;
 }
 
 export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
@@ -40,11 +52,17 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     logger: deps.logger ?? false,
     // Placement may wait for intake (pricing, reservation) inside the workflow.
     requestTimeout: 60_000,
+    frameworkErrors: (error, request, reply) => {
+      void sendProblem(request, reply, toProblem(error) ?? internalError());
+    },
+    clientErrorHandler: answerClientError,
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
+  if (deps.onRoute) app.addHook('onRoute', deps.onRoute);
   registerErrorHandling(app);
   registerAuth(app, deps.config.tokens);
+  registerTextGuard(app);
   registerMetrics(app, deps.metricsRegistry ?? new Registry());
 
   await app.register(fastifySwagger, {
@@ -70,7 +88,8 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(orderRoutes(deps));
   await app.register(catalogueRoutes(deps));
   await app.register(webhookRoutes(deps));
-  if (deps.sandbox) await app.register(sandboxRoutes(deps.sandbox));
+  // Anyone with an ops or system token could fake a bank transfer or a delivery through them.
+  if (deps.sandbox && deps.config.NODE_ENV !== 'production') await app.register(sandboxRoutes(deps.sandbox));
   return app;
 }
 
@@ -85,19 +104,50 @@ function registerErrorHandling(app: FastifyInstance): void {
     }
     if (!problem) {
       request.log.error({ err: error }, 'unhandled error');
-      problem = new Problem('internal', 'an unexpected error occurred; it has been logged');
+      problem = internalError();
     } else if (problem.status >= 500) {
       request.log.warn({ err: error }, problem.detail);
     }
-    return reply
-      .code(problem.status)
-      .headers(problem.headers)
-      .type('application/problem+json')
-      .send(problem.body(request.url));
+    return sendProblem(request, reply, problem);
   });
 
-  app.setNotFoundHandler((request, reply) => {
-    const problem = new Problem('not-found', `no route ${request.method} ${request.url.split('?')[0]}`);
-    return reply.code(404).type('application/problem+json').send(problem.body(request.url));
-  });
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(request, reply, new Problem('not-found', `no route ${request.method} ${request.url.split('?')[0]}`)),
+  );
+}
+
+const internalError = () => new Problem('internal', 'an unexpected error occurred; it has been logged');
+
+/** Also answers what fails before routing (a path that is not UTF-8, a parameter too long): no error handler runs. */
+function sendProblem(request: FastifyRequest, reply: FastifyReply, problem: Problem): FastifyReply {
+  return reply
+    .code(problem.status)
+    .headers(problem.headers)
+    .type('application/problem+json')
+    .send(problem.body(request.url));
+}
+
+/**
+ * What Node's HTTP parser refuses (a malformed request, a request line and headers over 16 KiB, a request that took
+ * too long to arrive) reaches neither a route nor the error handler; it is answered here, on the raw socket.
+ */
+function answerClientError(this: FastifyInstance, error: Error & { code?: string }, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  let problem: Problem;
+  if (error.code === 'HPE_HEADER_OVERFLOW') {
+    problem = new Problem('headers-too-large', 'the request line and headers are larger than the server accepts');
+  } else if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    problem = new Problem('request-timeout', 'the request did not arrive in time');
+  } else {
+    problem = new Problem('validation', 'the request is not well-formed HTTP');
+  }
+  this.log.debug({ err: error }, problem.detail);
+  if (socket.writable) {
+    const body = JSON.stringify(problem.body(''));
+    socket.write(
+      `HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status]}\r\nConnection: close\r\n` +
+        `Content-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(error);
 }

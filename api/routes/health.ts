@@ -1,16 +1,22 @@
+import type { FastifyBaseLogger } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ApiDeps } from '../app';
 
 const CHECK_TIMEOUT_MS = 2_000;
 
-const checkResult = z.union([z.literal('ok'), z.string()]);
+const checkResult = z.enum(['ok', 'unavailable']);
 const healthSchema = z.object({
   status: z.enum(['ok', 'unavailable']),
   checks: z.object({ postgres: checkResult, temporal: checkResult }),
 });
 
-async function check(probe: () => Promise<unknown>): Promise<string> {
+/** The endpoint is public: callers learn which dependency is down, the log learns why (it may name hosts and users). */
+async function check(
+  name: string,
+  probe: () => Promise<unknown>,
+  log: FastifyBaseLogger,
+): Promise<'ok' | 'unavailable'> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`no answer within ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS);
@@ -19,7 +25,8 @@ async function check(probe: () => Promise<unknown>): Promise<string> {
     await Promise.race([probe(), timeout]);
     return 'ok';
   } catch (error) {
-    return `failed: ${(error as Error).message}`;
+    log.warn({ err: error, dependency: name }, `health check: ${name} unavailable`);
+    return 'unavailable';
   } finally {
     clearTimeout(timer);
   }
@@ -38,13 +45,16 @@ export function healthRoutes(deps: ApiDeps): FastifyPluginAsyncZod {
           response: { 200: healthSchema, 503: healthSchema },
         },
       },
-      async (_request, reply) => {
+      async (request, reply) => {
         const [postgres, temporal] = await Promise.all([
-          check(() => deps.orm.em.fork().getConnection().execute('select 1')),
-          check(() =>
-            deps.temporal.withDeadline(Date.now() + CHECK_TIMEOUT_MS, () =>
-              deps.temporal.workflowService.getSystemInfo({}),
-            ),
+          check('postgres', () => deps.orm.em.fork().getConnection().execute('select 1'), request.log),
+          check(
+            'temporal',
+            () =>
+              deps.temporal.withDeadline(Date.now() + CHECK_TIMEOUT_MS, () =>
+                deps.temporal.workflowService.getSystemInfo({}),
+              ),
+            request.log,
           ),
         ]);
         const healthy = postgres === 'ok' && temporal === 'ok';

@@ -41,7 +41,10 @@ const carrierEvent = z
     }
   });
 
-const accepted = z.object({ status: z.literal('accepted'), eventId: z.string() });
+const acknowledged = z.object({
+  status: z.enum(['accepted', 'ignored']).describe('ignored: the order has ended and takes no more events'),
+  eventId: z.string(),
+});
 
 const webhookSchema = <B extends z.ZodType>(summary: string, body: B) => ({
   tags: ['webhooks'],
@@ -50,7 +53,7 @@ const webhookSchema = <B extends z.ZodType>(summary: string, body: B) => ({
   security: [],
   headers: z.looseObject({ [SIGNATURE_HEADER]: z.string().optional() }),
   body,
-  response: { 202: accepted, ...problems(400, 401, 404, 409, 503) },
+  response: { 200: acknowledged, 202: acknowledged, ...problems(400, 401, 404, 503) },
 });
 
 /**
@@ -86,12 +89,19 @@ function header(request: FastifyRequest): string | undefined {
 export function webhookRoutes(deps: ApiDeps): FastifyPluginAsyncZod {
   const { temporal, config } = deps;
 
-  /** A finished order cannot take the event: tell the sender so it stops retrying, and why. */
-  async function signalFailed(em: EntityManager, orderId: string, error: unknown): Promise<never> {
-    if (!(error instanceof WorkflowNotFoundError)) throw error;
-    const status = await orderStatusFromDb(em, orderId);
-    if (status) throw new Problem('wrong-state', `order ${orderId} is ${status} and takes no more events`);
-    throw new Problem('not-found', `no order ${orderId}`);
+  /**
+   * Signals the order. An order that has ended takes no more events: the event is acknowledged (200, ignored) so the
+   * provider stops redelivering it for days, and nothing happens.
+   */
+  async function deliver(em: () => EntityManager, orderId: string, signal: () => Promise<void>): Promise<200 | 202> {
+    try {
+      await signal();
+      return 202;
+    } catch (error) {
+      if (!(error instanceof WorkflowNotFoundError)) throw error;
+      if (await orderStatusFromDb(em(), orderId)) return 200;
+      throw new Problem('not-found', `no order ${orderId}`);
+    }
   }
 
   return async (app) => {
@@ -104,19 +114,20 @@ export function webhookRoutes(deps: ApiDeps): FastifyPluginAsyncZod {
           { config: { public: true }, schema: webhookSchema('Payment provider notification', paymentNotification) },
           async (request, reply) => {
             const n = request.body;
-            try {
-              // Redeliveries are harmless: the workflow ignores an eventId it has seen.
-              await temporal.workflow.getHandle(orderWorkflowId(n.orderId)).signal(paymentNotificationSignal, {
-                eventId: n.eventId,
-                paymentId: n.paymentId,
-                succeeded: n.type === 'payment.succeeded',
-                amount: n.amount,
-                currency: n.currency,
-              });
-            } catch (error) {
-              await signalFailed(deps.orm.em.fork(), n.orderId, error);
-            }
-            return reply.code(202).send({ status: 'accepted' as const, eventId: n.eventId });
+            // Only a hint: the order asks the gateway before anything moves, so redeliveries and forgeries are harmless.
+            const code = await deliver(
+              () => deps.orm.em.fork(),
+              n.orderId,
+              () =>
+                temporal.workflow.getHandle(orderWorkflowId(n.orderId)).signal(paymentNotificationSignal, {
+                  eventId: n.eventId,
+                  paymentId: n.paymentId,
+                  succeeded: n.type === 'payment.succeeded',
+                  amount: n.amount,
+                  currency: n.currency,
+                }),
+            );
+            return reply.code(code).send({ status: code === 202 ? 'accepted' : 'ignored', eventId: n.eventId });
           },
         );
     });
@@ -133,18 +144,20 @@ export function webhookRoutes(deps: ApiDeps): FastifyPluginAsyncZod {
             const em = deps.orm.em.fork();
             const shipment = await em.findOne(ShipmentSchema, { waybill: event.waybill }, { fields: ['orderId'] });
             if (!shipment) throw new Problem('not-found', `no shipment with waybill ${event.waybill}`);
-            try {
-              await temporal.workflow.getHandle(orderWorkflowId(shipment.orderId)).signal(carrierEventSignal, {
-                eventId: event.eventId,
-                waybill: event.waybill,
-                type: event.type,
-                ...(event.exception ? { exception: event.exception } : {}),
-                occurredAt: event.occurredAt,
-              });
-            } catch (error) {
-              await signalFailed(em, shipment.orderId, error);
-            }
-            return reply.code(202).send({ status: 'accepted' as const, eventId: event.eventId });
+            // Only a hint: the order reads the parcel's tracking at the carrier before anything moves.
+            const code = await deliver(
+              () => em,
+              shipment.orderId,
+              () =>
+                temporal.workflow.getHandle(orderWorkflowId(shipment.orderId)).signal(carrierEventSignal, {
+                  eventId: event.eventId,
+                  waybill: event.waybill,
+                  type: event.type,
+                  ...(event.exception ? { exception: event.exception } : {}),
+                  occurredAt: event.occurredAt,
+                }),
+            );
+            return reply.code(code).send({ status: code === 202 ? 'accepted' : 'ignored', eventId: event.eventId });
           },
         );
     });

@@ -13,6 +13,7 @@ import { findFreePort, startEmbeddedPostgres, type DatabaseHandle } from '../../
 import { seedDemoData } from '../../db/seed';
 import { startDevServer } from '../../infra/temporal';
 import { apiClient } from '../helpers/http';
+import { SIGNATURE_HEADER, signPayload } from '../../sandbox/signing';
 import { createOrderWorker, openSandboxes, type Sandboxes } from '../../worker/runtime';
 
 /**
@@ -158,6 +159,22 @@ test('a card order runs from placement to completion, pricing from the catalogue
 
   const listed = await call('GET', `/v1/orders?customerId=C-1001&status=COMPLETED`);
   expect(listed.body.items.map((o: { orderId: string }) => o.orderId)).toContain(orderId);
+
+  // A late redelivery for the finished order is acknowledged, so the carrier stops retrying, and changes nothing.
+  const late = JSON.stringify({
+    eventId: 'evt-late',
+    waybill,
+    type: 'DELIVERED',
+    occurredAt: new Date().toISOString(),
+  });
+  const signature = signPayload(config.CARRIER_WEBHOOK_SECRET, late, Math.floor(Date.now() / 1000));
+  const response = await fetch(`${config.publicUrl}/v1/webhooks/carrier`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: signature },
+    body: late,
+  });
+  expect(response.status).toBe(200);
+  expect(await response.json()).toEqual({ status: 'ignored', eventId: 'evt-late' });
 });
 
 test('a bank transfer is paid by the signed payment webhook', async () => {

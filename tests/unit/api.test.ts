@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import { connect, type AddressInfo } from 'node:net';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { ActivityFailure, ApplicationFailure, RetryState } from '@temporalio/common';
@@ -355,5 +357,276 @@ describe('mapping failures to problems', () => {
     expect(fieldPath('/lines/0/quantity'.split('/'))).toBe('lines[0].quantity');
     expect(fieldPath(['shippingAddress', 'postalCode'])).toBe('shippingAddress.postalCode');
     expect(fieldPath(['lines', 3])).toBe('lines[3]');
+  });
+});
+
+describe('sandbox routes', () => {
+  const sandboxLookups: string[] = [];
+  const sandbox = {
+    gateway: { findByReference: async (reference: string) => void sandboxLookups.push(reference) },
+    carrier: { get: async (waybill: string) => void sandboxLookups.push(waybill) },
+  } as unknown as NonNullable<Parameters<typeof buildApp>[0]['sandbox']>;
+  const secret = () => randomBytes(32).toString('hex');
+
+  async function appIn(nodeEnv: 'production' | 'test') {
+    const appConfig = loadConfig({
+      NODE_ENV: nodeEnv,
+      API_TOKENS: 'tok-ops=ops:olga',
+      PAYMENT_WEBHOOK_SECRET: secret(),
+      CARRIER_WEBHOOK_SECRET: secret(),
+    });
+    const built = await buildApp({ config: appConfig, temporal, orm, taskQueue: 'orders-test', sandbox });
+    await built.ready();
+    return built;
+  }
+
+  it('are not mounted in production, even when the process has sandboxes', async () => {
+    const production = await appIn('production');
+    try {
+      sandboxLookups.length = 0;
+      const response = await production.inject({
+        method: 'POST',
+        url: '/v1/sandbox/parcels/W1/events',
+        headers: bearer('tok-ops'),
+        payload: { type: 'PICKED_UP' },
+      });
+      expectProblem(response, 404, 'not-found');
+      expect(sandboxLookups).toEqual([]);
+      const docs = (await production.inject({ method: 'GET', url: '/docs/json' })).json();
+      expect(Object.keys(docs.paths).filter((p) => p.startsWith('/v1/sandbox'))).toEqual([]);
+    } finally {
+      await production.close();
+    }
+  });
+
+  it('are mounted outside production, and refuse text that cannot be stored before asking the sandbox', async () => {
+    const development = await appIn('test');
+    try {
+      const scan = (waybill: string) =>
+        development.inject({
+          method: 'POST',
+          url: `/v1/sandbox/parcels/${waybill}/events`,
+          headers: bearer('tok-ops'),
+          payload: { type: 'PICKED_UP' },
+        });
+      sandboxLookups.length = 0;
+      expect((await scan('W1')).json().detail).toMatch(/waybill W1/);
+      const problem = expectProblem(await scan('W%001'), 400, 'validation');
+      expect(problem.errors).toEqual([{ field: 'waybill', reason: expect.any(String) }]);
+      expect(sandboxLookups).toEqual(['W1']);
+    } finally {
+      await development.close();
+    }
+  });
+});
+
+describe('GET /health', () => {
+  const leaky = 'password authentication failed for user "orders" at 10.1.2.3:5432';
+  async function healthWith(probes: { postgres: () => Promise<unknown>; temporal: () => Promise<unknown> }) {
+    const fakeOrm = {
+      em: { fork: () => ({ getConnection: () => ({ execute: probes.postgres }) }) },
+    } as unknown as MikroORM;
+    const fakeTemporal = {
+      withDeadline: (_deadline: number, fn: () => Promise<unknown>) => fn(),
+      workflowService: { getSystemInfo: probes.temporal },
+    } as unknown as Client;
+    const logged: string[] = [];
+    const built = await buildApp({
+      config,
+      temporal: fakeTemporal,
+      orm: fakeOrm,
+      taskQueue: 'orders-test',
+      logger: { level: 'warn', stream: { write: (line: string) => void logged.push(line) } },
+    });
+    try {
+      return { response: await built.inject({ method: 'GET', url: '/health' }), logged };
+    } finally {
+      await built.close();
+    }
+  }
+
+  it('answers ok when both dependencies answer', async () => {
+    const { response } = await healthWith({ postgres: async () => [], temporal: async () => ({}) });
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toEqual({ status: 'ok', checks: { postgres: 'ok', temporal: 'ok' } });
+  });
+
+  it('tells anonymous callers only which dependency is unavailable, and logs why', async () => {
+    const { response, logged } = await healthWith({
+      postgres: async () => Promise.reject(new Error(leaky)),
+      temporal: async () => Promise.reject(new Error('14 UNAVAILABLE: No connection established to 10.1.2.4')),
+    });
+    expect(response.statusCode).toBe(503);
+    expect(response.json()).toEqual({
+      status: 'unavailable',
+      checks: { postgres: 'unavailable', temporal: 'unavailable' },
+    });
+    expect(response.body).not.toMatch(/10\.1\.2|password|UNAVAILABLE/);
+    expect(logged.map((line) => JSON.parse(line).err?.message)).toContain(leaky);
+  });
+});
+
+describe('text that cannot be stored', () => {
+  const cancel = (orderId: string, reason: string) =>
+    app.inject({
+      method: 'POST',
+      url: `/v1/orders/${orderId}/cancel`,
+      headers: bearer(TOKENS.agent),
+      payload: { reason },
+    });
+  const onlyError = (response: Parameters<typeof expectProblem>[0], field: string) => {
+    const problem = expectProblem(response, 400, 'validation');
+    expect(problem.errors).toEqual([{ field, reason: expect.any(String) }]);
+    return problem;
+  };
+
+  const NUL = 'a\u0000b';
+  const LONE_SURROGATE = 'a\ud800b';
+
+  const storedFields = [
+    'customerId',
+    'lines[0].sku',
+    ...['name', 'line1', 'city', 'postalCode'].map((f) => `shippingAddress.${f}`),
+  ];
+  const unstorable: [string, string][] = storedFields.flatMap((field) =>
+    [NUL, LONE_SURROGATE, 'a\udc00b'].map((value): [string, string] => [field, value]),
+  );
+
+  it.each(unstorable)('POST /v1/orders refuses %s holding %j', async (field, value) => {
+    const body = validOrder() as any;
+    const keys = field.replace(/\[(\d+)\]/g, '.$1').split('.');
+    const parent = keys.slice(0, -1).reduce((target, key) => target[key], body);
+    parent[keys[keys.length - 1]] = value;
+    onlyError(await placeOrder(body), field);
+  });
+
+  it('refuses other control characters, and names a bad key', async () => {
+    const body = validOrder() as any;
+    body.shippingAddress.line2 = 'bell\u0007';
+    body['extra\u0000'] = 1;
+    const problem = expectProblem(await placeOrder(body), 400, 'validation');
+    expect(problem.errors.map((e: { field: string }) => e.field).sort()).toEqual([
+      'extra\ufffd',
+      'shippingAddress.line2',
+    ]);
+  });
+
+  it('refuses them in free text of an action', async () => {
+    onlyError(await cancel('ord-1', 'changed\u0000mind'), 'reason');
+    onlyError(await cancel('ord-1', 'changed\u001bmind'), 'reason');
+  });
+
+  it.each([
+    ['/v1/products?q=a%00b', 'q'],
+    ['/v1/products?category=a%01b', 'category'],
+    ['/v1/orders?customerId=a%00b', 'customerId'],
+    ['/v1/orders?sku=a%00b', 'sku'],
+    ['/v1/inventory/SKU%00', 'sku'],
+  ])('GET %s → 400 naming %s', async (url, field) => {
+    onlyError(await app.inject({ method: 'GET', url, headers: bearer(TOKENS.agent) }), field);
+  });
+
+  it('refuses them in path parameters', async () => {
+    onlyError(await cancel('ord%00', 'changed mind'), 'orderId');
+  });
+
+  it('answers a path that is not percent-encoded UTF-8, or a parameter too long to route, with a problem', async () => {
+    const get = (url: string) => app.inject({ method: 'GET', url, headers: bearer(TOKENS.agent) });
+    expectProblem(await get('/v1/inventory/a%ED%A0%80'), 400, 'validation');
+    expectProblem(await get(`/v1/inventory/${'A'.repeat(101)}`), 414, 'uri-too-long');
+  });
+
+  it('refuses them in the Idempotency-Key header', async () => {
+    const body = validOrder();
+    delete body.orderId;
+    onlyError(await placeOrder(body, { 'idempotency-key': 'ord\u00001' }), 'idempotency-key');
+  });
+
+  describe('in signed webhooks', () => {
+    const now = () => Math.floor(Date.now() / 1000);
+    const signed = (url: string, secret: string, body: unknown) => {
+      const raw = JSON.stringify(body);
+      return app.inject({
+        method: 'POST',
+        url,
+        headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: signPayload(secret, raw, now()) },
+        payload: raw,
+      });
+    };
+    const payment = (eventId: string) => ({
+      eventId,
+      type: 'payment.succeeded',
+      paymentId: 'pay_1',
+      orderId: 'ord-1',
+      amount: 1200,
+      currency: 'CNY',
+      occurredAt: new Date().toISOString(),
+    });
+
+    it('refuses them before signalling the order', async () => {
+      signals.length = 0;
+      onlyError(await signed('/v1/webhooks/payment', config.PAYMENT_WEBHOOK_SECRET, payment('evt\u00001')), 'eventId');
+      onlyError(await signed('/v1/webhooks/payment', config.PAYMENT_WEBHOOK_SECRET, payment('evt\ud8001')), 'eventId');
+      expect(signals).toEqual([]);
+    });
+
+    it('refuses them before looking up the shipment', async () => {
+      const event = { eventId: 'e1', waybill: 'W\u00001', type: 'PICKED_UP', occurredAt: new Date().toISOString() };
+      onlyError(await signed('/v1/webhooks/carrier', config.CARRIER_WEBHOOK_SECRET, event), 'waybill');
+    });
+
+    it('still checks the signature first', async () => {
+      const response = await app.inject({
+        method: 'POST',
+        url: '/v1/webhooks/payment',
+        headers: { 'content-type': 'application/json' },
+        payload: JSON.stringify(payment('evt\u00001')),
+      });
+      expectProblem(response, 401, 'unauthorized');
+    });
+
+    it('lets tabs and line breaks through', async () => {
+      signals.length = 0;
+      const response = await signed('/v1/webhooks/payment', config.PAYMENT_WEBHOOK_SECRET, payment('evt\t1\r\n'));
+      expect(response.statusCode).toBe(202);
+      expect(signals).toHaveLength(1);
+    });
+  });
+});
+
+describe('requests HTTP itself refuses', () => {
+  async function raw(request: string): Promise<{ status: number; type: string; body: any }> {
+    const server = await buildApp({ config, temporal, orm, taskQueue: 'orders-test' });
+    await server.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const { port } = server.server.address() as AddressInfo;
+      const response = await new Promise<string>((resolve, reject) => {
+        const chunks: Buffer[] = [];
+        const socket = connect(port, '127.0.0.1', () => socket.end(request));
+        socket.on('data', (chunk) => chunks.push(chunk));
+        socket.on('close', () => resolve(Buffer.concat(chunks).toString()));
+        socket.on('error', reject);
+      });
+      const [head, body] = response.split('\r\n\r\n');
+      return {
+        status: Number(head.split(' ')[1]),
+        type: /content-type: (.*)/i.exec(head)?.[1] ?? '',
+        body: JSON.parse(body),
+      };
+    } finally {
+      await server.close();
+    }
+  }
+
+  it('answers headers over the size limit with a problem', async () => {
+    const answer = await raw(`GET /v1/products?q=${'a'.repeat(20_000)} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    expect(answer).toMatchObject({ status: 431, type: expect.stringMatching(/^application\/problem\+json/) });
+    expect(answer.body).toMatchObject({ type: PROBLEM_BASE + 'headers-too-large', status: 431 });
+  });
+
+  it('answers a request that is not HTTP with a problem', async () => {
+    const answer = await raw('HELLO\r\n\r\n');
+    expect(answer).toMatchObject({ status: 400, type: expect.stringMatching(/^application\/problem\+json/) });
+    expect(answer.body).toMatchObject({ type: PROBLEM_BASE + 'validation', status: 400 });
   });
 });
