@@ -1,0 +1,123 @@
+import { DEMO_STOCK } from '../../db/seed';
+import {
+  ORDER_CHANNELS,
+  PAYMENT_METHODS,
+  type LineRequest,
+  type OrderChannel,
+  type PaymentMethod,
+} from '../../domain/order';
+
+/**
+ * What the driver does with an order after placing it:
+ *   plain          nothing; it should complete
+ *   decline_retry  card placed with a declining token, then paid again with a good one
+ *   bank_paid      bank transfer that the driver pays through the sandbox
+ *   bank_unpaid    bank transfer left unpaid, so the payment window cancels it
+ *   cancel         cancelled soon after placement (a refusal because a parcel was picked up lets it complete)
+ */
+export type Scenario = 'plain' | 'decline_retry' | 'bank_paid' | 'bank_unpaid' | 'cancel';
+
+export interface PlannedOrder {
+  orderId: string;
+  customerId: string;
+  channel: OrderChannel;
+  method: PaymentMethod;
+  token?: string;
+  scenario: Scenario;
+  /** Confirms receipt once delivered; otherwise the order is left to auto-complete. */
+  confirm: boolean;
+  lines: LineRequest[];
+  /** Tea (SH1 only) with running shoes (GZ1 only): two parcels from two warehouses. */
+  split: boolean;
+  /** Wait between placement and the follow-up (retry, transfer, cancel), so follow-ups land at varied moments. */
+  followUpDelayMs: number;
+}
+
+/** mulberry32: small, fast and good enough to make a run's plan and kill points repeatable from its seed. */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
+
+const CUSTOMERS = ['C-1001', 'C-1002', 'C-1003'];
+const TOKENS: Partial<Record<PaymentMethod, string>> = {
+  card: 'tok_visa',
+  wallet: 'tok_wallet_ok',
+  instalments: 'tok_instalments_ok',
+};
+/**
+ * Cheap SKUs with plenty of stock, weighted: totals stay far below the review thresholds (a first order over
+ * 2000 CNY goes to review and would wait for a reviewer).
+ */
+const EVERYDAY_SKUS = ['ACC-ANKER-USBC1M', 'ACC-ANKER-USBC1M', 'ACC-ANKER-USBC1M', 'BOK-3BODY-SET', 'KIT-MIDEA-RC4L'];
+const SPLIT_SKUS = ['GRO-LJTEA-250', 'APP-LINING-RUN42'];
+const SPLIT_SHARE = 0.12;
+const CANCEL_SHARE = 0.15;
+const DECLINE_SHARE_OF_CARD = 0.35;
+const UNPAID_SHARE_OF_BANK = 0.3;
+/** Planned units stay below this share of a SKU's stock, so no placement can be refused for stock. */
+const STOCK_HEADROOM = 0.9;
+
+/** N orders, every payment method equally often, in a seeded random order. */
+export function planOrders(count: number, seed: number, random: () => number): PlannedOrder[] {
+  const stockLeft = new Map<string, number>();
+  for (const { sku, onHand } of DEMO_STOCK) stockLeft.set(sku, (stockLeft.get(sku) ?? 0) + onHand);
+  for (const [sku, units] of stockLeft) stockLeft.set(sku, Math.floor(units * STOCK_HEADROOM));
+  const take = (sku: string, quantity: number) => {
+    const left = stockLeft.get(sku) ?? 0;
+    if (left < quantity) return false;
+    stockLeft.set(sku, left - quantity);
+    return true;
+  };
+  const pick = <T>(items: readonly T[]) => items[Math.floor(random() * items.length)];
+
+  const methods = Array.from({ length: count }, (_, i) => PAYMENT_METHODS[i % PAYMENT_METHODS.length]);
+  for (let i = methods.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [methods[i], methods[j]] = [methods[j], methods[i]];
+  }
+
+  return methods.map((method, index) => {
+    const lines: LineRequest[] = [];
+    const split = random() < SPLIT_SHARE && SPLIT_SKUS.every((sku) => take(sku, 1));
+    if (split) lines.push(...SPLIT_SKUS.map((sku) => ({ sku, quantity: 1 })));
+    const extra = split ? Math.floor(random() * 2) : 1 + Math.floor(random() * 2);
+    for (let n = 0; n < extra; n++) {
+      const sku = pick(EVERYDAY_SKUS);
+      const quantity = 1 + Math.floor(random() * 2);
+      if (lines.some((line) => line.sku === sku) || !take(sku, quantity)) continue;
+      lines.push({ sku, quantity });
+    }
+    if (lines.length === 0) {
+      if (!take(EVERYDAY_SKUS[0], 1)) throw new Error(`CHAOS_ORDERS=${count} is more than the demo stock can cover`);
+      lines.push({ sku: EVERYDAY_SKUS[0], quantity: 1 });
+    }
+
+    const roll = random();
+    let scenario: Scenario = 'plain';
+    if (roll < CANCEL_SHARE) scenario = 'cancel';
+    else if (method === 'card' && roll < CANCEL_SHARE + DECLINE_SHARE_OF_CARD) scenario = 'decline_retry';
+    else if (method === 'bank_transfer')
+      scenario = roll < CANCEL_SHARE + UNPAID_SHARE_OF_BANK ? 'bank_unpaid' : 'bank_paid';
+    const completes = scenario !== 'cancel' && scenario !== 'bank_unpaid';
+    const delayCap = scenario === 'cancel' ? 1500 : scenario === 'bank_paid' ? 3000 : 2000;
+    return {
+      orderId: `chaos-${seed}-${String(index + 1).padStart(4, '0')}`,
+      customerId: pick(CUSTOMERS),
+      channel: pick(ORDER_CHANNELS),
+      method,
+      token: scenario === 'decline_retry' ? 'tok_decline' : TOKENS[method],
+      scenario,
+      confirm: completes && random() < 0.5,
+      lines,
+      split,
+      followUpDelayMs: Math.floor(random() * delayCap),
+    };
+  });
+}

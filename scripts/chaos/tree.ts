@@ -1,0 +1,217 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import path from 'node:path';
+
+/** One process as /proc shows it; `start` (clock ticks since boot) tells a reused pid from the original. */
+interface ProcEntry {
+  pid: number;
+  ppid: number;
+  state: string;
+  start: string;
+}
+
+function readProc(pid: number): ProcEntry | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name in field 2 may contain spaces and parens, so fields are counted after its last paren.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { pid, ppid: Number(fields[1]), state: fields[0], start: fields[19] };
+  } catch {
+    return undefined;
+  }
+}
+
+function allProcesses(): ProcEntry[] {
+  return readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .flatMap((name) => readProc(Number(name)) ?? []);
+}
+
+/** The root and everything below it by parent pid, whatever session or process group they moved to. */
+function descendants(root: number): ProcEntry[] {
+  const children = new Map<number, ProcEntry[]>();
+  let rootEntry: ProcEntry | undefined;
+  for (const entry of allProcesses()) {
+    if (entry.pid === root) rootEntry = entry;
+    children.set(entry.ppid, [...(children.get(entry.ppid) ?? []), entry]);
+  }
+  if (!rootEntry) return [];
+  const found: ProcEntry[] = [];
+  const queue = [rootEntry];
+  for (let entry = queue.shift(); entry; entry = queue.shift()) {
+    found.push(entry);
+    queue.push(...(children.get(entry.pid) ?? []));
+  }
+  return found;
+}
+
+function signal(pid: number, name: NodeJS.Signals): void {
+  try {
+    process.kill(pid, name);
+  } catch {
+    // already gone
+  }
+}
+
+/** Alive and not a zombie: a zombie holds no ports, files or locks, it only waits for its parent to reap it. */
+function stillRunning(entry: ProcEntry): boolean {
+  const now = readProc(entry.pid);
+  return !!now && now.start === entry.start && now.state !== 'Z';
+}
+
+function processesMentioning(text: string): number[] {
+  return readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name) && Number(name) !== process.pid)
+    .filter((name) => {
+      try {
+        return readFileSync(`/proc/${name}/cmdline`, 'utf8').includes(text) && readProc(Number(name))?.state !== 'Z';
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+async function portFree(port: number): Promise<boolean> {
+  const server = createServer();
+  return new Promise((resolve) => {
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+/**
+ * Ports below the kernel's ephemeral range: a port drawn from that range could be taken by some outgoing
+ * connection (the driver's own among them) while the tree is down, and the restart would fail for no engine reason.
+ */
+export async function pickPorts(count: number, random: () => number): Promise<number[]> {
+  let low = 32768;
+  try {
+    low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || low;
+  } catch {
+    // keep the Linux default
+  }
+  const floor = Math.min(20000, low - 2000);
+  const ports: number[] = [];
+  while (ports.length < count) {
+    const port = floor + Math.floor(random() * (low - floor));
+    if (!ports.includes(port) && (await portFree(port))) ports.push(port);
+  }
+  return ports;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export interface TreeOptions {
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+  dataDir: string;
+  logDir: string;
+  apiUrl: string;
+  ports: number[];
+}
+
+/** The all-in-one `npm start` tree as a child of this process, started, killed and restarted on the same data. */
+export class Tree {
+  private child: ChildProcess | undefined;
+  private exited = false;
+  starts = 0;
+
+  constructor(private readonly options: TreeOptions) {}
+
+  get logFile(): string {
+    return path.join(this.options.logDir, `start-${this.starts}.log`);
+  }
+
+  /** Spawns `tsx scripts/start.ts` in its own session, so a Ctrl-C at the terminal reaches only this harness. */
+  start(): void {
+    this.starts += 1;
+    const log = openSync(this.logFile, 'a');
+    try {
+      this.child = spawn(process.execPath, [require.resolve('tsx/cli'), 'scripts/start.ts'], {
+        cwd: this.options.cwd,
+        env: this.options.env,
+        stdio: ['ignore', log, log],
+        detached: true,
+      });
+    } finally {
+      closeSync(log);
+    }
+    this.exited = false;
+    this.child.once('exit', () => (this.exited = true));
+  }
+
+  /** Milliseconds until GET /health answers 200; throws with the log's tail if the tree dies or never gets there. */
+  async waitHealthy(timeoutMs: number): Promise<number> {
+    const started = performance.now();
+    while (performance.now() - started < timeoutMs) {
+      if (this.exited) throw new Error(`the tree exited during start-up:\n${this.logTail()}`);
+      try {
+        const response = await fetch(`${this.options.apiUrl}/health`, { signal: AbortSignal.timeout(3000) });
+        await response.arrayBuffer();
+        if (response.status === 200) return performance.now() - started;
+      } catch {
+        // not listening yet
+      }
+      await sleep(200);
+    }
+    throw new Error(`no healthy answer from ${this.options.apiUrl}/health within ${timeoutMs} ms:\n${this.logTail()}`);
+  }
+
+  logTail(lines = 30): string {
+    try {
+      return readFileSync(this.logFile, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+    } catch {
+      return '(no log)';
+    }
+  }
+
+  /**
+   * Power cut: every process of the tree is stopped first, so none can fork or reparent a child out of reach
+   * while the rest are collected, then all are SIGKILLed. Synchronous, so it also works from an 'exit' handler.
+   */
+  killNow(): ProcEntry[] {
+    const root = this.child?.pid;
+    const frozen = new Map<number, ProcEntry>();
+    for (let round = 0; round < 20; round++) {
+      // Orphans of an earlier death of the tree are no longer below it, but they still name the data directory.
+      const found = [
+        ...(root === undefined || this.exited ? [] : descendants(root)),
+        ...processesMentioning(this.options.dataDir).flatMap((pid) => readProc(pid) ?? []),
+      ];
+      const fresh = found.filter((entry) => !frozen.has(entry.pid));
+      if (fresh.length === 0) break;
+      for (const entry of fresh) {
+        signal(entry.pid, 'SIGSTOP');
+        frozen.set(entry.pid, entry);
+      }
+    }
+    for (const entry of frozen.values()) signal(entry.pid, 'SIGKILL');
+    return [...frozen.values()];
+  }
+
+  /**
+   * Kills the tree and waits until none of its processes (nor anything else naming the data directory) runs and
+   * every port is free again; throws naming what survived, since a restart on top of it would prove nothing.
+   */
+  async kill(timeoutMs = 20_000): Promise<number> {
+    const killed = this.killNow();
+    const started = performance.now();
+    for (;;) {
+      const survivors = [
+        ...killed.filter(stillRunning).map((entry) => entry.pid),
+        ...processesMentioning(this.options.dataDir).filter((pid) => !killed.some((entry) => entry.pid === pid)),
+      ];
+      const busy: number[] = [];
+      for (const port of this.options.ports) if (!(await portFree(port))) busy.push(port);
+      if (survivors.length === 0 && busy.length === 0 && (this.exited || !this.child)) return killed.length;
+      if (performance.now() - started > timeoutMs) {
+        throw new Error(`after SIGKILL, still running: [${survivors.join(', ')}], ports in use: [${busy.join(', ')}]`);
+      }
+      // Something outside the tree (a reparented grandchild) may name the data directory: kill it as well.
+      for (const pid of survivors) signal(pid, 'SIGKILL');
+      await sleep(100);
+    }
+  }
+}
