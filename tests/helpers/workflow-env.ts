@@ -7,6 +7,7 @@ import { startTimeSkippingServer } from '../../infra/temporal';
 import { awaitIntakeUpdate, carrierEventSignal, orderStateQuery, orderWorkflowId } from '../../workflows/messages';
 import type { orderWorkflow } from '../../workflows';
 import type { FakeActivities } from './fake-activities';
+import { SHIPPING_ADDRESS } from './fixtures';
 import { uniqueId } from './names';
 
 /** The policy a default configuration gives, for tests to shrink or stretch. */
@@ -24,14 +25,7 @@ export function orderInput(overrides: Partial<OrderInput> = {}): OrderInput {
     channel: 'web',
     currency: 'CNY',
     lines: [{ sku: 'SKU-A', quantity: 2 }],
-    shippingAddress: {
-      name: 'Li Lei',
-      phone: '13800138000',
-      line1: '1 Nanjing Rd',
-      city: 'Shanghai',
-      postalCode: '200000',
-      country: 'CN',
-    },
+    shippingAddress: { ...SHIPPING_ADDRESS },
     payment: { method: 'card', token: 'tok_visa' },
     placedAt: new Date().toISOString(),
     placedBy: { principal: 'shop', role: 'system' },

@@ -1,20 +1,10 @@
-import fs from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import type { MikroORM } from '@mikro-orm/postgresql';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Worker } from '@temporalio/worker';
 import fc from 'fast-check';
-import type { FastifyInstance, RouteOptions } from 'fastify';
-import { Client as PgClient } from 'pg';
-import { buildApp } from '../../api/app';
-import { loadConfig, ROLES, type Config, type Role } from '../../config';
-import { openOrm } from '../../db/orm';
-import { findFreePort, startEmbeddedPostgres, type DatabaseHandle } from '../../db/postgres';
-import { DEMO_CUSTOMERS, DEMO_SKUS, seedDemoData } from '../../db/seed';
-import { startDevServer } from '../../infra/temporal';
+import type { RouteOptions } from 'fastify';
+import { ROLES, type Role } from '../../config';
+import { DEMO_CUSTOMERS, DEMO_SKUS } from '../../db/seed';
 import { SIGNATURE_HEADER, signPayload } from '../../sandbox/signing';
-import { createOrderWorker, openSandboxes, type Sandboxes } from '../../worker/runtime';
+import { SHIPPING_ADDRESS } from '../helpers/fixtures';
+import { fullStack } from '../helpers/stack';
 
 /**
  * Throws arbitrary and nearly valid input at every route of the running engine (embedded PostgreSQL, Temporal dev
@@ -28,64 +18,12 @@ const REQUEST_TIMEOUT_MS = 10_000;
 
 const tokenOf = (role: Role) => `bad-input-${role}`;
 
-let dataDir: string;
-let db: DatabaseHandle;
-let temporal: TestWorkflowEnvironment;
-let orm: MikroORM;
-let sandboxes: Sandboxes;
-let worker: Worker;
-let running: Promise<void>;
-let app: FastifyInstance;
-let config: Config;
-let sql: PgClient;
 const routes: RouteOptions[] = [];
-
-beforeAll(async () => {
-  dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'order-engine-bad-input-'));
-  const [database, env, port] = await Promise.all([
-    findFreePort().then((pgPort) => startEmbeddedPostgres({ dataDir, port: pgPort })),
-    startDevServer(),
-    findFreePort(),
-  ]);
-  db = database;
-  temporal = env;
-  config = loadConfig({
-    ...process.env,
-    NODE_ENV: 'test',
-    PORT: String(port),
-    API_TOKENS: ROLES.map((role) => `${tokenOf(role)}=${role}:fuzz-${role}`).join(','),
-    TEMPORAL_TASK_QUEUE: `orders-bad-input-${port}`,
-    SANDBOX_CARRIER_MODE: 'manual',
-  });
-  orm = await openOrm(db.url);
-  await seedDemoData(orm.em);
-  sql = new PgClient({ connectionString: db.url });
-  await sql.connect();
-  sandboxes = await openSandboxes(config, db.url);
-  worker = await createOrderWorker({ config, connection: temporal.nativeConnection, orm, sandboxes });
-  running = worker.run();
-  app = await buildApp({
-    config,
-    temporal: temporal.client,
-    orm,
-    taskQueue: config.TEMPORAL_TASK_QUEUE,
-    sandbox: sandboxes,
-    onRoute: (route) => routes.push(route),
-  });
-  await app.listen({ host: '127.0.0.1', port });
-});
-
-afterAll(async () => {
-  await app?.close();
-  if (worker?.getState() === 'RUNNING') worker.shutdown();
-  await running;
-  await sandboxes?.close();
-  await sql?.end();
-  await orm?.close();
-  await temporal?.teardown();
-  await db?.stop();
-  if (dataDir) await fs.rm(dataDir, { recursive: true, force: true });
-});
+const stack = fullStack(
+  'bad-input',
+  { API_TOKENS: ROLES.map((role) => `${tokenOf(role)}=${role}:fuzz-${role}`).join(',') },
+  (route) => routes.push(route),
+);
 
 // --- what gets thrown -------------------------------------------------------------------------------------------
 
@@ -387,8 +325,8 @@ function attempts(route: RouteOptions, method: string, spec: OpenApi): fc.Arbitr
 }
 
 const WEBHOOK_SECRETS: Record<string, () => string> = {
-  '/v1/webhooks/payment': () => config.PAYMENT_WEBHOOK_SECRET,
-  '/v1/webhooks/carrier': () => config.CARRIER_WEBHOOK_SECRET,
+  '/v1/webhooks/payment': () => stack.config.PAYMENT_WEBHOOK_SECRET,
+  '/v1/webhooks/carrier': () => stack.config.CARRIER_WEBHOOK_SECRET,
 };
 
 function credentials(route: RouteOptions, body: string | undefined): Record<string, string> {
@@ -404,7 +342,7 @@ function credentials(route: RouteOptions, body: string | undefined): Record<stri
 async function send(attempt: Attempt): Promise<{ status: number; type: string | null; body: string }> {
   let response: Response;
   try {
-    response = await fetch(`${config.publicUrl}${attempt.url}`, {
+    response = await fetch(`${stack.config.publicUrl}${attempt.url}`, {
       method: attempt.method,
       headers: attempt.headers,
       body: attempt.body,
@@ -421,13 +359,13 @@ async function send(attempt: Attempt): Promise<{ status: number; type: string | 
 }
 
 async function orderRows(): Promise<number> {
-  const { rows } = await sql.query<{ n: number }>('select count(*)::int as n from orders');
+  const { rows } = await stack.sql.query<{ n: number }>('select count(*)::int as n from orders');
   return rows[0].n;
 }
 
 async function workflowIds(): Promise<string[]> {
   const ids: string[] = [];
-  for await (const execution of temporal.client.workflow.list()) ids.push(execution.workflowId);
+  for await (const execution of stack.temporal.client.workflow.list()) ids.push(execution.workflowId);
   return ids.sort();
 }
 
@@ -438,14 +376,7 @@ describe('text PostgreSQL cannot store, in an order that is otherwise valid', ()
     customerId: 'C-1001',
     channel: 'web',
     lines: [{ sku: 'ACC-ANKER-USBC1M', quantity: 1 }],
-    shippingAddress: {
-      name: 'Li Lei',
-      phone: '13800138000',
-      line1: '1 Nanjing Rd',
-      city: 'Shanghai',
-      postalCode: '200000',
-      country: 'CN',
-    },
+    shippingAddress: { ...SHIPPING_ADDRESS },
     payment: { method: 'card', token: 'tok_visa' },
   });
   const fields = [
@@ -475,14 +406,14 @@ describe('text PostgreSQL cannot store, in an order that is otherwise valid', ()
     expect(answer.status).toBe(400);
     expect(answer.type).toMatch(/^application\/problem\+json/);
     expect(JSON.parse(answer.body).errors).toEqual([{ field, reason: expect.any(String) }]);
-    const { rows } = await sql.query('select 1 from orders where id = $1', [orderId]);
+    const { rows } = await stack.sql.query('select 1 from orders where id = $1', [orderId]);
     expect(rows).toEqual([]);
-    await expect(temporal.client.workflow.getHandle(`order-${orderId}`).describe()).rejects.toThrow(/not found/i);
+    await expect(stack.temporal.client.workflow.getHandle(`order-${orderId}`).describe()).rejects.toThrow(/not found/i);
   });
 });
 
 test('no input makes any route answer 5xx, hang, or leave an order or a workflow behind', async () => {
-  const spec = app.swagger() as unknown as OpenApi;
+  const spec = stack.app.swagger() as unknown as OpenApi;
   const targets = routes.flatMap((route) => [route.method].flat().map((method) => ({ route, method })));
   expect(targets.map(({ method, route }) => `${method} ${route.url}`)).toEqual(
     expect.arrayContaining(['POST /v1/orders', 'POST /v1/orders/:orderId/cancel', 'POST /v1/webhooks/payment']),

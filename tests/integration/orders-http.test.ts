@@ -1,20 +1,7 @@
-import fs from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import type { MikroORM } from '@mikro-orm/postgresql';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Worker } from '@temporalio/worker';
-import type { FastifyInstance } from 'fastify';
-import { Client as PgClient } from 'pg';
-import { buildApp } from '../../api/app';
-import { loadConfig, type Config } from '../../config';
-import { openOrm } from '../../db/orm';
-import { findFreePort, startEmbeddedPostgres, type DatabaseHandle } from '../../db/postgres';
-import { seedDemoData } from '../../db/seed';
-import { startDevServer } from '../../infra/temporal';
 import { apiClient } from '../helpers/http';
+import { SHIPPING_ADDRESS } from '../helpers/fixtures';
+import { fullStack } from '../helpers/stack';
 import { SIGNATURE_HEADER, signPayload } from '../../sandbox/signing';
-import { createOrderWorker, openSandboxes, type Sandboxes } from '../../worker/runtime';
 
 /**
  * The whole engine over real HTTP: embedded PostgreSQL, the Temporal dev server, the worker with
@@ -25,87 +12,27 @@ const TOKENS = { system: 'sys-token', agent: 'agent-token', warehouse: 'wh-token
 const CABLE = 'ACC-ANKER-USBC1M';
 const SHOES = 'APP-LINING-RUN42';
 
-let dataDir: string;
-let db: DatabaseHandle;
-let temporal: TestWorkflowEnvironment;
-let orm: MikroORM;
-let sandboxes: Sandboxes;
-let worker: Worker;
-let running: Promise<void>;
-let app: FastifyInstance;
-let config: Config;
-let sql: PgClient;
-
-beforeAll(async () => {
-  dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'order-engine-http-'));
-  const [database, env, port] = await Promise.all([
-    findFreePort().then((pgPort) => startEmbeddedPostgres({ dataDir, port: pgPort })),
-    startDevServer(),
-    findFreePort(),
-  ]);
-  db = database;
-  temporal = env;
-  config = loadConfig({
-    ...process.env,
-    NODE_ENV: 'test',
-    PORT: String(port),
-    API_TOKENS: `${TOKENS.system}=system:shop,${TOKENS.agent}=agent:alice,${TOKENS.warehouse}=warehouse:bob,${TOKENS.ops}=ops:olga`,
-    TEMPORAL_TASK_QUEUE: `orders-http-${port}`,
-    SANDBOX_CARRIER_MODE: 'manual',
-    // Short enough for a test to watch an unpaid order expire.
-    ORDER_PAYMENT_WINDOW: '4s',
-  });
-  orm = await openOrm(db.url);
-  await seedDemoData(orm.em);
-  sql = new PgClient({ connectionString: db.url });
-  await sql.connect();
-  sandboxes = await openSandboxes(config, db.url);
-  worker = await createOrderWorker({ config, connection: temporal.nativeConnection, orm, sandboxes });
-  running = worker.run();
-  app = await buildApp({
-    config,
-    temporal: temporal.client,
-    orm,
-    taskQueue: config.TEMPORAL_TASK_QUEUE,
-    sandbox: sandboxes,
-  });
-  await app.listen({ host: '127.0.0.1', port });
+const stack = fullStack('http', {
+  API_TOKENS: `${TOKENS.system}=system:shop,${TOKENS.agent}=agent:alice,${TOKENS.warehouse}=warehouse:bob,${TOKENS.ops}=ops:olga`,
+  // Short enough for a test to watch an unpaid order expire.
+  ORDER_PAYMENT_WINDOW: '4s',
 });
 
-afterAll(async () => {
-  await app?.close();
-  if (worker?.getState() === 'RUNNING') worker.shutdown();
-  await running;
-  await sandboxes?.close();
-  await sql?.end();
-  await orm?.close();
-  await temporal?.teardown();
-  await db?.stop();
-  if (dataDir) await fs.rm(dataDir, { recursive: true, force: true });
-});
-
-const { call, until } = apiClient(() => config.publicUrl, TOKENS.system);
+const { call, until } = apiClient(() => stack.config.publicUrl, TOKENS.system);
 
 function orderRequest(overrides: Record<string, unknown> = {}) {
   return {
     customerId: 'C-1001',
     channel: 'web',
     lines: [{ sku: CABLE, quantity: 2, unitPrice: 1 }],
-    shippingAddress: {
-      name: 'Li Lei',
-      phone: '13800138000',
-      line1: '1 Nanjing Rd',
-      city: 'Shanghai',
-      postalCode: '200000',
-      country: 'CN',
-    },
+    shippingAddress: { ...SHIPPING_ADDRESS },
     payment: { method: 'card', token: 'tok_visa' },
     ...overrides,
   };
 }
 
 async function stock(sku: string): Promise<{ onHand: number; reserved: number }> {
-  const { rows } = await sql.query<{ on_hand: number; reserved: number }>(
+  const { rows } = await stack.sql.query<{ on_hand: number; reserved: number }>(
     'select sum(on_hand)::int as on_hand, sum(reserved)::int as reserved from stock_levels where sku = $1',
     [sku],
   );
@@ -144,13 +71,13 @@ test('a card order runs from placement to completion, pricing from the catalogue
     'COMPLETED',
   ]);
   expect(await stock(CABLE)).toEqual({ onHand: before.onHand - 2, reserved: before.reserved });
-  expect(await sandboxes.gateway.countOperations(delivered.payment.authorizationId!, 'capture')).toBe(1);
+  expect(await stack.sandboxes.gateway.countOperations(delivered.payment.authorizationId!, 'capture')).toBe(1);
 
-  const { rows: orderRows } = await sql.query('select status, total from orders where id = $1', [orderId]);
+  const { rows: orderRows } = await stack.sql.query('select status, total from orders where id = $1', [orderId]);
   expect(orderRows[0]).toEqual({ status: 'COMPLETED', total: delivered.totals.total });
-  const { rows: settlement } = await sql.query('select net from settlements where order_id = $1', [orderId]);
+  const { rows: settlement } = await stack.sql.query('select net from settlements where order_id = $1', [orderId]);
   expect(settlement[0].net).toBe(delivered.totals.total);
-  const { rows: outbox } = await sql.query(
+  const { rows: outbox } = await stack.sql.query(
     'select channel from notification_outbox where order_id = $1 and customer_id = $2',
     [orderId, 'C-1001'],
   );
@@ -167,8 +94,8 @@ test('a card order runs from placement to completion, pricing from the catalogue
     type: 'DELIVERED',
     occurredAt: new Date().toISOString(),
   });
-  const signature = signPayload(config.CARRIER_WEBHOOK_SECRET, late, Math.floor(Date.now() / 1000));
-  const response = await fetch(`${config.publicUrl}/v1/webhooks/carrier`, {
+  const signature = signPayload(stack.config.CARRIER_WEBHOOK_SECRET, late, Math.floor(Date.now() / 1000));
+  const response = await fetch(`${stack.config.publicUrl}/v1/webhooks/carrier`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: signature },
     body: late,
@@ -245,7 +172,7 @@ test('a carrier exception flags the order for attention', async () => {
 });
 
 test('bad input and the wrong role change nothing', async () => {
-  const before = await sql.query('select count(*)::int as n from orders');
+  const before = await stack.sql.query('select count(*)::int as n from orders');
   const invalid = await call('POST', '/v1/orders', orderRequest({ lines: [{ sku: CABLE, quantity: 0 }] }));
   expect(invalid.status).toBe(400);
   expect(invalid.body.errors).toEqual([expect.objectContaining({ field: 'lines[0].quantity' })]);
@@ -258,7 +185,7 @@ test('bad input and the wrong role change nothing', async () => {
   expect(wrongRole.status).toBe(403);
   const noToken = await call('POST', '/v1/orders', orderRequest(), 'nope');
   expect(noToken.status).toBe(401);
-  const after = await sql.query('select count(*)::int as n from orders');
+  const after = await stack.sql.query('select count(*)::int as n from orders');
   expect(after.rows[0].n).toBe(before.rows[0].n);
 });
 
