@@ -43,10 +43,18 @@ export const lineRequestSchema = z.object({
   quantity: z.number().int().min(1).max(999),
 });
 
+/** Methods the customer pays with a token from the payment form; balance, bank transfer and COD need none. */
+const TOKEN_METHODS: readonly string[] = ['card', 'wallet', 'instalments'];
+
 export const paymentInstructionSchema = z
   .object({
     method: z.enum(PAYMENT_METHODS),
     token: z.string().min(1).max(512).optional().describe('Card or wallet token from the payment form'),
+  })
+  .superRefine((payment, ctx) => {
+    if (TOKEN_METHODS.includes(payment.method) && !payment.token) {
+      ctx.addIssue({ code: 'custom', path: ['token'], message: `a ${payment.method} payment needs a token` });
+    }
   })
   .meta({ id: 'PaymentInstruction' });
 

@@ -113,6 +113,7 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
     attentionAfterMs: policy.stepAttentionAfterMs,
     passThrough: {
       priceOrder: [ORDER_ERRORS.unknownSku],
+      authorizePayment: [PROVIDER_ERRORS.refused],
       reserveStock: [ORDER_ERRORS.outOfStock, ORDER_ERRORS.unknownSku],
       voidPayment: [PROVIDER_ERRORS.refused],
       cancelShipment: [PROVIDER_ERRORS.refused],
@@ -401,7 +402,14 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
             if (failureType(error) !== PROVIDER_ERRORS.refused) throw error;
             // Collected meanwhile: the parcels already changed go back, so the order never ships to two addresses.
             for (const done of changed) {
-              await act.changeShipmentAddress({ ...done, address: previous, version: ++order.addressVersion });
+              try {
+                await act.changeShipmentAddress({ ...done, address: previous, version: ++order.addressVersion });
+              } catch (rollback) {
+                if (failureType(rollback) !== PROVIDER_ERRORS.refused) throw rollback;
+                // Collected meanwhile too: the parcels now go to two addresses, which a person must sort out.
+                order.flag('address_split', `${done.waybill} keeps the new address`);
+                publish();
+              }
             }
             reject(ORDER_ERRORS.ruleViolation, `the carrier no longer accepts an address change for ${parcel.waybill}`);
           }
@@ -604,26 +612,30 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
       const attempt = order.payment.attempts;
       const amount = order.totals.total;
       if (ONLINE_METHODS.includes(instruction.method)) {
-        const result = await act.authorizePayment({
-          orderId,
-          attempt,
-          method: instruction.method,
-          token: instruction.token,
-          amount,
-          currency: order.totals.currency,
-        });
+        const decline = async (reason: string) => {
+          order.payment.status = 'DECLINED';
+          order.payment.lastDeclineReason = reason;
+          await persist(undefined, { actor: SYSTEM_ACTOR, action: 'payment.declined', detail: { reason } });
+          return false;
+        };
+        let result;
+        try {
+          result = await act.authorizePayment({
+            orderId,
+            attempt,
+            method: instruction.method,
+            token: instruction.token,
+            amount,
+            currency: order.totals.currency,
+          });
+        } catch (error) {
+          // The gateway refuses the request itself (a method or token it does not take): for the customer, a decline.
+          if (failureType(error) !== PROVIDER_ERRORS.refused) throw error;
+          return decline('refused_by_gateway');
+        }
         order.payment.authorizationId = result.paymentId;
         order.notePayment(result.paymentId, 0, 0);
-        if (result.status === 'declined') {
-          order.payment.status = 'DECLINED';
-          order.payment.lastDeclineReason = result.reason;
-          await persist(undefined, {
-            actor: SYSTEM_ACTOR,
-            action: 'payment.declined',
-            detail: { reason: result.reason },
-          });
-          return false;
-        }
+        if (result.status === 'declined') return decline(result.reason);
         order.payment.status = 'AUTHORIZED';
         return true;
       }

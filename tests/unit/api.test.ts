@@ -190,6 +190,18 @@ describe('POST /v1/orders validation', () => {
     expect(problem.errors).toEqual([{ field: 'orderId', reason: expect.any(String) }]);
   });
 
+  it('needs a token for card, wallet and instalment payments, and none for the others', async () => {
+    for (const method of ['card', 'wallet', 'instalments']) {
+      const problem = expectProblem(await placeOrder({ ...validOrder(), payment: { method } }), 400, 'validation');
+      expect(problem.errors).toEqual([{ field: 'payment.token', reason: `a ${method} payment needs a token` }]);
+    }
+    for (const method of ['balance', 'bank_transfer', 'cod']) {
+      const response = await placeOrder({ ...validOrder(), payment: { method } });
+      // Valid input gets past validation and then needs the database, which this suite does not have.
+      expect(response.statusCode).not.toBe(400);
+    }
+  });
+
   it('refuses an invalid Idempotency-Key header', async () => {
     const body = validOrder();
     delete body.orderId;

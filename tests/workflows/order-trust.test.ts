@@ -182,6 +182,23 @@ describe('payment facts come from the gateway', () => {
       expect(held(fakes, orderId)).toBe(totals.total);
     });
   });
+  test('a payment the gateway refuses outright is a decline the customer can retry, not a parked order', async () => {
+    const fakes = fakeActivities();
+    fakes.activities.authorizePayment = async () => {
+      throw ApplicationFailure.nonRetryable('sandbox: card needs a token', 'ProviderRefused');
+    };
+    await withWorker(fakes, async (start) => {
+      const handle = await start(orderInput());
+      const view = await handle.query(orderStateQuery);
+      expect(view.status).toBe('PENDING_PAYMENT');
+      expect(view.payment).toMatchObject({ status: 'DECLINED', lastDeclineReason: 'refused_by_gateway' });
+      expect(view.attentionReasons).toEqual([]);
+      const retried = await handle.executeUpdate(retryPaymentUpdate, {
+        args: [{ payment: { method: 'cod' }, actor: agent }],
+      });
+      expect(retried.payment.status).toBe('COD_PENDING');
+    });
+  });
 });
 
 describe('carrier facts come from tracking', () => {
@@ -450,6 +467,39 @@ describe('address changes', () => {
         ['WB1', 3, input.shippingAddress.line1],
       ]);
       expect((await handle.query(orderStateQuery)).shippingAddress.line1).toBe(input.shippingAddress.line1);
+    });
+  });
+
+  test('a rollback the carrier refuses too leaves the order flagged for a person to sort out', async () => {
+    const fakes = fakeActivities();
+    const change = fakes.activities.changeShipmentAddress;
+    fakes.activities.changeShipmentAddress = async (req) => {
+      // Both parcels are collected right after the first one took the new address.
+      if (req.waybill === 'WB1' && req.version === 1) {
+        await change(req);
+        fakes.parcels.get('WB1')!.status = 'PICKED_UP';
+        fakes.parcels.get('WB2')!.status = 'PICKED_UP';
+        return;
+      }
+      return change(req);
+    };
+    await withWorker(fakes, async (start) => {
+      const handle = await start(
+        orderInput({
+          lines: [
+            { sku: 'SKU-A', quantity: 1 },
+            { sku: 'SKU-C', quantity: 1 },
+          ],
+          payment: { method: 'cod' },
+        }),
+      );
+      await waitForStatus(handle, 'FULFILLING');
+      const type = await refusal(
+        handle.executeUpdate(changeAddressUpdate, { args: [{ address: moved('9 New Rd'), actor: agent }] }),
+      );
+      expect(type).toBe('RuleViolation');
+      const view = await handle.query(orderStateQuery);
+      expect(view.attentionReasons).toContain('address_split');
     });
   });
 });
