@@ -16,6 +16,12 @@ export const agent = { principal: 'alice', role: 'agent' };
 export const opsActor = { principal: 'olga', role: 'ops' };
 export const HOUR = 3_600_000;
 
+/** Lines the fake stock holds in two warehouses, so the order ships as two parcels (WB1 from WH1, WB2 from WH2). */
+export const TWO_WAREHOUSES = [
+  { sku: 'SKU-A', quantity: 1 },
+  { sku: 'SKU-C', quantity: 1 },
+];
+
 export type OrderHandle = WorkflowHandle<typeof orderWorkflow>;
 
 export function orderInput(overrides: Partial<OrderInput> = {}): OrderInput {

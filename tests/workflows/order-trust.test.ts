@@ -20,6 +20,7 @@ import {
   agent,
   opsActor,
   orderInput,
+  TWO_WAREHOUSES,
   policy,
   scanAndNotify,
   waitForStatus,
@@ -271,10 +272,7 @@ describe('cancellation never races the goods', () => {
     await withWorker(fakes, async (start) => {
       const handle = await start(
         orderInput({
-          lines: [
-            { sku: 'SKU-A', quantity: 1 },
-            { sku: 'SKU-C', quantity: 1 },
-          ],
+          lines: TWO_WAREHOUSES,
         }),
       );
       const fulfilling = await waitForStatus(handle, 'FULFILLING');
@@ -444,10 +442,7 @@ describe('address changes', () => {
     const fakes = fakeActivities();
     await withWorker(fakes, async (start) => {
       const input = orderInput({
-        lines: [
-          { sku: 'SKU-A', quantity: 1 },
-          { sku: 'SKU-C', quantity: 1 },
-        ],
+        lines: TWO_WAREHOUSES,
         payment: { method: 'cod' },
       });
       const handle = await start(input);
@@ -486,10 +481,7 @@ describe('address changes', () => {
     await withWorker(fakes, async (start) => {
       const handle = await start(
         orderInput({
-          lines: [
-            { sku: 'SKU-A', quantity: 1 },
-            { sku: 'SKU-C', quantity: 1 },
-          ],
+          lines: TWO_WAREHOUSES,
           payment: { method: 'cod' },
         }),
       );

@@ -17,6 +17,7 @@ import {
   deliverAll,
   HOUR,
   orderInput,
+  TWO_WAREHOUSES,
   policy,
   scanAndNotify,
   waitForStatus,
@@ -206,10 +207,7 @@ test('cancelling after payment undoes bookings, payment and stock, newest first'
   await withWorker(fakes, async (start) => {
     const handle = await start(
       orderInput({
-        lines: [
-          { sku: 'SKU-A', quantity: 1 },
-          { sku: 'SKU-C', quantity: 1 },
-        ],
+        lines: TWO_WAREHOUSES,
       }),
     );
     const fulfilling = await waitForStatus(handle, 'FULFILLING');
