@@ -1,15 +1,12 @@
-import fs from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { ApplicationFailure } from '@temporalio/common';
 import { Pool } from 'pg';
 import { createActivities } from '../../activities';
 import type { OrderActivities } from '../../activities/types';
 import { openOrm } from '../../db/orm';
-import { findFreePort, startEmbeddedPostgres, type DatabaseHandle } from '../../db/postgres';
 import { seedDemoData } from '../../db/seed';
 import { SandboxCarrier, SandboxPaymentGateway } from '../../sandbox';
+import { testDatabase } from '../helpers/database';
 
 /** The order activities against a real PostgreSQL and the sandbox providers: locking, facts, refused data. */
 
@@ -17,8 +14,7 @@ const TEA = 'GRO-LJTEA-250'; // only in SH1
 const BOOKS = 'BOK-3BODY-SET'; // BJ1 and SH1
 const SECRET = 'activities-test-secret-0123456789abcdef';
 
-let dataDir: string;
-let db: DatabaseHandle;
+const database = testDatabase('activities');
 let orm: MikroORM;
 let pool: Pool;
 let gateway: SandboxPaymentGateway;
@@ -26,11 +22,9 @@ let carrier: SandboxCarrier;
 let act: OrderActivities;
 
 beforeAll(async () => {
-  dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'order-engine-activities-'));
-  db = await startEmbeddedPostgres({ dataDir, port: await findFreePort() });
-  orm = await openOrm(db.url);
+  orm = await openOrm(database.db.url);
   await seedDemoData(orm.em);
-  pool = new Pool({ connectionString: db.url, max: 10 });
+  pool = new Pool({ connectionString: database.db.url, max: 10 });
   gateway = await SandboxPaymentGateway.create(pool, { latencyMs: 0, failureRate: 0, webhookSecret: SECRET });
   carrier = await SandboxCarrier.create(pool, {
     mode: 'manual',
@@ -47,8 +41,6 @@ afterAll(async () => {
   await gateway?.close();
   await pool?.end();
   await orm?.close();
-  await db?.stop();
-  if (dataDir) await fs.rm(dataDir, { recursive: true, force: true });
 });
 
 async function reservedConsistently(): Promise<{ levels: number; reservations: number }> {

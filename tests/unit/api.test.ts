@@ -247,9 +247,10 @@ describe('other request validation', () => {
   });
 });
 
-describe('webhooks', () => {
-  const notification = {
-    eventId: 'evt_1',
+/** A payment provider's notification for order ord-1, as the gateway would sign and post it. */
+function paymentNotification(eventId: string) {
+  return {
+    eventId,
     type: 'payment.succeeded',
     paymentId: 'pay_1',
     orderId: 'ord-1',
@@ -257,6 +258,10 @@ describe('webhooks', () => {
     currency: 'CNY',
     occurredAt: new Date().toISOString(),
   };
+}
+
+describe('webhooks', () => {
+  const notification = paymentNotification('evt_1');
   const now = () => Math.floor(Date.now() / 1000);
   const post = (url: string, payload: string, signature?: string) =>
     app.inject({
@@ -565,15 +570,7 @@ describe('text that cannot be stored', () => {
         payload: raw,
       });
     };
-    const payment = (eventId: string) => ({
-      eventId,
-      type: 'payment.succeeded',
-      paymentId: 'pay_1',
-      orderId: 'ord-1',
-      amount: 1200,
-      currency: 'CNY',
-      occurredAt: new Date().toISOString(),
-    });
+    const payment = paymentNotification;
 
     it('refuses them before signalling the order', async () => {
       signals.length = 0;
