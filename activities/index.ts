@@ -1,12 +1,17 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Carrier, PaymentGateway } from '../domain/ports';
-import { ORDER_ERRORS } from '../workflows/messages';
+import { CASE_ERRORS } from '../workflows/case/messages';
+import { caseActivities } from './case-records';
 import { paymentActivities } from './payment';
 import { recordActivities, type PricingConfig } from './records';
+import { refundActivities } from './refunds';
 import { shippingActivities } from './shipping';
 import { stockActivities } from './stock';
-import type { OrderActivities } from './types';
+import type { OrderActivities, RefundActivities } from './types';
+
+/** Every activity the worker registers: the order's and the refund case's. */
+export type Activities = OrderActivities & RefundActivities;
 
 export interface ActivityDeps {
   orm: MikroORM;
@@ -36,7 +41,7 @@ function refuseBadData<A extends object>(activities: A): A {
         if (typeof code === 'string' && REFUSED_DATA.test(code)) {
           throw ApplicationFailure.nonRetryable(
             `the database refused the data (${code}): ${(error as Error).message}`,
-            ORDER_ERRORS.invalidData,
+            CASE_ERRORS.invalidData,
           );
         }
         throw error;
@@ -47,13 +52,15 @@ function refuseBadData<A extends object>(activities: A): A {
 }
 
 /** Builds the activities from their dependencies: the worker passes real clients, tests may pass others. */
-export function createActivities({ orm, gateway, carrier, pricing }: ActivityDeps): OrderActivities {
+export function createActivities({ orm, gateway, carrier, pricing }: ActivityDeps): Activities {
   // Every activity works in its own fork of the EntityManager, never in the global context.
   const fork = () => orm.em.fork();
   return refuseBadData({
+    ...caseActivities(fork),
     ...recordActivities(fork, pricing),
     ...stockActivities(fork),
     ...paymentActivities(fork, gateway),
     ...shippingActivities(fork, carrier),
+    ...refundActivities(fork, gateway),
   });
 }

@@ -1,7 +1,9 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { PaymentMethod, PaymentStatus } from '../domain/order';
-import type { GatewayPayment, GatewayPaymentStatus, PaymentGateway } from '../domain/ports';
+import type { PaymentGateway } from '../domain/ports';
+import { recordFact } from './payment-facts';
 import { providerCall } from './provider';
+import { claimPayment, refundThroughGateway } from './refunds';
 import type { OrderActivities } from './types';
 
 interface PaymentRow {
@@ -30,23 +32,6 @@ async function savePayment(em: EntityManager, row: PaymentRow) {
       row.reference ?? null,
       row.declineReason ?? null,
     ],
-  );
-}
-
-const STATUS_OF: Record<GatewayPaymentStatus, (method: PaymentMethod) => PaymentStatus> = {
-  authorized: () => 'AUTHORIZED',
-  declined: () => 'DECLINED',
-  pending: (method) => (method === 'cod' ? 'COD_PENDING' : 'AWAITING_TRANSFER'),
-  captured: () => 'CAPTURED',
-  voided: () => 'VOIDED',
-  refunded: () => 'REFUNDED',
-};
-
-/** Writes what the gateway says of a payment; a bank transfer's capture reaches `payments` only this way. */
-async function recordFact(em: EntityManager, fact: GatewayPayment) {
-  await em.execute(
-    `update payments set status = ?, captured_amount = ?, refunded_amount = ?, updated_at = now() where id = ?`,
-    [STATUS_OF[fact.status](fact.method), fact.capturedAmount, fact.refundedAmount, fact.paymentId],
   );
 }
 
@@ -117,13 +102,33 @@ export function paymentActivities(
       await fork().execute(`update payments set status = 'VOIDED', updated_at = now() where id = ?`, [paymentId]);
     },
 
-    async refundPayment({ orderId, paymentId, amount, purpose }) {
-      const movement = await providerCall(() =>
-        gateway.refund({ idempotencyKey: `${orderId}:refund:${paymentId}:${purpose}`, paymentId, amount }),
+    async refundPayment({ refundId, orderId, paymentId, amount, reason }) {
+      const done: { refunded_at: Date | null }[] = await fork().execute(
+        'select refunded_at from refunds where id = ?',
+        [refundId],
       );
-      // Absolute figures from the gateway: adding the movement here would count it twice on a retry.
-      const fact = await providerCall(() => gateway.get(paymentId));
-      if (fact) await recordFact(fork(), fact);
+      if (done[0]?.refunded_at) return amount;
+      // The order's own refunds need no decision: the row is born APPROVED by the system, REFUNDED once the money went.
+      await fork().transactional(async (em) => {
+        await em.execute(
+          `insert into refunds (id, order_id, customer_id, payment_id, amount, currency, reason, origin, status,
+             requested_by, requested_role, approver)
+           select ?, o.id, o.customer_id, p.id, ?, p.currency, ?, 'order', 'APPROVED', 'system', 'system', 'system'
+             from payments p join orders o on o.id = p.order_id where p.id = ? and o.id = ?
+           on conflict (id) do nothing`,
+          [refundId, amount, reason, paymentId, orderId],
+        );
+        await claimPayment(em, { refundId, orderId, paymentId, amount });
+      });
+      const movement = await refundThroughGateway(fork, gateway, {
+        refundId,
+        orderId,
+        paymentId,
+        amount,
+        reason,
+        attempt: 1,
+      });
+      await fork().execute(`update refunds set status = 'REFUNDED', updated_at = now() where id = ?`, [refundId]);
       return movement.amount;
     },
 

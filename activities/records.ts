@@ -1,7 +1,9 @@
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/activity';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sumQuantities } from '../domain/order';
-import { ORDER_ERRORS } from '../workflows/messages';
+import { CASE_ERRORS } from '../workflows/case/messages';
+import { recordTransition } from './case-records';
+import { CAPTURED_OF_ORDER, lockOrderRow, REFUNDED_OF_ORDER } from './order-money';
 import type { OrderActivities } from './types';
 
 export interface PricingConfig {
@@ -9,16 +11,10 @@ export interface PricingConfig {
   freeShippingOver: number;
 }
 
-/** Identifies one logical call across its retries, so rows it writes once are not written again. */
-function operationKey(): string {
-  const { workflowExecution, activityId } = Context.current().info;
-  return `${workflowExecution?.runId ?? 'standalone'}:${activityId}`;
-}
-
 export function recordActivities(
   fork: () => EntityManager,
   pricing: PricingConfig,
-): Pick<OrderActivities, 'priceOrder' | 'recordOrder' | 'notifyStaff' | 'recordSettlement'> {
+): Pick<OrderActivities, 'priceOrder' | 'recordOrder' | 'recordSettlement'> {
   return {
     async priceOrder({ customerId, currency, lines }) {
       const em = fork();
@@ -30,14 +26,11 @@ export function recordActivities(
       const bySku = new Map(products.map((p) => [p.sku, p]));
       const unknown = [...wanted.keys()].filter((sku) => !bySku.has(sku));
       if (unknown.length > 0) {
-        throw ApplicationFailure.nonRetryable(
-          `unknown or inactive SKU: ${unknown.join(', ')}`,
-          ORDER_ERRORS.unknownSku,
-        );
+        throw ApplicationFailure.nonRetryable(`unknown or inactive SKU: ${unknown.join(', ')}`, CASE_ERRORS.unknownSku);
       }
       const foreign = products.filter((p) => p.currency.trim() !== currency);
       if (foreign.length > 0) {
-        throw ApplicationFailure.nonRetryable(`${foreign[0].sku} is not sold in ${currency}`, ORDER_ERRORS.unknownSku);
+        throw ApplicationFailure.nonRetryable(`${foreign[0].sku} is not sold in ${currency}`, CASE_ERRORS.unknownSku);
       }
       const priced = [...wanted].map(([sku, quantity]) => {
         const product = bySku.get(sku)!;
@@ -58,11 +51,12 @@ export function recordActivities(
 
     async recordOrder({ version, requestHash, view, transition, audit }) {
       await fork().transactional(async (em) => {
+        await lockOrderRow(em, view.orderId);
         const applied = await em.execute(
           `insert into orders (id, customer_id, channel, status, currency, subtotal, shipping, total, captured_amount,
              refunded_amount, payment_method, shipping_address, needs_attention, attention_reason, cancel_reason, edits,
              request_hash, placed_at, completed_at, snapshot_version)
-           values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?, ?, ?, ?, ?, ?, ?, ?)
+           values (?, ?, ?, ?, ?, ?, ?, ?, ${CAPTURED_OF_ORDER}, ${REFUNDED_OF_ORDER}, ?, ?::jsonb, ?, ?, ?, ?, ?, ?, ?, ?)
            on conflict (id) do update set status = excluded.status, subtotal = excluded.subtotal, shipping = excluded.shipping,
              total = excluded.total, captured_amount = excluded.captured_amount, refunded_amount = excluded.refunded_amount,
              payment_method = excluded.payment_method, shipping_address = excluded.shipping_address,
@@ -80,8 +74,8 @@ export function recordActivities(
             view.totals.subtotal,
             view.totals.shipping,
             view.totals.total,
-            view.payment.captured,
-            view.payment.refunded,
+            view.orderId,
+            view.orderId,
             view.payment.method,
             JSON.stringify(view.shippingAddress),
             view.needsAttention,
@@ -103,79 +97,24 @@ export function recordActivities(
             );
           }
         }
-        if (transition) {
-          const inserted = await em.execute(
-            `insert into order_status_history (order_id, seq, from_status, to_status, actor, reason, at)
-             values (?, ?, ?, ?, ?, ?, ?) on conflict (order_id, seq) do nothing returning id`,
-            [
-              view.orderId,
-              transition.seq,
-              transition.from,
-              transition.to,
-              transition.actor,
-              transition.reason ?? null,
-              transition.at,
-            ],
-          );
-          if (inserted.length > 0) {
-            const [customer]: { notify_channels: string[] }[] = await em.execute(
-              'select notify_channels from customers where id = ?',
-              [view.customerId],
-            );
-            for (const channel of customer?.notify_channels ?? ['email']) {
-              await em.execute(
-                `insert into notification_outbox (dedupe_key, customer_id, order_id, channel, template, payload)
-                 values (?, ?, ?, ?, ?, ?::jsonb) on conflict (dedupe_key) do nothing`,
-                [
-                  `${view.orderId}:${transition.seq}:${channel}`,
-                  view.customerId,
-                  view.orderId,
-                  channel,
-                  `order.${transition.to.toLowerCase()}`,
-                  JSON.stringify({
-                    orderId: view.orderId,
-                    status: transition.to,
-                    reason: transition.reason,
-                    total: view.totals,
-                  }),
-                ],
-              );
-            }
-          }
-        }
-        if (audit) {
-          const op = operationKey();
-          await em.execute(
-            `insert into audit_log (principal, role, action, object_type, object_id, result, detail)
-             select ?, ?, ?, 'order', ?, 'ok', ?::jsonb
-             where not exists (select 1 from audit_log where object_id = ? and detail->>'operation' = ?)`,
-            [
-              audit.actor.principal,
-              audit.actor.role,
-              audit.action,
-              view.orderId,
-              JSON.stringify({ ...audit.detail, operation: op }),
-              view.orderId,
-              op,
-            ],
-          );
-        }
+        await recordTransition(em, {
+          caseType: 'order',
+          caseId: view.orderId,
+          customerId: view.customerId,
+          transition,
+          audit,
+          payload: { orderId: view.orderId, total: view.totals },
+        });
       });
     },
 
-    async notifyStaff({ orderId, topic, message }) {
-      await fork().execute(
-        `insert into notification_outbox (dedupe_key, customer_id, order_id, channel, template, payload)
-         values (?, 'staff', ?, 'staff', ?, ?::jsonb) on conflict (dedupe_key) do nothing`,
-        [operationKey(), orderId, `staff.${topic}`, JSON.stringify({ orderId, topic, message })],
-      );
-    },
-
-    async recordSettlement({ orderId, currency, total, shipping, captured, refunded }) {
+    async recordSettlement({ orderId, currency, total, shipping }) {
       await fork().execute(
         `insert into settlements (order_id, currency, order_total, captured, refunded, shipping, net)
-         values (?, ?, ?, ?, ?, ?, ?) on conflict (order_id) do nothing`,
-        [orderId, currency, total, captured, refunded, shipping, captured - refunded],
+         select ?, ?, ?, captured, refunded, ?, captured - refunded
+           from (select ${CAPTURED_OF_ORDER} as captured, ${REFUNDED_OF_ORDER} as refunded) money
+         on conflict (order_id) do nothing`,
+        [orderId, currency, total, shipping, orderId, orderId],
       );
     },
   };

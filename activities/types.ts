@@ -1,9 +1,8 @@
+import type { CaseRecord, CaseType } from '../domain/case';
 import type {
-  Actor,
   Address,
   Allocation,
   CarrierExceptionKind,
-  HistoryEntry,
   LineRequest,
   OrderView,
   PaymentMethod,
@@ -12,6 +11,7 @@ import type {
   Totals,
 } from '../domain/order';
 import type { AuthorizeResult, Booking, DeferredResult, GatewayPayment, Tracking } from '../domain/ports';
+import type { RefundReason, RefundView } from '../domain/refund';
 
 export interface PricedOrder {
   lines: PricedLine[];
@@ -19,18 +19,12 @@ export interface PricedOrder {
   isNewCustomer: boolean;
 }
 
-export interface OrderRecord {
-  /** Monotonic per order, so a late write of an older snapshot never overwrites a newer one. */
-  version: number;
+export interface OrderRecord extends CaseRecord<OrderView> {
   requestHash: string;
-  view: OrderView;
-  transition?: HistoryEntry;
-  /** A human action or system event worth an audit row, beside the status history. */
-  audit?: { actor: Actor; action: string; detail?: Record<string, unknown> };
 }
 
-/** Why money goes back: the order was cancelled, a transfer paid too much, or a payment was replaced by another. */
-export type RefundPurpose = 'cancel' | 'excess' | 'superseded';
+/** Why the order itself gives money back: a transfer paid too much, or a payment was replaced by another. */
+export type RefundPurpose = 'excess' | 'superseded';
 
 export interface ShipmentEventRecord {
   orderId: string;
@@ -45,7 +39,12 @@ export interface ShipmentEventRecord {
  * Everything the order workflow asks of the outside world. Each call is idempotent: Temporal may
  * run an activity again after a crash, and a second run must not reserve, charge or book twice.
  */
-export interface OrderActivities {
+export interface CaseActivities {
+  /** A message to the staff channel about one case (escalations, attention flags). */
+  notifyStaff(req: { caseType: CaseType; caseId: string; topic: string; message: string }): Promise<void>;
+}
+
+export interface OrderActivities extends CaseActivities {
   priceOrder(req: { customerId: string; currency: string; lines: LineRequest[] }): Promise<PricedOrder>;
   /** Reserves (or, after an edit, re-reserves) stock for exactly these lines; returns where it sits. */
   reserveStock(req: { orderId: string; lines: LineRequest[]; actor: string }): Promise<Allocation[]>;
@@ -71,8 +70,17 @@ export interface OrderActivities {
   capturePayment(req: { orderId: string; paymentId: string; amount: number }): Promise<number>;
   /** Throws ProviderRefused when the payment is no longer open (say the transfer arrived meanwhile). */
   voidPayment(req: { orderId: string; paymentId: string }): Promise<void>;
-  /** One refund per payment and purpose, so a retry never refunds twice. */
-  refundPayment(req: { orderId: string; paymentId: string; amount: number; purpose: RefundPurpose }): Promise<number>;
+  /**
+   * Gives back money the order holds but does not need (an excess, a replaced payment) under `refundId`: claimed
+   * against what the payment captured, refunded once however often it runs, recorded as a refund of the order.
+   */
+  refundPayment(req: {
+    refundId: string;
+    orderId: string;
+    paymentId: string;
+    amount: number;
+    reason: RefundReason;
+  }): Promise<number>;
   /** The payment as the gateway knows it, written to `payments`: webhooks only hint, this is the fact. */
   syncPayment(req: { orderId: string; paymentId: string }): Promise<GatewayPayment | null>;
 
@@ -92,13 +100,48 @@ export interface OrderActivities {
 
   /** Persists the order snapshot, its status history, the customer's notifications and the audit trail. */
   recordOrder(req: OrderRecord): Promise<void>;
-  notifyStaff(req: { orderId: string; topic: string; message: string }): Promise<void>;
-  recordSettlement(req: {
+  /** Settles a completed order once; captured and refunded money come from the payments and refunds recorded. */
+  recordSettlement(req: { orderId: string; currency: string; total: number; shipping: number }): Promise<void>;
+}
+
+/** What the refund workflow asks of the outside world; idempotent like the order's. */
+export interface RefundActivities extends CaseActivities {
+  /** Writes the refund snapshot, its status history, the customer's notifications and the audit trail. */
+  recordRefund(req: CaseRecord<RefundView>): Promise<void>;
+  /**
+   * Sets `amount` aside on the order's captured money for this refund, atomically and once per refund id: on
+   * `paymentId` when given, else on the order's latest captured payment with enough left. Throws a non-retryable
+   * RuleViolation when that would take more than was captured, counting every other claimed refund.
+   */
+  claimRefund(req: {
+    refundId: string;
     orderId: string;
+    paymentId?: string;
+    amount: number;
+  }): Promise<{ paymentId: string; method: PaymentMethod }>;
+  /** Gives a claim back (the refund was rejected); nothing when there is none. */
+  releaseRefund(req: { refundId: string }): Promise<void>;
+  /**
+   * Refunds the claimed amount through the payment's own channel, keyed by refund id and attempt (a new attempt only
+   * after a refusal). Throws ProviderRefused when the gateway will not; updates the payment and the order's refunded
+   * total on success.
+   */
+  executeRefund(req: {
+    refundId: string;
+    orderId: string;
+    paymentId: string;
+    amount: number;
+    reason: RefundReason;
+    attempt: number;
+  }): Promise<{ providerRefundId: string }>;
+  /** Pays the claimed amount out another way once the gateway refused: a bank transfer to the customer, or credit. */
+  payoutRefund(req: {
+    refundId: string;
+    orderId: string;
+    customerId: string;
+    channel: 'bank_transfer' | 'balance';
+    amount: number;
     currency: string;
-    total: number;
-    shipping: number;
-    captured: number;
-    refunded: number;
-  }): Promise<void>;
+    attempt: number;
+  }): Promise<{ providerRefundId: string }>;
 }

@@ -10,6 +10,8 @@ import type {
   PaymentStatus,
   ShipmentStatus,
 } from '../domain/order';
+import type { CaseType } from '../domain/case';
+import type { RefundApprover, RefundChannel, RefundOrigin, RefundReason, RefundStatus } from '../domain/refund';
 
 /*
  * Tables reference each other by plain id columns rather than ORM relations: rows are written by
@@ -181,20 +183,22 @@ export const OrderLineSchema = defineEntity({
   },
 });
 
-export const OrderStatusHistorySchema = defineEntity({
-  name: 'OrderStatusHistory',
-  tableName: 'order_status_history',
+/** Every status change of every case, whatever its type; `seq` counts from 0 per case. */
+export const CaseHistorySchema = defineEntity({
+  name: 'CaseHistory',
+  tableName: 'case_history',
   properties: {
-    id: p.integer().primary().autoincrement(),
-    orderId: p.text(),
+    id: p.bigint('number').primary().autoincrement(),
+    caseType: p.text().$type<CaseType>(),
+    caseId: p.text(),
     seq: p.integer(),
-    fromStatus: p.text().$type<OrderStatus>().nullable(),
-    toStatus: p.text().$type<OrderStatus>(),
+    fromStatus: p.text().nullable(),
+    toStatus: p.text(),
     actor: p.text(),
     reason: p.text().nullable(),
     at: createdAt(),
   },
-  uniques: [{ properties: ['orderId', 'seq'] }],
+  uniques: [{ properties: ['caseType', 'caseId', 'seq'] }],
 });
 
 export const PaymentSchema = defineEntity({
@@ -209,13 +213,21 @@ export const PaymentSchema = defineEntity({
     currency: p.character().length(3),
     capturedAmount: p.integer().default(0),
     refundedAmount: p.integer().default(0),
+    /** Set aside for refunds, paid out or not; the check keeps refunds of a payment within what it captured. */
+    refundClaimed: p.integer().default(0),
     /** What the customer quotes on a bank transfer. */
     reference: p.text().nullable().unique(),
     declineReason: p.text().nullable(),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
-  checks: [{ name: 'payments_refunded_le_captured_check', expression: 'refunded_amount <= captured_amount' }],
+  checks: [
+    { name: 'payments_refunded_le_captured_check', expression: 'refunded_amount <= captured_amount' },
+    {
+      name: 'payments_refund_claimed_check',
+      expression: 'refund_claimed >= 0 and refund_claimed <= captured_amount',
+    },
+  ],
 });
 
 export const ShipmentSchema = defineEntity({
@@ -264,6 +276,8 @@ export const NotificationOutboxSchema = defineEntity({
     dedupeKey: p.text().unique(),
     customerId: p.text(),
     orderId: p.text().nullable(),
+    caseType: p.text().$type<CaseType>().nullable(),
+    caseId: p.text().nullable(),
     channel: p.text().$type<NotifyChannel>(),
     template: p.text(),
     payload: p.json<Record<string, unknown>>(),
@@ -309,6 +323,67 @@ export const SettlementSchema = defineEntity({
   },
 });
 
+/**
+ * One row per refund: the refund case's snapshot (written by its workflow) and its claim on a payment's captured
+ * money (`claimed`, `payment_id`, `refunded_at`, `provider_refund_id`, written only by the money activities).
+ */
+export const RefundSchema = defineEntity({
+  name: 'Refund',
+  tableName: 'refunds',
+  properties: {
+    id: p.text().primary(),
+    orderId: p.text().index(),
+    customerId: p.text(),
+    paymentId: p.text().nullable(),
+    amount: p.integer(),
+    currency: p.character().length(3),
+    reason: p.text().$type<RefundReason>(),
+    origin: p.text().$type<RefundOrigin>(),
+    status: p.text().$type<RefundStatus>(),
+    channel: p.text().$type<RefundChannel>().default('original'),
+    requestedBy: p.text(),
+    requestedRole: p.text(),
+    approver: p.text().$type<RefundApprover>(),
+    decidedBy: p.text().nullable(),
+    decision: p.text().$type<'approve' | 'reject'>().nullable(),
+    rejectReason: p.text().nullable(),
+    note: p.text().nullable(),
+    lines: p.json<LineRequest[]>().nullable(),
+    includeShipping: p.boolean().default(false),
+    claimed: p.boolean().default(false),
+    providerRefundId: p.text().nullable(),
+    refundedAt: p.datetime().nullable(),
+    needsAttention: p.boolean().default(false),
+    attentionReason: p.text().nullable(),
+    escalationLevel: p.integer().default(0),
+    slaDeadline: p.datetime().nullable(),
+    /** Version of the workflow snapshot last written, so an older snapshot never overwrites a newer one. */
+    snapshotVersion: p.integer().default(0),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  indexes: [{ properties: ['status', 'createdAt'] }],
+  checks: [{ name: 'refunds_amount_check', expression: 'amount > 0' }],
+});
+
+export const BALANCE_ENTRY_KINDS = ['refund'] as const;
+export type BalanceEntryKind = (typeof BALANCE_ENTRY_KINDS)[number];
+
+/** Platform balance credited to customers; `reference` is unique, so a retried credit is booked once. */
+export const CustomerBalanceEntrySchema = defineEntity({
+  name: 'CustomerBalanceEntry',
+  tableName: 'customer_balance_ledger',
+  properties: {
+    id: p.bigint('number').primary().autoincrement(),
+    customerId: p.text(),
+    amount: p.integer(),
+    currency: p.character().length(3),
+    kind: p.text().$type<BalanceEntryKind>(),
+    reference: p.text().unique(),
+    createdAt: createdAt(),
+  },
+});
+
 export type Product = InferEntity<typeof ProductSchema>;
 export type Warehouse = InferEntity<typeof WarehouseSchema>;
 export type StockLevel = InferEntity<typeof StockLevelSchema>;
@@ -317,13 +392,15 @@ export type StockLedgerEntry = InferEntity<typeof StockLedgerEntrySchema>;
 export type Customer = InferEntity<typeof CustomerSchema>;
 export type Order = InferEntity<typeof OrderSchema>;
 export type OrderLine = InferEntity<typeof OrderLineSchema>;
-export type OrderStatusHistory = InferEntity<typeof OrderStatusHistorySchema>;
+export type CaseHistory = InferEntity<typeof CaseHistorySchema>;
 export type Payment = InferEntity<typeof PaymentSchema>;
 export type Shipment = InferEntity<typeof ShipmentSchema>;
 export type TrackingEvent = InferEntity<typeof TrackingEventSchema>;
 export type NotificationOutbox = InferEntity<typeof NotificationOutboxSchema>;
 export type AuditLog = InferEntity<typeof AuditLogSchema>;
 export type Settlement = InferEntity<typeof SettlementSchema>;
+export type Refund = InferEntity<typeof RefundSchema>;
+export type CustomerBalanceEntry = InferEntity<typeof CustomerBalanceEntrySchema>;
 
 export const entities = [
   ProductSchema,
@@ -334,11 +411,13 @@ export const entities = [
   CustomerSchema,
   OrderSchema,
   OrderLineSchema,
-  OrderStatusHistorySchema,
+  CaseHistorySchema,
   PaymentSchema,
   ShipmentSchema,
   TrackingEventSchema,
   NotificationOutboxSchema,
   AuditLogSchema,
   SettlementSchema,
+  RefundSchema,
+  CustomerBalanceEntrySchema,
 ];

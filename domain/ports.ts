@@ -19,8 +19,20 @@ export interface PaymentGateway {
   openDeferred(req: DeferredRequest): Promise<DeferredResult>;
   capture(req: { idempotencyKey: string; paymentId: string; amount: number }): Promise<MoneyMovement>;
   void(req: { idempotencyKey: string; paymentId: string }): Promise<void>;
-  refund(req: { idempotencyKey: string; paymentId: string; amount: number }): Promise<MoneyMovement>;
+  /** One refund per key; a payment takes as many as wanted, in total at most what was captured. */
+  refund(req: { idempotencyKey: string; paymentId: string; amount: number; reason: string }): Promise<MoneyMovement>;
+  /** Sends money to a customer's bank account outside any payment, for a refund the payment itself cannot take. */
+  payout(req: PayoutRequest): Promise<MoneyMovement>;
   get(paymentId: string): Promise<GatewayPayment | null>;
+}
+
+export interface PayoutRequest {
+  idempotencyKey: string;
+  customerId: string;
+  amount: number;
+  currency: string;
+  /** What the customer sees on the transfer, e.g. the refund id. */
+  reference: string;
 }
 
 export interface AuthorizeRequest {
@@ -67,6 +79,15 @@ export interface GatewayPayment {
   capturedAmount: number;
   refundedAmount: number;
   reference?: string;
+  /** Every refund of the payment, oldest first. */
+  refunds?: GatewayRefund[];
+}
+
+export interface GatewayRefund {
+  id: string;
+  amount: number;
+  reason: string;
+  createdAt: string;
 }
 
 /** Payment notification a provider posts to /v1/webhooks/payment (signed). */

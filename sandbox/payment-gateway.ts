@@ -8,9 +8,11 @@ import type {
   DeferredResult,
   GatewayPayment,
   GatewayPaymentStatus,
+  GatewayRefund,
   MoneyMovement,
   PaymentGateway,
   PaymentNotification,
+  PayoutRequest,
 } from '../domain/ports';
 import {
   assertAmount,
@@ -46,7 +48,7 @@ export const DECLINE_TOKENS: Readonly<Record<string, string>> = {
 };
 
 /** Operation names as recorded in sandbox.payment_operations. */
-export type PaymentOperation = 'authorize' | 'open_deferred' | 'capture' | 'void' | 'refund';
+export type PaymentOperation = 'authorize' | 'open_deferred' | 'capture' | 'void' | 'refund' | 'payout';
 
 const AUTHORIZE_METHODS: readonly PaymentMethod[] = ['card', 'wallet', 'balance', 'instalments'];
 const OPERATIONS_TABLE = 'sandbox.payment_operations';
@@ -71,6 +73,22 @@ const SCHEMA = [
     CHECK (refunded_amount <= captured_amount)
   )`,
   'CREATE INDEX IF NOT EXISTS payments_order_idx ON sandbox.payments (order_id)',
+  `CREATE TABLE IF NOT EXISTS sandbox.refunds (
+    id         text PRIMARY KEY,
+    payment_id text NOT NULL REFERENCES sandbox.payments (id),
+    amount     bigint NOT NULL CHECK (amount > 0),
+    reason     text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+  )`,
+  'CREATE INDEX IF NOT EXISTS refunds_payment_idx ON sandbox.refunds (payment_id, created_at)',
+  `CREATE TABLE IF NOT EXISTS sandbox.payouts (
+    id          text PRIMARY KEY,
+    customer_id text NOT NULL,
+    amount      bigint NOT NULL CHECK (amount > 0),
+    currency    char(3) NOT NULL,
+    reference   text NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now()
+  )`,
   ...operationsDdl('payment_operations', 'payment_id'),
 ];
 
@@ -110,7 +128,8 @@ interface PaymentRow {
  * Lifecycle: authorize -> authorized | declined; openDeferred -> pending (bank_transfer settles when the transfer
  * arrives, cod when capture() is called on delivery). capture once, up to the amount (the rest of the authorization
  * is released); void an authorized or pending payment; refund captured money in as many parts as wanted, in total
- * at most what was captured.
+ * at most what was captured (a partial refund leaves the payment captured, the last part makes it refunded). A payout
+ * sends money to a customer outside any payment.
  */
 export class SandboxPaymentGateway implements PaymentGateway {
   private readonly faults: FaultInjector;
@@ -264,14 +283,19 @@ export class SandboxPaymentGateway implements PaymentGateway {
     });
   }
 
-  async refund(req: { idempotencyKey: string; paymentId: string; amount: number }): Promise<MoneyMovement> {
+  async refund(req: {
+    idempotencyKey: string;
+    paymentId: string;
+    amount: number;
+    reason: string;
+  }): Promise<MoneyMovement> {
     await this.faults.apply('refund');
     return runIdempotent<MoneyMovement>(this.pool, {
       table: OPERATIONS_TABLE,
       subjectColumn: 'payment_id',
       key: req.idempotencyKey,
       operation: 'refund',
-      request: { paymentId: req.paymentId, amount: req.amount },
+      request: { paymentId: req.paymentId, amount: req.amount, reason: req.reason },
       execute: async (client) => {
         assertAmount(req.amount);
         const payment = await lockPayment(client, req.paymentId);
@@ -284,6 +308,7 @@ export class SandboxPaymentGateway implements PaymentGateway {
             `sandbox: refund of ${req.amount} exceeds the ${refundable} still refundable on ${payment.id}`,
           );
         }
+        const refundId = randomId('re');
         await client.query(
           `UPDATE sandbox.payments
               SET refunded_amount = refunded_amount + $2,
@@ -292,7 +317,37 @@ export class SandboxPaymentGateway implements PaymentGateway {
             WHERE id = $1`,
           [payment.id, req.amount],
         );
-        return { response: { id: randomId('re'), paymentId: payment.id, amount: req.amount }, subject: payment.id };
+        await client.query(`INSERT INTO sandbox.refunds (id, payment_id, amount, reason) VALUES ($1, $2, $3, $4)`, [
+          refundId,
+          payment.id,
+          req.amount,
+          req.reason,
+        ]);
+        return { response: { id: refundId, paymentId: payment.id, amount: req.amount }, subject: payment.id };
+      },
+    });
+  }
+
+  /** A payout is an outgoing payment of its own: its id stands as the movement's payment id too. */
+  async payout(req: PayoutRequest): Promise<MoneyMovement> {
+    await this.faults.apply('payout');
+    const { idempotencyKey, ...request } = req;
+    return runIdempotent<MoneyMovement>(this.pool, {
+      table: OPERATIONS_TABLE,
+      subjectColumn: 'payment_id',
+      key: idempotencyKey,
+      operation: 'payout',
+      request,
+      execute: async (client) => {
+        assertAmount(req.amount);
+        assertCurrency(req.currency);
+        if (!req.customerId) throw new ProviderRefusedError('sandbox: a payout needs the customer it goes to');
+        const payoutId = randomId('po');
+        await client.query(
+          `INSERT INTO sandbox.payouts (id, customer_id, amount, currency, reference) VALUES ($1, $2, $3, $4, $5)`,
+          [payoutId, req.customerId, req.amount, req.currency, req.reference],
+        );
+        return { response: { id: payoutId, paymentId: payoutId, amount: req.amount }, subject: payoutId };
       },
     });
   }
@@ -300,14 +355,22 @@ export class SandboxPaymentGateway implements PaymentGateway {
   async get(paymentId: string): Promise<SandboxPayment | null> {
     await this.faults.apply('get');
     const { rows } = await this.pool.query<PaymentRow>('SELECT * FROM sandbox.payments WHERE id = $1', [paymentId]);
-    return rows[0] ? toPayment(rows[0]) : null;
+    return rows[0] ? this.withRefunds(rows[0]) : null;
   }
 
   async findByReference(reference: string): Promise<SandboxPayment | null> {
     const { rows } = await this.pool.query<PaymentRow>('SELECT * FROM sandbox.payments WHERE reference = $1', [
       normalizeReference(reference),
     ]);
-    return rows[0] ? toPayment(rows[0]) : null;
+    return rows[0] ? this.withRefunds(rows[0]) : null;
+  }
+
+  private async withRefunds(row: PaymentRow): Promise<SandboxPayment> {
+    const { rows } = await this.pool.query<RefundRow>(
+      'SELECT * FROM sandbox.refunds WHERE payment_id = $1 ORDER BY created_at, id',
+      [row.id],
+    );
+    return { ...toPayment(row), refunds: rows.map(toRefund) };
   }
 
   /** How many times `operation` took effect on the payment; idempotent replays and refusals are not counted. */
@@ -370,6 +433,18 @@ export class SandboxPaymentGateway implements PaymentGateway {
   close(): Promise<void> {
     return this.webhooks.stop();
   }
+}
+
+interface RefundRow {
+  id: string;
+  payment_id: string;
+  amount: string;
+  reason: string;
+  created_at: Date;
+}
+
+function toRefund(row: RefundRow): GatewayRefund {
+  return { id: row.id, amount: Number(row.amount), reason: row.reason, createdAt: row.created_at.toISOString() };
 }
 
 async function lockPayment(client: PoolClient, paymentId: string): Promise<PaymentRow> {

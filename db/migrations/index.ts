@@ -3,6 +3,7 @@ import type { MigrationObject } from '@mikro-orm/core';
 import { Migration20261123092759_initial } from './Migration20261123092759_initial';
 import { Migration20261123110501_order_snapshot_version } from './Migration20261123110501_order_snapshot_version';
 import { Migration20261123180410_payments_refunded_le_captured } from './Migration20261123180410_payments_refunded_le_captured';
+import { Migration20261123202038_case_core_and_refunds } from './Migration20261123202038_case_core_and_refunds';
 
 export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261123092759_initial', class: Migration20261123092759_initial },
@@ -11,4 +12,5 @@ export const migrationsList: MigrationObject[] = [
     name: 'Migration20261123180410_payments_refunded_le_captured',
     class: Migration20261123180410_payments_refunded_le_captured,
   },
+  { name: 'Migration20261123202038_case_core_and_refunds', class: Migration20261123202038_case_core_and_refunds },
 ];

@@ -441,8 +441,8 @@ async function diagnose(
     `carrier events never acknowledged by the engine: ${undelivered.rows[0].n} (${undelivered.rows[0].orders} orders)`,
   );
   const failed = await db.query<{ order_id: string; reason: string | null }>(
-    `select distinct on (order_id) order_id, reason from order_status_history
-      where to_status = 'FAILED' order by order_id, seq desc`,
+    `select distinct on (case_id) case_id as order_id, reason from case_history
+      where case_type = 'order' and to_status = 'FAILED' order by case_id, seq desc`,
   );
   for (const row of failed.rows.slice(0, 5)) out.push(`FAILED ${row.order_id}: ${row.reason ?? '-'}`);
   return out;

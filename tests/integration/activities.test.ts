@@ -103,6 +103,66 @@ test('a bank transfer the gateway captured is written to payments when the order
   expect(await act.syncPayment({ orderId: 'someone-else', paymentId: opened.paymentId })).toBeNull();
 });
 
+test("the order's own refund is a refund of the order: claimed on the payment, sent once, counted on the order", async () => {
+  const orderId = 'ord-own-refund';
+  await pool.query(
+    `insert into orders (id, customer_id, channel, status, currency, subtotal, shipping, total, payment_method,
+       shipping_address, request_hash, placed_at)
+     values ($1, 'C-1001', 'web', 'PAID', 'CNY', 12900, 0, 12900, 'bank_transfer', '{}', 'h', now())`,
+    [orderId],
+  );
+  const opened = await act.openDeferredPayment({
+    orderId,
+    attempt: 1,
+    method: 'bank_transfer',
+    amount: 12_900,
+    currency: 'CNY',
+  });
+  await gateway.simulateTransferReceived(opened.reference!, 15_000);
+  await act.syncPayment({ orderId, paymentId: opened.paymentId });
+
+  const excess = { refundId: `${orderId}-excess`, orderId, paymentId: opened.paymentId, amount: 2_100 };
+  expect(await act.refundPayment({ ...excess, reason: 'wrong_amount' })).toBe(2_100);
+  expect(await act.refundPayment({ ...excess, reason: 'wrong_amount' })).toBe(2_100);
+  expect(await gateway.countOperations(opened.paymentId, 'refund')).toBe(1);
+  const payment = await pool.query(
+    'select status, captured_amount, refunded_amount, refund_claimed from payments where id = $1',
+    [opened.paymentId],
+  );
+  expect(payment.rows[0]).toEqual({
+    status: 'PARTIALLY_REFUNDED',
+    captured_amount: 15_000,
+    refunded_amount: 2_100,
+    refund_claimed: 2_100,
+  });
+  const refund = await pool.query(
+    `select origin, status, reason, requested_by, approver, claimed, refunded_at is not null as refunded
+       from refunds where id = $1`,
+    [excess.refundId],
+  );
+  expect(refund.rows[0]).toEqual({
+    origin: 'order',
+    status: 'REFUNDED',
+    reason: 'wrong_amount',
+    requested_by: 'system',
+    approver: 'system',
+    claimed: true,
+    refunded: true,
+  });
+  const order = await pool.query('select captured_amount, refunded_amount from orders where id = $1', [orderId]);
+  expect(order.rows[0]).toEqual({ captured_amount: 15_000, refunded_amount: 2_100 });
+  // A partly refunded payment is still captured at the gateway, and partly refunded in the engine.
+  expect(await act.syncPayment({ orderId, paymentId: opened.paymentId })).toMatchObject({ status: 'captured' });
+  const synced = await pool.query('select status from payments where id = $1', [opened.paymentId]);
+  expect(synced.rows[0]).toEqual({ status: 'PARTIALLY_REFUNDED' });
+
+  const tooMuch = await act
+    .refundPayment({ ...excess, refundId: `${orderId}-rest`, amount: 12_901, reason: 'order_cancelled' })
+    .catch((caught: unknown) => caught);
+  expect(tooMuch).toMatchObject({ type: 'RuleViolation', nonRetryable: true });
+  expect(await gateway.countOperations(opened.paymentId, 'refund')).toBe(1);
+});
+
 test('payments can never show more refunded than captured', async () => {
   const error = await pool
     .query(

@@ -2,9 +2,10 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { MikroORM } from '@mikro-orm/postgresql';
+import { MikroORM } from '@mikro-orm/postgresql';
 import { Client } from 'pg';
 import { migrationsList } from '../../db/migrations';
+import { ormConfig } from '../../db/mikro-orm.config';
 import { openOrm } from '../../db/orm';
 import { findFreePort, startEmbeddedPostgres, type DatabaseHandle } from '../../db/postgres';
 import { DEMO_CUSTOMERS, DEMO_SKUS, DEMO_STOCK, seedDemoData } from '../../db/seed';
@@ -92,14 +93,134 @@ test('orders cannot refund more than was captured', async () => {
   );
 });
 
+test('refunds of a payment can never claim more than it captured', async () => {
+  await sql.query(
+    `insert into payments (id, order_id, method, status, amount, currency, captured_amount)
+     values ('PAY-CLAIM', 'ORD-CLAIM', 'card', 'CAPTURED', 5000, 'CNY', 5000)`,
+  );
+  const claim = 'update payments set refund_claimed = $1 where id = $2';
+  expect(await violatedConstraint(claim, [5001, 'PAY-CLAIM'])).toBe('payments_refund_claimed_check');
+  expect(await violatedConstraint(claim, [-1, 'PAY-CLAIM'])).toBe('payments_refund_claimed_check');
+  await sql.query(claim, [5000, 'PAY-CLAIM']);
+  expect(await violatedConstraint('update payments set captured_amount = 4999 where id = $1', ['PAY-CLAIM'])).toBe(
+    'payments_refund_claimed_check',
+  );
+
+  const refund = `insert into refunds (id, order_id, customer_id, amount, currency, reason, origin, status, requested_by,
+      requested_role, approver) values ('REF-ZERO', 'ORD-CLAIM', 'C-1001', $1, 'CNY', 'quality_problem', 'agent',
+      'REQUESTED', 'agent-1', 'agent', 'system')`;
+  expect(await violatedConstraint(refund, [0])).toBe('refunds_amount_check');
+});
+
+test('the case-core migration keeps the order history, notifications and refunds recorded before it', async () => {
+  const name = 'before_case_core';
+  await sql.query(`create database ${name}`);
+  const orm = await MikroORM.init(ormConfig(db.url.replace(/\/[^/]+$/, `/${name}`)));
+  try {
+    const connection = orm.em.getConnection();
+    const before = migrationsList.findIndex((m) => m.name.endsWith('_case_core_and_refunds')) - 1;
+    await orm.migrator.up({ to: migrationsList[before].name });
+    await connection.execute(
+      `insert into order_status_history (order_id, seq, from_status, to_status, actor, reason, at) values
+         ('ORD-OLD', 0, null, 'PENDING_PAYMENT', 'system', null, '2026-01-01T10:00:00Z'),
+         ('ORD-OLD', 1, 'PENDING_PAYMENT', 'CANCELLED', 'agent-1', 'customer asked', '2026-01-01T10:05:00Z')`,
+    );
+    await connection.execute(
+      `insert into notification_outbox (dedupe_key, customer_id, order_id, channel, template, payload)
+       values ('ORD-OLD:1:email', 'C-1001', 'ORD-OLD', 'email', 'order.cancelled', '{}'),
+              ('staff-op', 'staff', null, 'staff', 'staff.carrier_silent', '{}')`,
+    );
+    await connection.execute(
+      `insert into orders (id, customer_id, channel, status, currency, subtotal, shipping, total, captured_amount,
+         refunded_amount, payment_method, shipping_address, request_hash, placed_at)
+       values ('ORD-OLD', 'C-1001', 'web', 'CANCELLED', 'CNY', 5000, 0, 5000, 5000, 5000, 'card', '{}', 'h', now())`,
+    );
+    await connection.execute(
+      `insert into payments (id, order_id, method, status, amount, currency, captured_amount, refunded_amount)
+       values ('PAY-OLD', 'ORD-OLD', 'card', 'REFUNDED', 5000, 'CNY', 5000, 5000)`,
+    );
+
+    await orm.migrator.up();
+
+    expect(
+      await connection.execute(
+        `select case_type, case_id, seq, from_status, to_status, actor, reason, extract(epoch from at)::int as at
+           from case_history order by seq`,
+      ),
+    ).toEqual([
+      {
+        case_type: 'order',
+        case_id: 'ORD-OLD',
+        seq: 0,
+        from_status: null,
+        to_status: 'PENDING_PAYMENT',
+        actor: 'system',
+        reason: null,
+        at: Date.parse('2026-01-01T10:00:00Z') / 1000,
+      },
+      {
+        case_type: 'order',
+        case_id: 'ORD-OLD',
+        seq: 1,
+        from_status: 'PENDING_PAYMENT',
+        to_status: 'CANCELLED',
+        actor: 'agent-1',
+        reason: 'customer asked',
+        at: Date.parse('2026-01-01T10:05:00Z') / 1000,
+      },
+    ]);
+    expect(await connection.execute(`select to_regclass('order_status_history') as old`)).toEqual([{ old: null }]);
+    expect(
+      await connection.execute('select dedupe_key, case_type, case_id from notification_outbox order by dedupe_key'),
+    ).toEqual([
+      { dedupe_key: 'ORD-OLD:1:email', case_type: 'order', case_id: 'ORD-OLD' },
+      { dedupe_key: 'staff-op', case_type: null, case_id: null },
+    ]);
+    expect(
+      await connection.execute(
+        `select id, payment_id, amount, reason, origin, status, claimed, refunded_at is not null as refunded
+           from refunds`,
+      ),
+    ).toEqual([
+      {
+        id: 'legacy-PAY-OLD',
+        payment_id: 'PAY-OLD',
+        amount: 5000,
+        reason: 'order_cancelled',
+        origin: 'order',
+        status: 'REFUNDED',
+        claimed: true,
+        refunded: true,
+      },
+    ]);
+    expect(await connection.execute('select refund_claimed from payments')).toEqual([{ refund_claimed: 5000 }]);
+
+    await orm.migrator.down();
+    expect(await connection.execute('select order_id, seq from order_status_history order by seq')).toEqual([
+      { order_id: 'ORD-OLD', seq: 0 },
+      { order_id: 'ORD-OLD', seq: 1 },
+    ]);
+    expect(await connection.execute(`select to_regclass('refunds') as refunds`)).toEqual([{ refunds: null }]);
+  } finally {
+    await orm.close(true);
+  }
+});
+
 test('unique constraints hold', async () => {
   const reservation = `insert into reservations (order_id, warehouse_code, sku, quantity, status) values ('ORD-U', 'SH1', $1, 1, 'active')`;
   await sql.query(reservation, [DEMO_SKUS[0]]);
   expect(await violatedConstraint(reservation, [DEMO_SKUS[0]])).toBe('reservations_order_id_warehouse_code_sku_unique');
 
-  const history = `insert into order_status_history (order_id, seq, to_status, actor) values ('ORD-U', 1, 'PAID', 'system')`;
+  const history = `insert into case_history (case_type, case_id, seq, to_status, actor) values ('order', 'ORD-U', 1, 'PAID', 'system')`;
   await sql.query(history);
-  expect(await violatedConstraint(history)).toBe('order_status_history_order_id_seq_unique');
+  expect(await violatedConstraint(history)).toBe('case_history_case_type_case_id_seq_unique');
+  // The same case id under another case type is another case.
+  await sql.query(history.replace(`'order'`, `'refund'`));
+
+  const credit = `insert into customer_balance_ledger (customer_id, amount, currency, kind, reference)
+    values ('C-1001', 100, 'CNY', 'refund', 'REF-U:1')`;
+  await sql.query(credit);
+  expect(await violatedConstraint(credit)).toBe('customer_balance_ledger_reference_unique');
 
   const payment = `insert into payments (id, order_id, method, status, amount, currency, reference)
     values ($1, 'ORD-U', 'bank_transfer', 'AWAITING_TRANSFER', 100, 'CNY', 'REF-1')`;

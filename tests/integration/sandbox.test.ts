@@ -332,10 +332,15 @@ describe('SandboxPaymentGateway', () => {
     expect(await gateway.countOperations(first.paymentId, 'capture')).toBe(1);
 
     const refundKey = key('refund');
-    const refund = await gateway.refund({ idempotencyKey: refundKey, paymentId: first.paymentId, amount: 4_000 });
-    expect(await gateway.refund({ idempotencyKey: refundKey, paymentId: first.paymentId, amount: 4_000 })).toEqual(
-      refund,
-    );
+    const refund = await gateway.refund({
+      idempotencyKey: refundKey,
+      paymentId: first.paymentId,
+      amount: 4_000,
+      reason: 'test',
+    });
+    expect(
+      await gateway.refund({ idempotencyKey: refundKey, paymentId: first.paymentId, amount: 4_000, reason: 'test' }),
+    ).toEqual(refund);
     expect(await gateway.countOperations(first.paymentId, 'refund')).toBe(1);
 
     expect(await gateway.get(first.paymentId)).toMatchObject({
@@ -362,7 +367,9 @@ describe('SandboxPaymentGateway', () => {
 
   test('enforces the money rules: capture once up to the authorization, void before capture, refunds up to captured', async () => {
     const { paymentId } = await authorize({ amount: 10_000 });
-    await expect(gateway.refund({ idempotencyKey: key('refund'), paymentId, amount: 1 })).rejects.toEqual(refused());
+    await expect(
+      gateway.refund({ idempotencyKey: key('refund'), paymentId, amount: 1, reason: 'test' }),
+    ).rejects.toEqual(refused());
     await expect(gateway.capture({ idempotencyKey: key('capture'), paymentId, amount: 10_001 })).rejects.toEqual(
       refused(),
     );
@@ -377,12 +384,14 @@ describe('SandboxPaymentGateway', () => {
     );
     await expect(gateway.void({ idempotencyKey: key('void'), paymentId })).rejects.toEqual(refused());
 
-    await gateway.refund({ idempotencyKey: key('refund'), paymentId, amount: 5_000 });
-    await expect(gateway.refund({ idempotencyKey: key('refund'), paymentId, amount: 3_001 })).rejects.toEqual(
-      refused(),
-    );
-    await gateway.refund({ idempotencyKey: key('refund'), paymentId, amount: 3_000 });
-    await expect(gateway.refund({ idempotencyKey: key('refund'), paymentId, amount: 1 })).rejects.toEqual(refused());
+    await gateway.refund({ idempotencyKey: key('refund'), paymentId, amount: 5_000, reason: 'test' });
+    await expect(
+      gateway.refund({ idempotencyKey: key('refund'), paymentId, amount: 3_001, reason: 'test' }),
+    ).rejects.toEqual(refused());
+    await gateway.refund({ idempotencyKey: key('refund'), paymentId, amount: 3_000, reason: 'test' });
+    await expect(
+      gateway.refund({ idempotencyKey: key('refund'), paymentId, amount: 1, reason: 'test' }),
+    ).rejects.toEqual(refused());
     expect(await gateway.get(paymentId)).toMatchObject({
       status: 'refunded',
       capturedAmount: 8_000,
@@ -401,6 +410,75 @@ describe('SandboxPaymentGateway', () => {
     await expect(
       gateway.capture({ idempotencyKey: key('capture'), paymentId: 'pay_missing', amount: 1 }),
     ).rejects.toEqual(refused());
+  });
+
+  test('every refund is kept with its reason, oldest first; a partial refund keeps the payment captured', async () => {
+    const { paymentId } = await authorize({ amount: 10_000 });
+    await gateway.capture({ idempotencyKey: key('capture'), paymentId, amount: 10_000 });
+    const firstKey = key('refund');
+    const first = await gateway.refund({
+      idempotencyKey: firstKey,
+      paymentId,
+      amount: 3_000,
+      reason: 'quality_problem',
+    });
+    expect(await gateway.get(paymentId)).toMatchObject({
+      status: 'captured',
+      refundedAmount: 3_000,
+      refunds: [{ id: first.id, amount: 3_000, reason: 'quality_problem', createdAt: expect.any(String) }],
+    });
+    expect(
+      await gateway.refund({ idempotencyKey: firstKey, paymentId, amount: 3_000, reason: 'quality_problem' }),
+    ).toEqual(first);
+    await expect(
+      gateway.refund({ idempotencyKey: firstKey, paymentId, amount: 3_000, reason: 'wrong_amount' }),
+    ).rejects.toEqual(refused());
+
+    const second = await gateway.refund({
+      idempotencyKey: key('refund'),
+      paymentId,
+      amount: 7_000,
+      reason: 'wrong_amount',
+    });
+    const payment = await gateway.get(paymentId);
+    expect(payment).toMatchObject({ status: 'refunded', capturedAmount: 10_000, refundedAmount: 10_000 });
+    expect(payment?.refunds?.map(({ id, amount, reason }) => ({ id, amount, reason }))).toEqual([
+      { id: first.id, amount: 3_000, reason: 'quality_problem' },
+      { id: second.id, amount: 7_000, reason: 'wrong_amount' },
+    ]);
+    const unrefunded = await authorize();
+    expect(await gateway.get(unrefunded.paymentId)).toMatchObject({ refunds: [] });
+  });
+
+  test('payouts are idempotent by key, refuse non-positive amounts and suffer injected outages', async () => {
+    const request = {
+      idempotencyKey: key('payout'),
+      customerId: 'C-1001',
+      amount: 2_500,
+      currency: 'CNY',
+      reference: key('refund'),
+    };
+    const payout = await gateway.payout(request);
+    expect(payout).toEqual({ id: expect.stringMatching(/^po_/), paymentId: payout.id, amount: 2_500 });
+    expect(await gateway.payout(request)).toEqual(payout);
+    expect(await gateway.countOperations(payout.id, 'payout')).toBe(1);
+    const { rows } = await pool.query(
+      'SELECT customer_id, amount, currency, reference FROM sandbox.payouts WHERE id = $1',
+      [payout.id],
+    );
+    expect(rows).toEqual([{ customer_id: 'C-1001', amount: '2500', currency: 'CNY', reference: request.reference }]);
+    await expect(gateway.payout({ ...request, amount: 2_501 })).rejects.toEqual(refused());
+    for (const amount of [0, -100, 10.5]) {
+      await expect(gateway.payout({ ...request, idempotencyKey: key('payout'), amount })).rejects.toEqual(refused());
+    }
+
+    const faulty = await paymentGateway({ failureRate: 1 });
+    const reference = key('refund');
+    await expect(faulty.payout({ ...request, idempotencyKey: key('payout'), reference })).rejects.toEqual(
+      unavailable(),
+    );
+    const after = await pool.query('SELECT 1 FROM sandbox.payouts WHERE reference = $1', [reference]);
+    expect(after.rows).toHaveLength(0);
   });
 
   test('decline tokens decline; other tokens authorize; card needs a token, balance does not', async () => {

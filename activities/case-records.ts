@@ -1,0 +1,110 @@
+import { Context } from '@temporalio/activity';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { CaseAudit, CaseType, HistoryEntry } from '../domain/case';
+import type { CaseActivities } from './types';
+
+/** Identifies one logical call across its retries, so rows it writes once are not written again. */
+export function operationKey(): string {
+  const { workflowExecution, activityId } = Context.current().info;
+  return `${workflowExecution?.runId ?? 'standalone'}:${activityId}`;
+}
+
+export interface CaseTransition {
+  caseType: CaseType;
+  caseId: string;
+  customerId: string;
+  transition?: HistoryEntry;
+  audit?: CaseAudit;
+  /** What the customer's notifications say besides the new status and its reason. */
+  payload: Record<string, unknown>;
+}
+
+/**
+ * Writes what a case's change leaves behind, inside the caller's transaction: the history row, the customer's
+ * notifications and the audit row. A retried write finds the history row there and notifies nobody twice.
+ */
+export async function recordTransition(
+  em: EntityManager,
+  { caseType, caseId, customerId, transition, audit, payload }: CaseTransition,
+): Promise<void> {
+  if (transition) {
+    const inserted = await em.execute(
+      `insert into case_history (case_type, case_id, seq, from_status, to_status, actor, reason, at)
+       values (?, ?, ?, ?, ?, ?, ?, ?) on conflict (case_type, case_id, seq) do nothing returning id`,
+      [
+        caseType,
+        caseId,
+        transition.seq,
+        transition.from,
+        transition.to,
+        transition.actor,
+        transition.reason ?? null,
+        transition.at,
+      ],
+    );
+    if (inserted.length > 0) {
+      const [customer]: { notify_channels: string[] }[] = await em.execute(
+        'select notify_channels from customers where id = ?',
+        [customerId],
+      );
+      for (const channel of customer?.notify_channels ?? ['email']) {
+        await em.execute(
+          `insert into notification_outbox (dedupe_key, customer_id, order_id, case_type, case_id, channel, template,
+             payload)
+           values (?, ?, ?, ?, ?, ?, ?, ?::jsonb) on conflict (dedupe_key) do nothing`,
+          [
+            `${caseType}:${caseId}:${transition.seq}:${channel}`,
+            customerId,
+            caseType === 'order' ? caseId : null,
+            caseType,
+            caseId,
+            channel,
+            `${caseType}.${transition.to.toLowerCase()}`,
+            JSON.stringify({ ...payload, status: transition.to, reason: transition.reason }),
+          ],
+        );
+      }
+    }
+  }
+  if (audit) {
+    const op = operationKey();
+    await em.execute(
+      `insert into audit_log (principal, role, action, object_type, object_id, result, detail)
+       select ?, ?, ?, ?, ?, 'ok', ?::jsonb
+       where not exists (
+         select 1 from audit_log where object_type = ? and object_id = ? and detail->>'operation' = ?
+       )`,
+      [
+        audit.actor.principal,
+        audit.actor.role,
+        audit.action,
+        caseType,
+        caseId,
+        JSON.stringify({ ...audit.detail, operation: op }),
+        caseType,
+        caseId,
+        op,
+      ],
+    );
+  }
+}
+
+export function caseActivities(fork: () => EntityManager): CaseActivities {
+  return {
+    async notifyStaff({ caseType, caseId, topic, message }) {
+      await fork().execute(
+        `insert into notification_outbox (dedupe_key, customer_id, order_id, case_type, case_id, channel, template,
+           payload)
+         values (?, 'staff', ?, ?, ?, 'staff', ?, ?::jsonb) on conflict (dedupe_key) do nothing`,
+        [
+          operationKey(),
+          caseType === 'order' ? caseId : null,
+          caseType,
+          caseId,
+          `staff.${topic}`,
+          JSON.stringify({ caseType, caseId, topic, message }),
+        ],
+      );
+    },
+  };
+}
