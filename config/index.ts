@@ -3,14 +3,10 @@ import path from 'node:path';
 import { z } from 'zod';
 import { parseDuration } from '../domain/duration';
 import type { OrderPolicy } from '../domain/order';
+import { REFUND_REASONS, type RefundPolicy } from '../domain/refund';
+import { ROLES, type Principal, type Role } from '../domain/roles';
 
-export const ROLES = ['system', 'agent', 'supervisor', 'warehouse', 'finance', 'ops', 'admin'] as const;
-export type Role = (typeof ROLES)[number];
-
-export interface Principal {
-  principal: string;
-  role: Role;
-}
+export { ROLES, type Principal, type Role } from '../domain/roles';
 
 const duration = (fallback: string) =>
   z
@@ -99,6 +95,20 @@ const schema = z.object({
   RISK_REVIEW_AMOUNT_OVER: minorUnits(500_000),
   RISK_MAX_UNITS_PER_SKU: z.coerce.number().int().positive().default(20),
   RISK_NEW_CUSTOMER_AMOUNT_OVER: minorUnits(200_000),
+
+  REFUND_AUTO_APPROVE_LIMIT: minorUnits(10_000),
+  REFUND_AGENT_LIMIT: minorUnits(200_000),
+  REFUND_APPROVAL_SLA: duration('24h'),
+  REFUND_AUTO_APPROVE_REASONS: z
+    .string()
+    .default('customer_request_before_shipment,duplicate_payment,wrong_amount,logistics_failure')
+    .transform((value) =>
+      value
+        .split(',')
+        .map((reason) => reason.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.enum(REFUND_REASONS))),
 
   PAYMENT_WEBHOOK_SECRET: z.string().min(16).default(SANDBOX_WEBHOOK_SECRETS.PAYMENT_WEBHOOK_SECRET),
   CARRIER_WEBHOOK_SECRET: z.string().min(16).default(SANDBOX_WEBHOOK_SECRETS.CARRIER_WEBHOOK_SECRET),
@@ -199,5 +209,16 @@ export function orderPolicy(cfg: Config): OrderPolicy {
       maxUnitsPerSku: cfg.RISK_MAX_UNITS_PER_SKU,
       newCustomerAmountOver: cfg.RISK_NEW_CUSTOMER_AMOUNT_OVER,
     },
+    refund: refundPolicy(cfg),
+  };
+}
+
+export function refundPolicy(cfg: Config): RefundPolicy {
+  return {
+    autoApproveLimit: cfg.REFUND_AUTO_APPROVE_LIMIT,
+    agentLimit: cfg.REFUND_AGENT_LIMIT,
+    autoApproveReasons: cfg.REFUND_AUTO_APPROVE_REASONS,
+    approvalSlaMs: cfg.REFUND_APPROVAL_SLA,
+    stepAttentionAfterMs: cfg.STEP_ATTENTION_AFTER,
   };
 }

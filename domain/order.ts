@@ -1,3 +1,5 @@
+import type { Actor, HistoryEntry } from './case';
+import type { RefundPolicy, RefundSummary } from './refund';
 export const ORDER_STATUSES = [
   'PENDING_REVIEW',
   'PENDING_PAYMENT',
@@ -41,7 +43,15 @@ export const ORDER_CHANNELS = ['web', 'mobile_app', 'marketplace', 'pos'] as con
 export type OrderChannel = (typeof ORDER_CHANNELS)[number];
 
 export type PaymentStatus =
-  'NONE' | 'AWAITING_TRANSFER' | 'AUTHORIZED' | 'DECLINED' | 'CAPTURED' | 'COD_PENDING' | 'VOIDED' | 'REFUNDED';
+  | 'NONE'
+  | 'AWAITING_TRANSFER'
+  | 'AUTHORIZED'
+  | 'DECLINED'
+  | 'CAPTURED'
+  | 'COD_PENDING'
+  | 'VOIDED'
+  | 'PARTIALLY_REFUNDED'
+  | 'REFUNDED';
 
 export interface Address {
   name: string;
@@ -110,19 +120,7 @@ export interface PaymentView {
   lastDeclineReason?: string;
 }
 
-export interface HistoryEntry {
-  seq: number;
-  from: OrderStatus | null;
-  to: OrderStatus;
-  at: string;
-  actor: string;
-  reason?: string;
-}
-
-export interface Actor {
-  principal: string;
-  role: string;
-}
+export type { Actor } from './case';
 
 export interface OrderPolicy {
   paymentWindowMs: number;
@@ -138,6 +136,8 @@ export interface OrderPolicy {
   /** A step still retrying after this long flags the case for ops (it keeps retrying). */
   stepAttentionAfterMs: number;
   risk: RiskPolicy;
+  /** For the refund cases an order starts when it is cancelled after capture. */
+  refund: RefundPolicy;
 }
 
 export interface RiskPolicy {
@@ -172,13 +172,15 @@ export interface OrderView {
   shippingAddress: Address;
   payment: PaymentView;
   shipments: ShipmentView[];
-  history: HistoryEntry[];
+  history: HistoryEntry<OrderStatus>[];
   edits: number;
   needsAttention: boolean;
   attentionReasons: string[];
   reviewReasons: string[];
   cancelReason?: string;
   slaDeadline?: string;
+  /** Refund cases of the order, oldest first: the ones its workflow started, or all of them when read through the API. */
+  refunds: RefundSummary[];
 }
 
 export function isTerminal(status: OrderStatus): boolean {

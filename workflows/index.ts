@@ -1,2 +1,3 @@
 export { orderWorkflow } from './order';
 export { baselineWorkflow } from './baseline';
+export { refundWorkflow } from './refund';

@@ -1,6 +1,6 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { Actor } from '../domain/case';
 import type {
-  Actor,
   Address,
   CarrierEventType,
   CarrierExceptionKind,
@@ -44,14 +44,7 @@ export interface AddressChange {
 }
 export const changeAddressUpdate = defineUpdate<OrderView, [AddressChange]>('changeAddress');
 
-export interface StepRecovery {
-  /** retry: run the failed step again; fail: give the order up, undoing what it holds. */
-  action: 'retry' | 'fail';
-  reason: string;
-  actor: Actor;
-}
-/** Ops' answer to a step that failed for good and parked the order (attention reason `step_failed`). */
-export const recoverStepUpdate = defineUpdate<OrderView, [StepRecovery]>('recoverStep');
+export { recoverStepUpdate, type StepRecovery } from './case/messages';
 
 export const confirmReceiptUpdate = defineUpdate<OrderView, [{ actor: Actor }]>('confirmReceipt');
 
@@ -80,14 +73,5 @@ export const awaitIntakeUpdate = defineUpdate<OrderView>('awaitIntake');
 
 export const orderStateQuery = defineQuery<OrderView>('orderState');
 
-/** Business rejections raised by update validators and activities; the API maps them to HTTP statuses. */
-export const ORDER_ERRORS = {
-  wrongState: 'WrongState',
-  ruleViolation: 'RuleViolation',
-  forbidden: 'Forbidden',
-  outOfStock: 'OutOfStock',
-  unknownSku: 'UnknownSku',
-  paymentDeclined: 'PaymentDeclined',
-  /** The database refused the data (bad encoding, a broken constraint): retrying cannot help. */
-  invalidData: 'InvalidData',
-} as const;
+/** The order's business rejections: the ones every case shares. */
+export { CASE_ERRORS as ORDER_ERRORS } from './case/messages';

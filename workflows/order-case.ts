@@ -1,9 +1,8 @@
+import type { Actor } from '../domain/case';
 import type {
-  Actor,
   Address,
   PaymentInstruction,
   Allocation,
-  HistoryEntry,
   OrderInput,
   OrderStatus,
   OrderView,
@@ -12,8 +11,8 @@ import type {
   ShipmentView,
   Totals,
 } from '../domain/order';
-
-export const SYSTEM_ACTOR: Actor = { principal: 'system', role: 'system' };
+import type { RefundSummary } from '../domain/refund';
+import { CaseState } from './case/state';
 
 export interface CancelRequest {
   reason: string;
@@ -22,41 +21,23 @@ export interface CancelRequest {
   refused?: string;
 }
 
-/** What ops decided for a step that failed for good. */
-export interface Recovery {
-  action: 'retry' | 'fail';
-  reason: string;
-  actor: Actor;
-}
-
 /**
- * The deterministic state of one order: what it holds, and the bookkeeping of every change.
- * It performs no I/O; the workflow persists what `drainRecords()` hands it.
+ * The deterministic state of one order on top of what every case holds: what it holds, and the bookkeeping of every
+ * change. It performs no I/O.
  */
-export class OrderCase {
-  status: OrderStatus = 'PENDING_PAYMENT';
+export class OrderCase extends CaseState<OrderStatus> {
   lines: PricedLine[] = [];
   totals: Totals;
   address: Address;
   payment: PaymentView;
   shipments: ShipmentView[] = [];
   allocations: Allocation[] = [];
-  history: HistoryEntry[] = [];
   edits = 0;
-  attention = new Map<string, string>();
   reviewReasons: string[] = [];
   cancelReason?: string;
-  slaDeadline?: Date;
   intakeDone = false;
   /** Set by the cancel update; the lifecycle acts on it at its next step. */
   cancelRequest?: CancelRequest;
-  /**
-   * Held while an edit, a payment attempt, a booking or an address change runs, so none of them works on state
-   * another is changing; a cancellation takes it for good.
-   */
-  busy = false;
-  /** Snapshot writes in flight; an update answers only once the state it reports is stored. */
-  writing = 0;
   /** Every payment ever opened for the order, oldest first: money that arrived on any of them is used or returned. */
   readonly paymentIds: string[] = [];
   /** The payment instruction the next automatic attempt uses. */
@@ -69,16 +50,15 @@ export class OrderCase {
   transferHint = false;
   /** Workflow time of the last carrier fact per shipment, for the stale-parcel check. */
   readonly progressAt = new Map<string, number>();
-  /** Steps retrying past the attention threshold, by name, with how many calls of each are slow. */
-  readonly slowSteps = new Map<string, number>();
-  /** A step that failed for good and waits for ops. */
-  parked?: { step: string; error: string };
-  recovery?: Recovery;
-  private version = 0;
   private readonly seenEvents = new Set<string>();
   private readonly payments = new Map<string, { captured: number; refunded: number }>();
 
+  /** Refund cases the order started (an order cancelled after capture). */
+  readonly refunds: RefundSummary[] = [];
+
   constructor(readonly input: OrderInput) {
+    // The status before intake decides is never stored: the first transition replaces it.
+    super('PENDING_PAYMENT', new Date(input.placedAt));
     this.totals = { currency: input.currency, subtotal: 0, shipping: 0, total: 0 };
     this.address = input.shippingAddress;
     this.payment = { method: input.payment.method, status: 'NONE', attempts: 0, amount: 0, captured: 0, refunded: 0 };
@@ -87,34 +67,6 @@ export class OrderCase {
 
   get orderId(): string {
     return this.input.orderId;
-  }
-
-  /** Moves to a new status and returns the history entry to persist. */
-  transition(to: OrderStatus, at: Date, actor: Actor = SYSTEM_ACTOR, reason?: string): HistoryEntry {
-    const entry: HistoryEntry = {
-      seq: this.history.length,
-      from: this.history.length === 0 ? null : this.status,
-      to,
-      at: at.toISOString(),
-      actor: actor.principal,
-      reason,
-    };
-    this.status = to;
-    this.history.push(entry);
-    return entry;
-  }
-
-  nextVersion(): number {
-    this.version += 1;
-    return this.version;
-  }
-
-  flag(reason: string, detail: string): void {
-    this.attention.set(reason, detail);
-  }
-
-  clear(reason: string): void {
-    this.attention.delete(reason);
   }
 
   /** Records what the gateway says was captured and refunded on one of the order's payments. */
@@ -162,13 +114,11 @@ export class OrderCase {
       shippingAddress: { ...this.address },
       payment: { ...this.payment },
       shipments: this.shipments.map((s) => ({ ...s, lines: s.lines.map((l) => ({ ...l })) })),
-      history: this.history.map((h) => ({ ...h })),
       edits: this.edits,
-      needsAttention: this.attention.size > 0,
-      attentionReasons: [...this.attention.keys()],
       reviewReasons: [...this.reviewReasons],
       cancelReason: this.cancelReason,
-      slaDeadline: this.slaDeadline?.toISOString(),
+      refunds: this.refunds.map((r) => ({ ...r })),
+      ...this.baseView(),
     };
   }
 }

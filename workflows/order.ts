@@ -1,28 +1,24 @@
 import {
-  ApplicationFailure,
-  CancellationScope,
   condition,
   isCancellation,
+  ParentClosePolicy,
   proxyActivities,
   setHandler,
-  upsertSearchAttributes,
+  startChild,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { OrderActivities, RefundPurpose } from '../activities/types';
-import type {
-  Actor,
-  Allocation,
-  OrderInput,
-  OrderStatus,
-  OrderView,
-  PaymentInstruction,
-  ShipmentView,
-} from '../domain/order';
+import type { Actor } from '../domain/case';
+import { SYSTEM_ACTOR } from '../domain/case';
+import type { Allocation, OrderInput, OrderStatus, OrderView, PaymentInstruction, ShipmentView } from '../domain/order';
 import { isTerminal, ONLINE_METHODS } from '../domain/order';
 import type { CarrierEvent, GatewayPayment } from '../domain/ports';
 import { PROVIDER_ERRORS } from '../domain/ports';
+import type { RefundInput } from '../domain/refund';
+import { ORDER_REVIEWER_ROLES } from '../domain/roles';
 import { addressChangeRefusal, assessRisk, cancelRefusal, lineEditRefusal } from '../domain/rules';
-import { failureType, guardSteps, StepAbandoned } from './case/steps';
+import { caseCore, reject } from './case/core';
+import { failureType, StepAbandoned } from './case/steps';
 import {
   awaitIntakeUpdate,
   cancelOrderUpdate,
@@ -33,22 +29,13 @@ import {
   ORDER_ERRORS,
   orderStateQuery,
   paymentNotificationSignal,
-  recoverStepUpdate,
   retryPaymentUpdate,
   reviewOrderUpdate,
 } from './messages';
-import { OrderCase, SYSTEM_ACTOR, type CancelRequest } from './order-case';
-import {
-  AttentionReasonKey,
-  CaseTypeKey,
-  ChannelKey,
-  CustomerIdKey,
-  NeedsAttentionKey,
-  OrderStatusKey,
-  OrderTotalKey,
-  PaymentMethodKey,
-  SlaDeadlineKey,
-} from './search-attributes';
+import { OrderCase, type CancelRequest } from './order-case';
+import type { refundWorkflow } from './refund';
+import { refundWorkflowId } from './refund-messages';
+import { CaseTypeKey, CustomerIdKey, OrderStatusKey, OrderTotalKey, PaymentMethodKey } from './search-attributes';
 
 const raw = proxyActivities<OrderActivities>({
   startToCloseTimeout: '30s',
@@ -66,8 +53,6 @@ const raw = proxyActivities<OrderActivities>({
   },
 });
 
-const REVIEWER_ROLES = ['agent', 'supervisor', 'admin'];
-const RECOVERY_ROLES = ['ops', 'admin'];
 const PAID = ['AUTHORIZED', 'CAPTURED', 'COD_PENDING'];
 
 class OrderCancelled extends Error {
@@ -76,137 +61,51 @@ class OrderCancelled extends Error {
   }
 }
 
-const reject = (type: string, message: string): never => {
-  throw ApplicationFailure.nonRetryable(message, type);
-};
-
 /** One order from placement to completion or cancellation (DESIGN §3 Order). */
 export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
   const order = new OrderCase(input);
   const { orderId } = input;
   const policy = input.policy;
-  /** Undo steps, newest last; run in reverse when the order is cancelled. */
-  const compensations: { name: string; run: () => Promise<void> }[] = [];
   let review: { approve: boolean; reason?: string; actor: Actor } | undefined;
   let paymentRetry: { payment: PaymentInstruction; ticket: number } | undefined;
   let retryTickets = 0;
   let retriesDone = 0;
   let receiptConfirmedBy: Actor | undefined;
-  let parkings = 0;
-  let recovered = { through: 0, action: 'retry' as 'retry' | 'fail', actor: SYSTEM_ACTOR };
+  /** Who the order's undoing is done for: the refunds it starts name them as requester. */
+  let undoneBy: Actor = SYSTEM_ACTOR;
 
   const now = () => new Date();
 
-  /** Search attributes: what ops see in the Temporal UI even when the database is the thing that is down. */
-  function publish() {
-    upsertSearchAttributes([
+  const core = caseCore({
+    caseType: 'order',
+    caseId: orderId,
+    state: order,
+    isTerminal,
+    view: () => order.view(),
+    write: (record): Promise<void> => act.recordOrder({ ...record, requestHash: input.requestHash }),
+    notifyStaff: raw.notifyStaff,
+    stepAttentionAfterMs: policy.stepAttentionAfterMs,
+    searchAttributes: () => [
       { key: OrderStatusKey, value: order.status },
-      { key: NeedsAttentionKey, value: order.attention.size > 0 },
-      { key: AttentionReasonKey, value: order.attention.size > 0 ? [...order.attention.keys()].join(',') : null },
-      { key: SlaDeadlineKey, value: order.slaDeadline ?? null },
       { key: OrderTotalKey, value: order.totals.total },
       { key: PaymentMethodKey, value: order.payment.method },
-    ]);
-  }
-
-  const act = guardSteps(raw, {
-    attentionAfterMs: policy.stepAttentionAfterMs,
-    passThrough: {
-      priceOrder: [ORDER_ERRORS.unknownSku],
-      authorizePayment: [PROVIDER_ERRORS.refused],
-      reserveStock: [ORDER_ERRORS.outOfStock, ORDER_ERRORS.unknownSku],
-      voidPayment: [PROVIDER_ERRORS.refused],
-      cancelShipment: [PROVIDER_ERRORS.refused],
-      changeShipmentAddress: [PROVIDER_ERRORS.refused],
-    },
-    hooks: {
-      slow(step, slow) {
-        const calls = (order.slowSteps.get(step) ?? 0) + (slow ? 1 : -1);
-        if (calls > 0) order.slowSteps.set(step, calls);
-        else order.slowSteps.delete(step);
-        if (order.slowSteps.size > 0) order.flag('step_retrying', [...order.slowSteps.keys()].join(','));
-        else order.clear('step_retrying');
-        publish();
-      },
-      async failed(step, error) {
-        const ticket = ++parkings;
-        order.parked = { step, error: error.cause?.message ?? error.message };
-        order.flag('step_failed', `${step}: ${order.parked.error}`);
-        publish();
-        // Not awaited and not guarded: the database may be what refused, and the flag above is already visible.
-        raw
-          .notifyStaff({ orderId, topic: 'step_failed', message: `${step}: ${order.parked.error}` })
-          .catch(() => undefined);
-        await condition(() => recovered.through >= ticket);
-        return recovered.action;
-      },
+    ],
+    interrupt: {
+      pending: () => !!order.cancelRequest,
+      honour: () => honourCancel(),
+      refusal: 'the order is being cancelled',
     },
   });
+  const { persist, moveTo, waitFor, exclusive, publish } = core;
 
-  async function persist(
-    transition?: ReturnType<OrderCase['transition']>,
-    audit?: { actor: Actor; action: string; detail?: Record<string, unknown> },
-  ) {
-    publish();
-    order.writing += 1;
-    try {
-      await act.recordOrder({
-        version: order.nextVersion(),
-        requestHash: input.requestHash,
-        view: order.view(),
-        transition,
-        audit,
-      });
-    } finally {
-      order.writing -= 1;
-    }
-  }
-
-  async function moveTo(status: OrderStatus, actor: Actor = SYSTEM_ACTOR, reason?: string) {
-    await persist(order.transition(status, now(), actor, reason));
-  }
-
-  /** Waits for `ready` or the timeout, acting on a cancel request meanwhile; false only on timeout. */
-  async function waitFor(ready: () => boolean, timeoutMs?: number): Promise<boolean> {
-    const until = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
-    const done = () => ready() || !!order.cancelRequest;
-    for (;;) {
-      const left = until === undefined ? undefined : until - Date.now();
-      const inTime =
-        left === undefined ? (await condition(done), true) : left > 0 ? await condition(done, left) : done();
-      await honourCancel();
-      if (ready()) return true;
-      if (!inTime) return false;
-      // A cancel that turned out impossible woke us: keep waiting.
-    }
-  }
-
-  /**
-   * Runs `work` alone among edits, payment attempts, bookings and address changes; waiters recheck after waking, as
-   * several may wake at once. A cancellation takes the turn for good: callers from handlers are refused, the
-   * lifecycle acts on the cancel.
-   */
-  async function exclusive<T>(work: () => Promise<T>, lifecycle = false): Promise<T> {
-    for (;;) {
-      if (order.cancelRequest) {
-        if (!lifecycle) reject(ORDER_ERRORS.wrongState, 'the order is being cancelled');
-        await honourCancel();
-        continue;
-      }
-      if (!order.busy) break;
-      await condition(() => !order.busy || !!order.cancelRequest);
-    }
-    order.busy = true;
-    try {
-      return await work();
-    } catch (error) {
-      // Ops gave up a step of an update: the update fails; the order itself goes on.
-      if (!lifecycle && error instanceof StepAbandoned) reject(ORDER_ERRORS.wrongState, error.message);
-      throw error;
-    } finally {
-      order.busy = false;
-    }
-  }
+  const act: OrderActivities = core.guard(raw, {
+    priceOrder: [ORDER_ERRORS.unknownSku],
+    authorizePayment: [PROVIDER_ERRORS.refused],
+    reserveStock: [ORDER_ERRORS.outOfStock, ORDER_ERRORS.unknownSku],
+    voidPayment: [PROVIDER_ERRORS.refused],
+    cancelShipment: [PROVIDER_ERRORS.refused],
+    changeShipmentAddress: [PROVIDER_ERRORS.refused],
+  });
 
   /**
    * Acts on a pending cancel request: throws OrderCancelled when it goes ahead, returns when it must be refused. Goods
@@ -270,7 +169,7 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
     },
     {
       validator: ({ decision, reason, actor }) => {
-        if (!REVIEWER_ROLES.includes(actor.role))
+        if (!ORDER_REVIEWER_ROLES.includes(actor.role))
           reject(ORDER_ERRORS.forbidden, `role ${actor.role} cannot review orders`);
         if (order.status !== 'PENDING_REVIEW' || review)
           reject(ORDER_ERRORS.wrongState, `order is ${order.status}, not awaiting review`);
@@ -442,23 +341,6 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
     },
   );
 
-  setHandler(
-    recoverStepUpdate,
-    ({ action, actor }) => {
-      recovered = { through: parkings, action, actor };
-      order.parked = undefined;
-      order.clear('step_failed');
-      publish();
-      return Promise.resolve(order.view());
-    },
-    {
-      validator: ({ actor }) => {
-        if (!RECOVERY_ROLES.includes(actor.role)) reject(ORDER_ERRORS.forbidden, `role ${actor.role} cannot do that`);
-        if (!order.parked) reject(ORDER_ERRORS.wrongState, 'no step of this order is waiting for ops');
-      },
-    },
-  );
-
   // Both are hints: whoever can post to the webhook could say anything, so the provider is asked before acting.
   setHandler(paymentNotificationSignal, () => {
     order.transferHint = true;
@@ -491,21 +373,13 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
       { total: priced.totals.total, lines: input.lines, isNewCustomer: priced.isNewCustomer },
       policy.risk,
     );
-    upsertSearchAttributes([
-      { key: CaseTypeKey, value: 'order' },
-      { key: CustomerIdKey, value: input.customerId },
-      { key: ChannelKey, value: input.channel },
-    ]);
     try {
       order.allocations = await act.reserveStock({ orderId, lines: input.lines, actor: 'system' });
     } catch (error) {
       return refuseAtIntake(error);
     }
-    compensations.push({
-      name: 'release stock',
-      run: () => act.releaseStock({ orderId, reason: 'order cancelled', actor: 'system' }),
-    });
-    compensations.push({ name: 'return payment', run: () => settleBack() });
+    core.onUndo('release stock', () => act.releaseStock({ orderId, reason: 'order cancelled', actor: 'system' }));
+    core.onUndo('return payment', () => settleBack());
     const first: OrderStatus = order.reviewReasons.length > 0 ? 'PENDING_REVIEW' : 'PENDING_PAYMENT';
     if (first === 'PENDING_REVIEW') order.slaDeadline = new Date(Date.now() + policy.reviewSlaMs);
     await moveTo(first, input.placedBy, order.reviewReasons.join(', ') || 'placed');
@@ -515,15 +389,16 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
   }
 
   async function awaitReview(): Promise<void> {
-    if (!(await waitFor(() => !!review, policy.reviewSlaMs))) {
-      order.flag('review_sla_breached', `unreviewed after ${policy.reviewSlaMs} ms`);
-      await persist(undefined, { actor: SYSTEM_ACTOR, action: 'order.review_escalated' });
-      await act.notifyStaff({ orderId, topic: 'review_sla_breached', message: `order ${orderId} waits for review` });
-      await waitFor(() => !!review);
-    }
+    await core.escalateAfter(() => !!review, {
+      afterMs: policy.reviewSlaMs,
+      levels: 1,
+      firstDeadline: order.slaDeadline?.getTime(),
+      reason: 'review_sla_breached',
+      topic: 'review_sla_breached',
+      message: () => `order ${orderId} waits for review`,
+      action: 'order.review_escalated',
+    });
     const decision = review!;
-    order.clear('review_sla_breached');
-    order.slaDeadline = undefined;
     if (!decision.approve) {
       order.cancelRequest = { reason: `review rejected: ${decision.reason}`, actor: decision.actor };
       await honourCancel();
@@ -538,9 +413,52 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
     return fact;
   }
 
-  async function refund(paymentId: string, amount: number, purpose: RefundPurpose): Promise<void> {
-    await act.refundPayment({ orderId, paymentId, amount, purpose });
+  /**
+   * Money the order holds but does not need goes back at once. The id names the payment and what it had received, so
+   * a retry refunds nothing twice and money arriving later on the same payment is a refund of its own.
+   */
+  async function refund(fact: GatewayPayment, amount: number, purpose: RefundPurpose): Promise<void> {
+    const { paymentId } = fact;
+    await act.refundPayment({
+      refundId: `${orderId}-${purpose}-${paymentId}-${fact.capturedAmount}`,
+      orderId,
+      paymentId,
+      amount,
+      reason: purpose === 'excess' ? 'wrong_amount' : 'duplicate_payment',
+    });
     order.noteRefund(paymentId, amount);
+  }
+
+  /**
+   * Paid money of a cancelled order goes back through a refund case of its own (approved by the system), which
+   * outlives the order: the order ends CANCELLED while the refund runs, and lists it.
+   */
+  async function startCancelRefund(paymentId: string, amount: number): Promise<void> {
+    const refundId = `${orderId}-cancel-${order.refunds.length + 1}`;
+    const requestedAt = now().toISOString();
+    const refundInput: RefundInput = {
+      refundId,
+      orderId,
+      customerId: input.customerId,
+      currency: order.totals.currency,
+      amount,
+      reason: 'order_cancelled',
+      origin: 'order',
+      requestedBy: undoneBy,
+      requestedAt,
+      paymentId,
+      policy: policy.refund,
+    };
+    await startChild<typeof refundWorkflow>('refundWorkflow', {
+      workflowId: refundWorkflowId(refundId),
+      args: [refundInput],
+      parentClosePolicy: ParentClosePolicy.ABANDON,
+      typedSearchAttributes: [
+        { key: CaseTypeKey, value: 'refund' },
+        { key: CustomerIdKey, value: input.customerId },
+      ],
+    });
+    order.refunds.push({ refundId, status: 'REQUESTED', amount, reason: 'order_cancelled', requestedAt });
   }
 
   /**
@@ -548,7 +466,7 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
    * open authorization or transfer is voided, captured money refunded. A void refused because the money arrived
    * meanwhile is looked at again and refunded.
    */
-  async function returnMoney(paymentId: string, purpose: RefundPurpose): Promise<void> {
+  async function returnMoney(paymentId: string, purpose: RefundPurpose | 'cancel'): Promise<void> {
     for (let look = 1; ; look += 1) {
       const fact = await confirmPayment(paymentId);
       if (!fact) return;
@@ -564,7 +482,9 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
         }
       }
       const held = fact.capturedAmount - fact.refundedAmount;
-      if (held > 0) await refund(paymentId, held, purpose);
+      if (held <= 0) return;
+      if (purpose === 'cancel') await startCancelRefund(paymentId, held);
+      else await refund(fact, held, purpose);
       return;
     }
   }
@@ -586,7 +506,7 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
       }
       return false;
     }
-    if (held > order.totals.total) await refund(paymentId, held - order.totals.total, 'excess');
+    if (held > order.totals.total) await refund(fact, held - order.totals.total, 'excess');
     order.payment.status = 'CAPTURED';
     order.clear('payment_mismatch');
     return true;
@@ -666,7 +586,8 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
     const paidBefore = order.payment.status;
     for (const paymentId of [...order.paymentIds].reverse()) await returnMoney(paymentId, 'cancel');
     if (paidBefore === 'NONE' || paidBefore === 'DECLINED') return;
-    order.payment.status = order.payment.captured > 0 ? 'REFUNDED' : 'VOIDED';
+    // Captured money is the refund cases' to give back; the payment's status follows once they have.
+    if (order.payment.captured === 0) order.payment.status = 'VOIDED';
   }
 
   /** Payments replaced by a later attempt must hold nothing once the order settles. */
@@ -740,13 +661,10 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
     const shipment: ShipmentView = { shipmentId, ...allocation, status: 'BOOKED', ...booking };
     order.shipments.push(shipment);
     order.progressAt.set(shipmentId, Date.now());
-    compensations.push({
-      name: `cancel shipment ${shipmentId}`,
-      run: async () => {
-        if (shipment.status !== 'BOOKED') return;
-        await act.cancelShipment({ orderId, shipmentId, waybill: booking.waybill });
-        shipment.status = 'CANCELLED';
-      },
+    core.onUndo(`cancel shipment ${shipmentId}`, async () => {
+      if (shipment.status !== 'BOOKED') return;
+      await act.cancelShipment({ orderId, shipmentId, waybill: booking.waybill });
+      shipment.status = 'CANCELLED';
     });
   }
 
@@ -789,7 +707,7 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
     if (event.type === 'EXCEPTION') {
       shipment.exception = event.exception;
       order.flag('carrier_exception', `${shipment.shipmentId}:${event.exception ?? 'unknown'}`);
-      await act.notifyStaff({ orderId, topic: 'carrier_exception', message: `${waybill}: ${event.exception}` });
+      await core.notifyStaff('carrier_exception', `${waybill}: ${event.exception}`);
     } else {
       shipment.exception = undefined;
       if (!order.shipments.some((s) => s.status === 'EXCEPTION')) order.clear('carrier_exception');
@@ -827,9 +745,11 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
       await persist();
       return;
     }
-    order.flag('carrier_silent', detail);
-    await persist(undefined, { actor: SYSTEM_ACTOR, action: 'shipment.carrier_silent', detail: { shipments: silent } });
-    await act.notifyStaff({ orderId, topic: 'carrier_silent', message: `no carrier progress for ${detail}` });
+    await core.raise('carrier_silent', detail, {
+      topic: 'carrier_silent',
+      message: `no carrier progress for ${detail}`,
+      audit: { actor: SYSTEM_ACTOR, action: 'shipment.carrier_silent', detail: { shipments: silent } },
+    });
   }
 
   /**
@@ -881,43 +801,17 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
       currency: order.totals.currency,
       total: order.totals.total,
       shipping: order.totals.shipping,
-      captured: order.payment.captured,
-      refunded: order.payment.refunded,
     });
     await moveTo('COMPLETED', receiptConfirmedBy ?? SYSTEM_ACTOR, confirmed ? 'receipt confirmed' : 'auto-completed');
   }
 
-  /**
-   * Undoes newest first, then ends the order as `to`. A step that cannot be undone is flagged for ops instead of
-   * stopping the rest. Runs non-cancellable, so a workflow cancel arriving meanwhile skips no step.
-   */
-  async function compensate(reason: string, actor: Actor, to: 'CANCELLED' | 'FAILED' = 'CANCELLED') {
-    await CancellationScope.nonCancellable(async () => {
-      for (const step of compensations.reverse()) {
-        try {
-          await step.run();
-        } catch (error) {
-          order.flag('compensation_failed', step.name);
-          await act
-            .notifyStaff({
-              orderId,
-              topic: 'compensation_failed',
-              message: `${step.name}: ${(error as Error).message}`,
-            })
-            .catch(() => undefined);
-        }
-      }
-      compensations.length = 0;
-      order.slaDeadline = undefined;
+  /** Undoes what the order holds, newest first, then ends it as `to`. */
+  async function unwind(reason: string, actor: Actor, to: 'CANCELLED' | 'FAILED' = 'CANCELLED') {
+    undoneBy = actor;
+    await core.compensate(async () => {
       order.clear('review_sla_breached');
       if (to === 'CANCELLED') order.cancelReason = reason;
-      try {
-        await moveTo(to, actor, reason);
-      } catch (error) {
-        // Ops gave up even the final record: the search attributes still show where the order ended.
-        if (!(error instanceof StepAbandoned)) throw error;
-        publish();
-      }
+      await moveTo(to, actor, reason);
     });
   }
 
@@ -932,12 +826,12 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
     await deliverAndComplete();
   } catch (error) {
     if (error instanceof OrderCancelled) {
-      await compensate(error.request.reason, error.request.actor);
+      await unwind(error.request.reason, error.request.actor);
     } else if (error instanceof StepAbandoned) {
       order.flag('failed', error.message);
-      await compensate(error.message, recovered.actor, 'FAILED');
+      await unwind(error.message, core.recoveredBy(), 'FAILED');
     } else if (isCancellation(error)) {
-      await compensate('workflow cancelled', { principal: workflowInfo().workflowId, role: 'system' });
+      await unwind('workflow cancelled', { principal: workflowInfo().workflowId, role: 'system' });
       throw error;
     } else {
       throw error;

@@ -9,6 +9,12 @@ export const PaymentMethodKey = defineSearchAttributeKey('PaymentMethod', Search
 export const NeedsAttentionKey = defineSearchAttributeKey('NeedsAttention', SearchAttributeType.BOOL);
 export const AttentionReasonKey = defineSearchAttributeKey('AttentionReason', SearchAttributeType.KEYWORD);
 export const SlaDeadlineKey = defineSearchAttributeKey('SlaDeadline', SearchAttributeType.DATETIME);
+/** The status of any case type, so one query spans orders, refunds, returns and complaints. */
+export const CaseStatusKey = defineSearchAttributeKey('CaseStatus', SearchAttributeType.KEYWORD);
+/** When the case entered its current status; empty once it has ended. */
+export const AwaitingSinceKey = defineSearchAttributeKey('AwaitingSince', SearchAttributeType.DATETIME);
+/** How often the case's current SLA was breached and escalated. */
+export const EscalationLevelKey = defineSearchAttributeKey('EscalationLevel', SearchAttributeType.INT);
 export const OrderTotalKey = defineSearchAttributeKey('OrderTotal', SearchAttributeType.INT);
 
 export const SEARCH_ATTRIBUTES = [
@@ -21,4 +27,7 @@ export const SEARCH_ATTRIBUTES = [
   AttentionReasonKey,
   SlaDeadlineKey,
   OrderTotalKey,
+  CaseStatusKey,
+  AwaitingSinceKey,
+  EscalationLevelKey,
 ] as const;

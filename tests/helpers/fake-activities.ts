@@ -1,5 +1,6 @@
 import { ApplicationFailure } from '@temporalio/activity';
-import type { OrderActivities, OrderRecord } from '../../activities/types';
+import type { OrderActivities, OrderRecord, RefundActivities } from '../../activities/types';
+import type { CaseRecord } from '../../domain/case';
 import type {
   Allocation,
   CarrierEventType,
@@ -9,6 +10,7 @@ import type {
 } from '../../domain/order';
 import type { CarrierEvent, GatewayPayment } from '../../domain/ports';
 import { PROVIDER_ERRORS } from '../../domain/ports';
+import type { RefundView } from '../../domain/refund';
 import { allocate, type StockMap } from '../../domain/rules';
 import { ORDER_ERRORS } from '../../workflows/messages';
 
@@ -30,6 +32,11 @@ const refused = (message: string) => ApplicationFailure.nonRetryable(message, PR
 export function fakeActivities(stock: StockMap = { WH1: { 'SKU-A': 100, 'SKU-B': 100 }, WH2: { 'SKU-C': 10 } }) {
   const calls: { name: string; args: unknown }[] = [];
   const records: OrderRecord[] = [];
+  const refundRecords: CaseRecord<RefundView>[] = [];
+  /** Money set aside per refund id, as the database's claims do. */
+  const claims = new Map<string, { paymentId: string; amount: number }>();
+  /** What the gateway does with the next refund calls, oldest first; empty means it refunds. */
+  const refundFaults: ('refuse' | 'outage')[] = [];
   const reserved = new Map<string, Allocation[]>();
   const payments = new Map<string, GatewayPayment>();
   const parcels = new Map<string, { status: ShipmentStatus; events: CarrierEvent[] }>();
@@ -57,7 +64,45 @@ export function fakeActivities(stock: StockMap = { WH1: { 'SKU-A': 100, 'SKU-B':
     return found;
   }
 
-  const activities: OrderActivities = {
+  function claimed(paymentId: string): number {
+    return [...claims.values()].filter((c) => c.paymentId === paymentId).reduce((sum, c) => sum + c.amount, 0);
+  }
+
+  function claim(refundId: string, orderId: string, amount: number, paymentId?: string) {
+    const existing = claims.get(refundId);
+    if (existing) return payment(existing.paymentId);
+    const candidates = [...payments.values()].filter(
+      (p) => p.orderId === orderId && (!paymentId || p.paymentId === paymentId),
+    );
+    const chosen = candidates.reverse().find((p) => p.capturedAmount - claimed(p.paymentId) >= amount);
+    if (!chosen) {
+      const left = candidates.reduce((sum, p) => sum + p.capturedAmount - claimed(p.paymentId), 0);
+      throw ApplicationFailure.nonRetryable(`only ${left} is left to refund`, ORDER_ERRORS.ruleViolation);
+    }
+    claims.set(refundId, { paymentId: chosen.paymentId, amount });
+    return chosen;
+  }
+
+  /** The gateway's refund, keyed like the real one: the same key twice moves money once. */
+  const refundKeys = new Set<string>();
+  function gatewayRefund(key: string, paymentId: string, amount: number, reason: string): string {
+    const refunded = payment(paymentId);
+    if (refundKeys.has(key)) return `re_${key}`;
+    const fault = refundFaults.shift();
+    if (fault === 'outage') throw ApplicationFailure.retryable('gateway unavailable', PROVIDER_ERRORS.unavailable);
+    if (fault === 'refuse') throw refused(`refund of ${paymentId} refused`);
+    if (amount > refunded.capturedAmount - refunded.refundedAmount) throw refused('refund exceeds captured');
+    refundKeys.add(key);
+    refunded.refundedAmount += amount;
+    refunded.refunds = [
+      ...(refunded.refunds ?? []),
+      { id: `re_${key}`, amount, reason, createdAt: new Date().toISOString() },
+    ];
+    if (refunded.refundedAmount === refunded.capturedAmount) refunded.status = 'refunded';
+    return `re_${key}`;
+  }
+
+  const activities: OrderActivities & RefundActivities = {
     async priceOrder({ currency, lines }) {
       log('priceOrder', lines);
       const priced = lines.map(({ sku, quantity }: LineRequest) => {
@@ -119,11 +164,31 @@ export function fakeActivities(stock: StockMap = { WH1: { 'SKU-A': 100, 'SKU-B':
     },
     async refundPayment(req) {
       log('refundPayment', req);
-      const refunded = payment(req.paymentId);
-      if (req.amount > refunded.capturedAmount - refunded.refundedAmount) throw refused('refund exceeds captured');
-      refunded.refundedAmount += req.amount;
-      if (refunded.refundedAmount === refunded.capturedAmount) refunded.status = 'refunded';
+      claim(req.refundId, req.orderId, req.amount, req.paymentId);
+      gatewayRefund(`${req.refundId}:1`, req.paymentId, req.amount, req.reason);
       return req.amount;
+    },
+    async recordRefund(req) {
+      refundRecords.push(req);
+    },
+    async claimRefund(req) {
+      log('claimRefund', req);
+      const chosen = claim(req.refundId, req.orderId, req.amount, req.paymentId);
+      return { paymentId: chosen.paymentId, method: chosen.method };
+    },
+    async releaseRefund(req) {
+      log('releaseRefund', req.refundId);
+      claims.delete(req.refundId);
+    },
+    async executeRefund(req) {
+      log('executeRefund', req);
+      return {
+        providerRefundId: gatewayRefund(`${req.refundId}:${req.attempt}`, req.paymentId, req.amount, req.reason),
+      };
+    },
+    async payoutRefund(req) {
+      log('payoutRefund', req);
+      return { providerRefundId: `po_${req.refundId}:${req.attempt}` };
     },
     async syncPayment(req) {
       log('syncPayment', req.paymentId);
@@ -191,7 +256,23 @@ export function fakeActivities(stock: StockMap = { WH1: { 'SKU-A': 100, 'SKU-B':
   }
 
   const names = () => calls.map((c) => c.name);
-  return { activities, calls, records, reserved, payments, parcels, names, scan, transferArrives };
+  /** The staff messages sent, by topic. */
+  const staffTopics = () => calls.filter((c) => c.name === 'notifyStaff').map((c) => c.args as string);
+  return {
+    activities,
+    calls,
+    records,
+    refundRecords,
+    claims,
+    refundFaults,
+    reserved,
+    payments,
+    parcels,
+    names,
+    staffTopics,
+    scan,
+    transferArrives,
+  };
 }
 
 export type FakeActivities = ReturnType<typeof fakeActivities>;

@@ -1,19 +1,24 @@
-import type { WorkflowHandle } from '@temporalio/client';
+import type { Client, WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { loadConfig, orderPolicy } from '../../config';
+import type { Actor } from '../../domain/case';
 import type { OrderInput, OrderView } from '../../domain/order';
+import type { RefundInput, RefundView } from '../../domain/refund';
 import { startTimeSkippingServer } from '../../infra/temporal';
 import { awaitIntakeUpdate, carrierEventSignal, orderStateQuery, orderWorkflowId } from '../../workflows/messages';
-import type { orderWorkflow } from '../../workflows';
+import type { orderWorkflow, refundWorkflow } from '../../workflows';
+import { awaitRefundRequestUpdate, refundStateQuery, refundWorkflowId } from '../../workflows/refund-messages';
 import type { FakeActivities } from './fake-activities';
 import { SHIPPING_ADDRESS } from './fixtures';
 import { uniqueId } from './names';
 
 /** The policy a default configuration gives, for tests to shrink or stretch. */
 export const policy = orderPolicy(loadConfig({ API_TOKENS: 't=admin:test' }));
-export const agent = { principal: 'alice', role: 'agent' };
-export const opsActor = { principal: 'olga', role: 'ops' };
+export const agent: Actor = { principal: 'alice', role: 'agent' };
+export const opsActor: Actor = { principal: 'olga', role: 'ops' };
+export const supervisor: Actor = { principal: 'sam', role: 'supervisor' };
+export const financeActor: Actor = { principal: 'fiona', role: 'finance' };
 export const HOUR = 3_600_000;
 
 /** Lines the fake stock holds in two warehouses, so the order ships as two parcels (WB1 from WH1, WB2 from WH2). */
@@ -135,4 +140,50 @@ export async function deliverAll(fakes: FakeActivities, handle: WorkflowHandle):
       await scanAndNotify(fakes, handle, shipment.waybill!, type);
     }
   }
+}
+
+export type RefundHandle = WorkflowHandle<typeof refundWorkflow>;
+
+export function refundInput(overrides: Partial<RefundInput> = {}): RefundInput {
+  return {
+    refundId: uniqueId('r'),
+    orderId: 'o-refunded',
+    customerId: 'cus_1',
+    currency: 'CNY',
+    amount: 5_000,
+    reason: 'quality_problem',
+    origin: 'customer',
+    requestedBy: { principal: 'shop', role: 'system' },
+    requestedAt: new Date().toISOString(),
+    policy: policy.refund,
+    ...overrides,
+  };
+}
+
+/** Starts a refund case and waits, as the API does, until its amount is claimed or refused. */
+export async function startRefund(
+  client: Client,
+  input: RefundInput,
+): Promise<{ handle: RefundHandle; view: RefundView }> {
+  const handle = await client.workflow.start<typeof refundWorkflow>('refundWorkflow', {
+    taskQueue: 'orders',
+    workflowId: refundWorkflowId(input.refundId),
+    args: [input],
+  });
+  return { handle, view: await handle.executeUpdate(awaitRefundRequestUpdate) };
+}
+
+/** Polls a refund's view until `ready` holds. */
+export async function waitForRefund(
+  handle: WorkflowHandle,
+  ready: (view: RefundView) => boolean,
+  what = 'the expected state',
+): Promise<RefundView> {
+  for (let i = 0; i < 100; i += 1) {
+    const view = await handle.query(refundStateQuery);
+    if (ready(view)) return view;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  const view = await handle.query(refundStateQuery);
+  throw new Error(`refund never reached ${what}: ${view.status} ${JSON.stringify(view.attentionReasons)}`);
 }

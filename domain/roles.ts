@@ -1,0 +1,19 @@
+/** Who may act, from the authenticated principal only (DESIGN §4). */
+export const ROLES = ['system', 'agent', 'supervisor', 'warehouse', 'finance', 'ops', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+export interface Principal {
+  principal: string;
+  role: Role;
+}
+
+/** Staff who decide on orders held for review. */
+export const ORDER_REVIEWER_ROLES: readonly Role[] = ['agent', 'supervisor', 'admin'];
+/** Staff who retry or give up a step that failed for good, on any case type. */
+export const RECOVERY_ROLES: readonly Role[] = ['ops', 'admin'];
+/** Staff who approve or reject refunds; the amount decides which of them may (see `refundApprovalRefusal`). */
+export const REFUND_APPROVER_ROLES: readonly Role[] = ['agent', 'supervisor', 'admin'];
+/** Roles that approve refunds of any amount. */
+export const REFUND_SENIOR_ROLES: readonly Role[] = ['supervisor', 'admin'];
+/** Finance settles and refunds (SEC-2a): they, and ops, retry or re-route a refund the gateway refused. */
+export const REFUND_RETRY_ROLES: readonly Role[] = ['finance', 'ops', 'admin'];
