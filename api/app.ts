@@ -25,9 +25,11 @@ import type { SandboxCarrier, SandboxPaymentGateway } from '../sandbox';
 import { registerAuth } from './auth';
 import { registerMetrics } from './metrics';
 import { Problem, toProblem, validationErrors } from './problems';
+import { auditRoutes } from './routes/audit';
 import { catalogueRoutes } from './routes/catalogue';
 import { healthRoutes } from './routes/health';
 import { orderRoutes } from './routes/orders';
+import { refundRoutes } from './routes/refunds';
 import { sandboxRoutes } from './routes/sandbox';
 import { webhookRoutes } from './routes/webhooks';
 import { registerTextGuard } from './text-guard';
@@ -72,7 +74,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
         title: 'Order engine API',
         version: '1.0.0',
         description:
-          'Orders as durable workflows. Errors are application/problem+json with a stable `type` URI. ' +
+          'Orders and refunds as durable workflows. Errors are application/problem+json with a stable `type` URI. ' +
           'Authenticate with `Authorization: Bearer <token>`; webhooks are authenticated by `x-sandbox-signature`.',
       },
       servers: [{ url: deps.config.publicUrl }],
@@ -86,6 +88,8 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
 
   await app.register(healthRoutes(deps));
   await app.register(orderRoutes(deps));
+  await app.register(refundRoutes(deps));
+  await app.register(auditRoutes(deps));
   await app.register(catalogueRoutes(deps));
   await app.register(webhookRoutes(deps));
   // Anyone with an ops or system token could fake a bank transfer or a delivery through them.

@@ -1,6 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Principal, Role } from '../config';
-import { ROLES } from '../config';
+import type { Principal, Role } from '../domain/roles';
 import { Problem } from './problems';
 
 declare module 'fastify' {
@@ -14,9 +13,6 @@ declare module 'fastify' {
     principal?: Principal;
   }
 }
-
-export const STAFF: readonly Role[] = ['agent', 'supervisor', 'ops', 'admin'];
-export const ALL_ROLES: readonly Role[] = ROLES;
 
 /**
  * Bearer-token authentication and per-route role checks. Every route must declare `config.roles` or

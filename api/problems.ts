@@ -7,7 +7,7 @@ import {
 } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
-import { ORDER_ERRORS } from '../workflows/messages';
+import { CASE_ERRORS } from '../workflows/case/messages';
 
 export const PROBLEM_BASE = 'https://order-engine.dev/problems/';
 
@@ -89,14 +89,14 @@ export class Problem extends Error {
   }
 }
 
-/** The failure types workflows raise (ORDER_ERRORS) and the problem each one becomes. */
+/** The failure types workflows of every case type raise (CASE_ERRORS) and the problem each one becomes. */
 const FAILURE_PROBLEMS: Record<string, ProblemType> = {
-  [ORDER_ERRORS.wrongState]: 'wrong-state',
-  [ORDER_ERRORS.ruleViolation]: 'rule-violation',
-  [ORDER_ERRORS.forbidden]: 'forbidden',
-  [ORDER_ERRORS.outOfStock]: 'out-of-stock',
-  [ORDER_ERRORS.unknownSku]: 'unknown-sku',
-  [ORDER_ERRORS.paymentDeclined]: 'payment-declined',
+  [CASE_ERRORS.wrongState]: 'wrong-state',
+  [CASE_ERRORS.ruleViolation]: 'rule-violation',
+  [CASE_ERRORS.forbidden]: 'forbidden',
+  [CASE_ERRORS.outOfStock]: 'out-of-stock',
+  [CASE_ERRORS.unknownSku]: 'unknown-sku',
+  [CASE_ERRORS.paymentDeclined]: 'payment-declined',
 };
 
 const STATUS_PROBLEMS: Record<number, ProblemType> = {
@@ -175,14 +175,14 @@ const CONNECTION_ERRORS = new Set([
  */
 export function toProblem(error: unknown): Problem | undefined {
   if (error instanceof Problem) return error;
-  if (error instanceof WorkflowNotFoundError) return new Problem('not-found', 'no such order');
+  if (error instanceof WorkflowNotFoundError) return new Problem('not-found', `no case ${error.workflowId}`);
   if (error instanceof WorkflowUpdateFailedError) {
     const failure = applicationFailure(error);
     if (failure) return new Problem(FAILURE_PROBLEMS[failure.type!], failure.message);
     return undefined;
   }
   if (error instanceof WorkflowUpdateRPCTimeoutOrCancelledError) {
-    return withRetryAfter(new Problem('unavailable', 'the order did not answer in time; retry the request'), 5);
+    return withRetryAfter(new Problem('unavailable', 'the case did not answer in time; retry the request'), 5);
   }
   if (error instanceof ServiceError || isGrpcServiceError(error)) {
     const code = grpcCode(error);

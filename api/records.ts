@@ -3,23 +3,35 @@ import {
   AuditLogSchema,
   OrderLineSchema,
   OrderSchema,
-  OrderStatusHistorySchema,
   PaymentSchema,
   ShipmentSchema,
   type Payment,
 } from '../db/entities';
-import type { OrderView, PaymentView } from '../domain/order';
+import type { CaseType, HistoryEntry } from '../domain/case';
+import type { LineRequest, OrderStatus, OrderView, PaymentMethod, PaymentView } from '../domain/order';
+import type {
+  RefundApprover,
+  RefundChannel,
+  RefundDecisionView,
+  RefundOrigin,
+  RefundReason,
+  RefundStatus,
+  RefundSummary,
+  RefundView,
+} from '../domain/refund';
+import type { Role } from '../domain/roles';
 
-/** Reads from PostgreSQL, for orders whose workflow is gone (closed and past retention) and for lists. */
+/** Reads from PostgreSQL, for cases whose workflow is gone (closed and past retention) and for lists. */
 
 export async function orderViewFromDb(em: EntityManager, orderId: string): Promise<OrderView | null> {
   const order = await em.findOne(OrderSchema, { id: orderId });
   if (!order) return null;
-  const [lines, history, payments, shipments] = await Promise.all([
+  const [lines, history, payments, shipments, refunds] = await Promise.all([
     em.find(OrderLineSchema, { orderId }, { orderBy: { id: 'asc' } }),
-    em.find(OrderStatusHistorySchema, { orderId }, { orderBy: { seq: 'asc' } }),
+    caseHistoryFromDb<OrderStatus>(em, 'order', orderId),
     em.find(PaymentSchema, { orderId }, { orderBy: { createdAt: 'asc' } }),
     em.find(ShipmentSchema, { orderId }, { orderBy: { id: 'asc' } }),
+    refundSummariesFromDb(em, orderId),
   ]);
   return {
     orderId: order.id,
@@ -47,20 +59,14 @@ export async function orderViewFromDb(em: EntityManager, orderId: string): Promi
       ...(s.lastEventAt ? { lastEventAt: s.lastEventAt.toISOString() } : {}),
       ...(s.exception ? { exception: s.exception } : {}),
     })),
-    history: history.map((h) => ({
-      seq: h.seq,
-      from: h.fromStatus ?? null,
-      to: h.toStatus,
-      at: h.at.toISOString(),
-      actor: h.actor,
-      ...(h.reason ? { reason: h.reason } : {}),
-    })),
+    history,
     edits: order.edits,
     needsAttention: order.needsAttention,
     attentionReasons: order.attentionReason ? order.attentionReason.split(',') : [],
     // Review reasons and SLA deadlines live only in the workflow; a finished order has neither pending.
     reviewReasons: [],
     ...(order.cancelReason ? { cancelReason: order.cancelReason } : {}),
+    refunds,
   };
 }
 
@@ -84,6 +90,196 @@ function paymentView(method: Payment['method'], captured: number, refunded: numb
 export async function orderStatusFromDb(em: EntityManager, orderId: string): Promise<string | null> {
   const order = await em.findOne(OrderSchema, { id: orderId }, { fields: ['status'] });
   return order?.status ?? null;
+}
+
+/**
+ * Raw queries get timestamps as PostgreSQL prints them (`2026-11-23 20:34:01.424+00`): MikroORM turns pg's own date
+ * parsing off so its entities hydrate them. Date reads that form.
+ */
+export const isoTime = (timestamp: string): string => new Date(timestamp).toISOString();
+
+interface HistoryRow {
+  seq: number;
+  from_status: string | null;
+  to_status: string;
+  actor: string;
+  reason: string | null;
+  at: string;
+}
+
+/** Status changes of one case, oldest first; the engine writes only statuses of the case's own type. */
+export async function caseHistoryFromDb<S extends string>(
+  em: EntityManager,
+  caseType: CaseType,
+  caseId: string,
+): Promise<HistoryEntry<S>[]> {
+  const rows = await em.execute<HistoryRow[]>(
+    'select seq, from_status, to_status, actor, reason, at from case_history where case_type = ? and case_id = ? order by seq',
+    [caseType, caseId],
+  );
+  return rows.map((h) => ({
+    seq: h.seq,
+    from: (h.from_status as S | null) ?? null,
+    to: h.to_status as S,
+    at: isoTime(h.at),
+    actor: h.actor,
+    ...(h.reason ? { reason: h.reason } : {}),
+  }));
+}
+
+/**
+ * SQL condition for refund rows their workflow has written: a claim on a payment that outruns the refund's first
+ * snapshot makes a placeholder row (origin `unrecorded`), which is no refund to show yet.
+ */
+export const RECORDED_REFUND = "origin <> 'unrecorded'";
+
+/** Refunds of an order, oldest first, whoever started them. */
+export async function refundSummariesFromDb(em: EntityManager, orderId: string): Promise<RefundSummary[]> {
+  const rows = await em.execute<
+    { id: string; status: RefundStatus; amount: number; reason: RefundReason; created_at: string }[]
+  >(
+    `select id, status, amount, reason, created_at from refunds
+      where order_id = ? and ${RECORDED_REFUND} order by created_at, id`,
+    [orderId],
+  );
+  return rows.map((r) => ({
+    refundId: r.id,
+    status: r.status,
+    amount: r.amount,
+    reason: r.reason,
+    requestedAt: isoTime(r.created_at),
+  }));
+}
+
+interface RefundRow {
+  id: string;
+  order_id: string;
+  customer_id: string;
+  payment_id: string | null;
+  payment_method: PaymentMethod | null;
+  amount: number;
+  currency: string;
+  reason: RefundReason;
+  origin: RefundOrigin;
+  status: RefundStatus;
+  channel: RefundChannel;
+  requested_by: string;
+  requested_role: Role;
+  approver: RefundApprover;
+  decided_by: string | null;
+  decision: 'approve' | 'reject' | null;
+  reject_reason: string | null;
+  note: string | null;
+  lines: LineRequest[] | null;
+  include_shipping: boolean;
+  provider_refund_id: string | null;
+  needs_attention: boolean;
+  attention_reason: string | null;
+  escalation_level: number;
+  sla_deadline: string | null;
+  created_at: string;
+}
+
+/** The audit actions of a person's decision on a refund; the decision's id and the decider's role are read back from them. */
+export const REFUND_DECISION_ACTIONS = { approve: 'refund.approve', reject: 'refund.reject' } as const;
+
+export async function refundViewFromDb(em: EntityManager, refundId: string): Promise<RefundView | null> {
+  const [row] = await em.execute<RefundRow[]>(
+    `select r.*, p.method as payment_method
+       from refunds r left join payments p on p.id = r.payment_id
+      where r.id = ? and r.${RECORDED_REFUND}`,
+    [refundId],
+  );
+  if (!row) return null;
+  const history = await caseHistoryFromDb<RefundStatus>(em, 'refund', refundId);
+  const decision = await refundDecisionFromDb(em, row, history);
+  return {
+    refundId: row.id,
+    orderId: row.order_id,
+    customerId: row.customer_id,
+    status: row.status,
+    amount: row.amount,
+    currency: row.currency,
+    reason: row.reason,
+    ...(row.note ? { note: row.note } : {}),
+    ...(row.lines ? { lines: row.lines, includeShipping: row.include_shipping } : {}),
+    origin: row.origin,
+    requestedBy: { principal: row.requested_by, role: row.requested_role },
+    requestedAt: isoTime(row.created_at),
+    approver: row.approver,
+    ...(decision ? { decision } : {}),
+    ...(row.payment_id ? { paymentId: row.payment_id } : {}),
+    ...(row.payment_method ? { paymentMethod: row.payment_method } : {}),
+    channel: row.channel,
+    ...(row.provider_refund_id ? { providerRefundId: row.provider_refund_id } : {}),
+    // Attempts at the gateway live only in the workflow; the outcome is in status and providerRefundId.
+    attempts: [],
+    ...(row.reject_reason ? { rejectReason: row.reject_reason } : {}),
+    history,
+    needsAttention: row.needs_attention,
+    attentionReasons: row.attention_reason ? row.attention_reason.split(',') : [],
+    escalationLevel: row.escalation_level,
+    ...(row.sla_deadline ? { slaDeadline: isoTime(row.sla_deadline) } : {}),
+  };
+}
+
+/**
+ * The refunds row names who decided and how, not their role nor the decision's id: those come from the audit row the
+ * API wrote when the decision was taken (the first one carried out, as a repeat of it is carried out too). The
+ * decision took effect when the refund left PENDING_APPROVAL.
+ */
+async function refundDecisionFromDb(
+  em: EntityManager,
+  row: RefundRow,
+  history: HistoryEntry<RefundStatus>[],
+): Promise<RefundDecisionView | undefined> {
+  if (!row.decision || !row.decided_by) return undefined;
+  const [audit] = await em.execute<
+    { role: Role; detail: { decisionId?: string; reason?: string } | null; at: string }[]
+  >(
+    `select role, detail, at from audit_log
+      where object_type = 'refund' and object_id = ? and action = ? and principal = ? and result = 'ok'
+      order by id limit 1`,
+    [row.id, REFUND_DECISION_ACTIONS[row.decision], row.decided_by],
+  );
+  if (!audit?.detail?.decisionId) return undefined;
+  const reason = row.decision === 'reject' ? row.reject_reason : audit.detail.reason;
+  const decided = history.find((entry) => entry.from === 'PENDING_APPROVAL');
+  return {
+    decisionId: audit.detail.decisionId,
+    decision: row.decision,
+    actor: { principal: row.decided_by, role: audit.role },
+    ...(reason ? { reason } : {}),
+    at: decided?.at ?? isoTime(audit.at),
+  };
+}
+
+/** What was asked under a refund id, to compare a repeated request with. */
+export interface RefundRequest {
+  orderId: string;
+  amount?: number;
+  lines?: LineRequest[];
+  includeShipping?: boolean;
+  reason: RefundReason;
+  note?: string;
+}
+
+export async function refundRequestFromDb(em: EntityManager, refundId: string): Promise<RefundRequest | null> {
+  const [row] = await em.execute<
+    Pick<RefundRow, 'order_id' | 'amount' | 'lines' | 'include_shipping' | 'reason' | 'note'>[]
+  >('select order_id, amount, lines, include_shipping, reason, note from refunds where id = ?', [refundId]);
+  if (!row) return null;
+  return {
+    orderId: row.order_id,
+    ...(row.lines ? { lines: row.lines, includeShipping: row.include_shipping } : { amount: row.amount }),
+    reason: row.reason,
+    ...(row.note ? { note: row.note } : {}),
+  };
+}
+
+export async function refundStatusFromDb(em: EntityManager, refundId: string): Promise<string | null> {
+  const [row] = await em.execute<{ status: string }[]>('select status from refunds where id = ?', [refundId]);
+  return row?.status ?? null;
 }
 
 export interface AuditEntry {

@@ -1,62 +1,133 @@
 import { z } from 'zod';
+import { CASE_TYPES } from '../domain/case';
 import {
   CARRIER_EXCEPTION_KINDS,
   ORDER_CHANNELS,
   ORDER_STATUSES,
   PAYMENT_METHODS,
   SHIPMENT_STATUSES,
+  type Address,
+  type LineRequest,
+  type OrderView,
+  type PaymentInstruction,
+  type PaymentStatus,
 } from '../domain/order';
+import {
+  REFUND_CHANNELS,
+  REFUND_ORIGINS,
+  REFUND_REASONS,
+  REFUND_STATUSES,
+  type RefundSummary,
+  type RefundView,
+} from '../domain/refund';
+import { ROLES } from '../domain/roles';
 import { problemSchema } from './problems';
 
 /** Schemas shared by several route modules; the ones used by a single route live beside it. */
 
-export const ORDER_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+/** Every field of T, made required at every depth, so two shapes compare their keys and not only their types. */
+type Fields<T> = T extends readonly (infer E)[]
+  ? Fields<E>[]
+  : T extends object
+    ? { [K in keyof T]-?: Fields<T[K]> }
+    : T;
+type Mutual<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+/** A and B have the same fields, with the same optionality and types, at every depth. */
+type SameShape<A, B> = Mutual<A, B> extends true ? Mutual<Fields<A>, Fields<B>> : false;
 
-export const orderIdSchema = z
-  .string()
-  .regex(ORDER_ID_PATTERN, 'must be 1-64 characters of A-Z, a-z, 0-9, _ or -')
-  .describe('Order id, chosen by the client or generated at placement');
+/**
+ * Returns the schema as it is, and fails to compile unless what it parses to has exactly the shape of the domain type
+ * T: the domain declares a view once, and a field added, dropped or retyped there breaks the build here instead of
+ * being stripped from, or failing, the response.
+ */
+const describing =
+  <T>() =>
+  <S extends z.ZodType>(
+    schema: S &
+      (SameShape<z.output<S>, T> extends true ? unknown : { 'parses to another shape than the domain type': T }),
+  ): S =>
+    schema;
 
+/** Ids of every case type: chosen by the client (body or Idempotency-Key) or generated when it is started. */
+const CASE_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+
+const caseIdSchema = (description: string) =>
+  z.string().regex(CASE_ID_PATTERN, 'must be 1-64 characters of A-Z, a-z, 0-9, _ or -').describe(description);
+
+export const orderIdSchema = caseIdSchema('Order id, chosen by the client or generated at placement');
 export const orderIdParams = z.object({ orderId: orderIdSchema });
+export const refundIdSchema = caseIdSchema('Refund id, chosen by the client or generated at request');
+export const refundIdParams = z.object({ refundId: refundIdSchema });
+
+/** Loose: the other headers must stay on the request. */
+export const idempotencyHeaders = z.looseObject({
+  'idempotency-key': caseIdSchema(
+    'Makes the request safe to retry; when starting a case, its id; for a refund decision, the decision id',
+  ).optional(),
+});
 
 /** E.164 (`+8613800138000`) or an 11-digit mainland China mobile number (`13800138000`). */
 const PHONE_PATTERN = /^(\+[1-9]\d{6,14}|1[3-9]\d{9})$/;
 
-export const addressSchema = z
-  .object({
-    name: z.string().trim().min(2).max(30),
-    phone: z.string().regex(PHONE_PATTERN, 'must be E.164 (+8613800138000) or an 11-digit CN mobile number'),
-    line1: z.string().trim().min(1).max(200),
-    line2: z.string().trim().max(200).optional(),
-    city: z.string().trim().min(1).max(100),
-    region: z.string().trim().max(100).optional(),
-    postalCode: z.string().trim().min(1).max(20),
-    country: z
-      .string()
-      .regex(/^[A-Za-z]{2}$/, 'must be an ISO 3166-1 alpha-2 code')
-      .transform((code) => code.toUpperCase()),
-  })
-  .meta({ id: 'Address' });
+export const addressSchema = describing<Address>()(
+  z
+    .object({
+      name: z.string().trim().min(2).max(30),
+      phone: z.string().regex(PHONE_PATTERN, 'must be E.164 (+8613800138000) or an 11-digit CN mobile number'),
+      line1: z.string().trim().min(1).max(200),
+      line2: z.string().trim().max(200).optional(),
+      city: z.string().trim().min(1).max(100),
+      region: z.string().trim().max(100).optional(),
+      postalCode: z.string().trim().min(1).max(20),
+      country: z
+        .string()
+        .regex(/^[A-Za-z]{2}$/, 'must be an ISO 3166-1 alpha-2 code')
+        .transform((code) => code.toUpperCase()),
+    })
+    .meta({ id: 'Address' }),
+);
 
-export const lineRequestSchema = z.object({
-  sku: z.string().trim().min(1).max(64),
-  quantity: z.number().int().min(1).max(999),
-});
+export const lineRequestSchema = describing<LineRequest>()(
+  z.object({
+    sku: z.string().trim().min(1).max(64),
+    quantity: z.number().int().min(1).max(999),
+  }),
+);
 
 /** Methods the customer pays with a token from the payment form; balance, bank transfer and COD need none. */
 const TOKEN_METHODS: readonly string[] = ['card', 'wallet', 'instalments'];
 
-export const paymentInstructionSchema = z
-  .object({
-    method: z.enum(PAYMENT_METHODS),
-    token: z.string().min(1).max(512).optional().describe('Card or wallet token from the payment form'),
-  })
-  .superRefine((payment, ctx) => {
-    if (TOKEN_METHODS.includes(payment.method) && !payment.token) {
-      ctx.addIssue({ code: 'custom', path: ['token'], message: `a ${payment.method} payment needs a token` });
-    }
-  })
-  .meta({ id: 'PaymentInstruction' });
+export const paymentInstructionSchema = describing<PaymentInstruction>()(
+  z
+    .object({
+      method: z.enum(PAYMENT_METHODS),
+      token: z.string().min(1).max(512).optional().describe('Card or wallet token from the payment form'),
+    })
+    .superRefine((payment, ctx) => {
+      if (TOKEN_METHODS.includes(payment.method) && !payment.token) {
+        ctx.addIssue({ code: 'custom', path: ['token'], message: `a ${payment.method} payment needs a token` });
+      }
+    })
+    .meta({ id: 'PaymentInstruction' }),
+);
+
+/* Response schemas: plain strings where requests are stricter, so what was stored under older rules still reads. */
+
+const historySchema = <const S extends readonly [string, ...string[]]>(statuses: S) =>
+  z.array(
+    z.object({
+      seq: z.number().int(),
+      from: z.enum(statuses).nullable(),
+      to: z.enum(statuses),
+      at: z.string(),
+      actor: z.string(),
+      reason: z.string().optional(),
+    }),
+  );
+
+const actorSchema = z.object({ principal: z.string(), role: z.enum(ROLES) });
+
+const lineSchema = z.object({ sku: z.string(), quantity: z.number().int() });
 
 const pricedLineSchema = z.object({
   sku: z.string(),
@@ -69,7 +140,7 @@ const pricedLineSchema = z.object({
 const shipmentViewSchema = z.object({
   shipmentId: z.string(),
   warehouseCode: z.string(),
-  lines: z.array(z.object({ sku: z.string(), quantity: z.number().int() })),
+  lines: z.array(lineSchema),
   status: z.enum(SHIPMENT_STATUSES),
   carrier: z.string().optional(),
   waybill: z.string().optional(),
@@ -77,9 +148,22 @@ const shipmentViewSchema = z.object({
   exception: z.enum(CARRIER_EXCEPTION_KINDS).optional(),
 });
 
+/** Spelled out because the domain only has the type; `describing` below fails the build if the two part. */
+const PAYMENT_STATUSES = [
+  'NONE',
+  'AWAITING_TRANSFER',
+  'AUTHORIZED',
+  'DECLINED',
+  'CAPTURED',
+  'COD_PENDING',
+  'VOIDED',
+  'PARTIALLY_REFUNDED',
+  'REFUNDED',
+] as const satisfies readonly PaymentStatus[];
+
 const paymentViewSchema = z.object({
   method: z.enum(PAYMENT_METHODS),
-  status: z.string(),
+  status: z.enum(PAYMENT_STATUSES),
   attempts: z.number().int(),
   amount: z.number().int(),
   authorizationId: z.string().optional(),
@@ -89,51 +173,110 @@ const paymentViewSchema = z.object({
   lastDeclineReason: z.string().optional(),
 });
 
+export const refundSummarySchema = describing<RefundSummary>()(
+  z.object({
+    refundId: z.string(),
+    status: z.enum(REFUND_STATUSES),
+    amount: z.number().int(),
+    reason: z.enum(REFUND_REASONS),
+    requestedAt: z.string(),
+  }),
+);
+
 /** Money fields are integer minor units of `totals.currency`. */
-export const orderViewSchema = z
-  .object({
-    orderId: z.string(),
-    customerId: z.string(),
-    channel: z.enum(ORDER_CHANNELS),
-    status: z.enum(ORDER_STATUSES),
-    placedAt: z.string(),
-    lines: z.array(pricedLineSchema),
-    totals: z.object({
-      currency: z.string(),
-      subtotal: z.number().int(),
-      shipping: z.number().int(),
-      total: z.number().int(),
-    }),
-    shippingAddress: z.object({
-      name: z.string(),
-      phone: z.string(),
-      line1: z.string(),
-      line2: z.string().optional(),
-      city: z.string(),
-      region: z.string().optional(),
-      postalCode: z.string(),
-      country: z.string(),
-    }),
-    payment: paymentViewSchema,
-    shipments: z.array(shipmentViewSchema),
-    history: z.array(
-      z.object({
-        seq: z.number().int(),
-        from: z.enum(ORDER_STATUSES).nullable(),
-        to: z.enum(ORDER_STATUSES),
-        at: z.string(),
-        actor: z.string(),
-        reason: z.string().optional(),
+export const orderViewSchema = describing<OrderView>()(
+  z
+    .object({
+      orderId: z.string(),
+      customerId: z.string(),
+      channel: z.enum(ORDER_CHANNELS),
+      status: z.enum(ORDER_STATUSES),
+      placedAt: z.string(),
+      lines: z.array(pricedLineSchema),
+      totals: z.object({
+        currency: z.string(),
+        subtotal: z.number().int(),
+        shipping: z.number().int(),
+        total: z.number().int(),
       }),
-    ),
-    edits: z.number().int(),
-    needsAttention: z.boolean(),
-    attentionReasons: z.array(z.string()),
-    reviewReasons: z.array(z.string()),
-    cancelReason: z.string().optional(),
-    slaDeadline: z.string().optional(),
-  })
-  .meta({ id: 'Order' });
+      shippingAddress: z.object({
+        name: z.string(),
+        phone: z.string(),
+        line1: z.string(),
+        line2: z.string().optional(),
+        city: z.string(),
+        region: z.string().optional(),
+        postalCode: z.string(),
+        country: z.string(),
+      }),
+      payment: paymentViewSchema,
+      shipments: z.array(shipmentViewSchema),
+      history: historySchema(ORDER_STATUSES),
+      edits: z.number().int(),
+      needsAttention: z.boolean(),
+      attentionReasons: z.array(z.string()),
+      reviewReasons: z.array(z.string()),
+      cancelReason: z.string().optional(),
+      slaDeadline: z.string().optional(),
+      refunds: z.array(refundSummarySchema).describe('Refunds of the order, oldest first'),
+    })
+    .meta({ id: 'Order' }),
+);
+
+/** Money fields are integer minor units of `currency`. */
+export const refundViewSchema = describing<RefundView>()(
+  z
+    .object({
+      refundId: z.string(),
+      orderId: z.string(),
+      customerId: z.string(),
+      status: z.enum(REFUND_STATUSES),
+      amount: z.number().int(),
+      currency: z.string(),
+      reason: z.enum(REFUND_REASONS),
+      note: z.string().optional(),
+      lines: z.array(lineSchema).optional().describe('The refunded lines, when the refund was asked for by lines'),
+      includeShipping: z.boolean().optional(),
+      origin: z.enum(REFUND_ORIGINS),
+      requestedBy: actorSchema,
+      requestedAt: z.string(),
+      approver: z
+        .enum(['system', 'agent', 'supervisor'])
+        .describe('Who must approve: the system within the auto-approve limit, else an agent or a supervisor'),
+      decision: z
+        .object({
+          decisionId: z.string(),
+          decision: z.enum(['approve', 'reject']),
+          actor: actorSchema,
+          reason: z.string().optional(),
+          at: z.string(),
+        })
+        .optional(),
+      paymentId: z.string().optional(),
+      paymentMethod: z.enum(PAYMENT_METHODS).optional(),
+      channel: z.enum(REFUND_CHANNELS),
+      providerRefundId: z.string().optional(),
+      attempts: z.array(
+        z.object({
+          attempt: z.number().int(),
+          channel: z.enum(REFUND_CHANNELS),
+          at: z.string(),
+          actor: z.string(),
+          outcome: z.enum(['refunded', 'refused']),
+          detail: z.string().optional(),
+        }),
+      ),
+      rejectReason: z.string().optional(),
+      history: historySchema(REFUND_STATUSES),
+      needsAttention: z.boolean(),
+      attentionReasons: z.array(z.string()),
+      escalationLevel: z.number().int(),
+      slaDeadline: z.string().optional(),
+    })
+    .meta({ id: 'Refund' }),
+);
+
+export const caseTypeSchema = z.enum(CASE_TYPES);
 
 export const pagingQuery = {
   limit: z.coerce.number().int().min(1).max(200).default(50),

@@ -1,9 +1,7 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { raw } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
 import { WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy } from '@temporalio/common';
-import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { orderPolicy } from '../../config';
@@ -16,6 +14,7 @@ import {
   type OrderInput,
   type OrderView,
 } from '../../domain/order';
+import { ORDER_REVIEWER_ROLES } from '../../domain/roles';
 import { allocate, type StockMap } from '../../domain/rules';
 import {
   awaitIntakeUpdate,
@@ -25,18 +24,31 @@ import {
   editLinesUpdate,
   orderStateQuery,
   orderWorkflowId,
-  recoverStepUpdate,
   retryPaymentUpdate,
   reviewOrderUpdate,
+  type AddressChange,
+  type CancelRequest,
+  type LineEdit,
+  type PaymentRetry,
+  type ReviewDecision,
 } from '../../workflows/messages';
 import type { orderWorkflow } from '../../workflows';
 import { CaseTypeKey, ChannelKey, CustomerIdKey, PaymentMethodKey } from '../../workflows/search-attributes';
 import type { ApiDeps } from '../app';
-import { STAFF, actorOf } from '../auth';
-import { Problem, PROBLEM_BASE, toProblem, type FieldError } from '../problems';
-import { orderStatusFromDb, orderViewFromDb, writeAudit } from '../records';
+import { actorOf } from '../auth';
+import { caseAction, caseApi, hashRequest, recoverAction, type CaseAction, type CaseKind } from '../cases';
+import { Problem, type FieldError } from '../problems';
+import { orderStatusFromDb, orderViewFromDb, refundSummariesFromDb } from '../records';
+import {
+  CUSTOMER_ACTOR_ROLES,
+  ORDER_CANCEL_ROLES,
+  ORDER_LIST_ROLES,
+  ORDER_PLACER_ROLES,
+  ORDER_READER_ROLES,
+} from '../roles';
 import {
   addressSchema,
+  idempotencyHeaders,
   lineRequestSchema,
   orderIdParams,
   orderIdSchema,
@@ -67,11 +79,6 @@ const placeOrderBody = z.object({
   payment: paymentInstructionSchema,
 });
 type PlaceOrderBody = z.infer<typeof placeOrderBody>;
-
-/** Loose: the other headers must stay on the request. */
-const idempotencyHeaders = z.looseObject({
-  'idempotency-key': orderIdSchema.optional().describe('Makes the request safe to retry; for placement, the order id'),
-});
 
 const orderSummarySchema = z.object({
   orderId: z.string(),
@@ -123,115 +130,103 @@ const reviewBody = z
     }
   });
 
-const PLACERS = ['system', 'agent', 'admin'] as const;
-const ORDER_READERS = [...STAFF, 'system', 'warehouse', 'finance'] as const;
-const LIST_READERS = [...STAFF, 'system', 'finance'] as const;
-const CUSTOMER_ACTORS = ['system', 'agent'] as const;
+const ORDER: CaseKind<OrderView> = {
+  caseType: 'order',
+  idParam: 'orderId',
+  params: orderIdParams,
+  viewSchema: orderViewSchema,
+  workflowId: orderWorkflowId,
+  stateQuery: orderStateQuery,
+  viewFromDb: orderViewFromDb,
+  statusFromDb: orderStatusFromDb,
+};
+
+const normalisedLines = (lines: readonly LineRequest[]): LineRequest[] =>
+  lines.map(({ sku, quantity }) => ({ sku, quantity }));
+
+/** Every change to an order after placement: a workflow update each, taken by the roles that may ask for it. */
+const ORDER_ACTIONS: readonly CaseAction[] = [
+  caseAction({
+    method: 'POST',
+    path: '/v1/orders/:orderId/cancel',
+    roles: ORDER_CANCEL_ROLES,
+    summary: 'Cancel an order before it ships',
+    body: z.object({ reason: z.string().trim().min(1).max(500) }),
+    update: cancelOrderUpdate,
+    args: ({ reason }, { actor }): CancelRequest => ({ reason, actor }),
+    action: () => 'order.cancel',
+    detail: ({ reason }) => ({ reason }),
+  }),
+  caseAction({
+    method: 'POST',
+    path: '/v1/orders/:orderId/review',
+    roles: ORDER_REVIEWER_ROLES,
+    summary: 'Approve or reject an order held for review',
+    body: reviewBody,
+    update: reviewOrderUpdate,
+    args: ({ decision, reason }, { actor }): ReviewDecision => ({ decision, reason, actor }),
+    action: () => 'order.review',
+    detail: ({ decision, reason }) => ({ decision, reason }),
+  }),
+  caseAction({
+    method: 'POST',
+    path: '/v1/orders/:orderId/payment',
+    roles: CUSTOMER_ACTOR_ROLES,
+    summary: 'Retry payment, possibly with another method',
+    body: paymentInstructionSchema,
+    update: retryPaymentUpdate,
+    args: (payment, { actor }): PaymentRetry => ({ payment, actor }),
+    action: () => 'order.retry_payment',
+    detail: ({ method }) => ({ method }),
+  }),
+  caseAction({
+    method: 'PATCH',
+    path: '/v1/orders/:orderId',
+    roles: CUSTOMER_ACTOR_ROLES,
+    summary: 'Change lines and quantities while awaiting payment',
+    body: z.object({ lines: z.array(lineRequestSchema).min(1).max(50) }),
+    update: editLinesUpdate,
+    args: ({ lines }, { actor }): LineEdit => ({ lines: normalisedLines(lines), actor }),
+    action: () => 'order.edit_lines',
+    detail: ({ lines }) => ({ lines: normalisedLines(lines) }),
+    precheck: (em, { lines }) => checkSkus(em, normalisedLines(lines)),
+  }),
+  caseAction({
+    method: 'PUT',
+    path: '/v1/orders/:orderId/shipping-address',
+    roles: CUSTOMER_ACTOR_ROLES,
+    summary: 'Change the shipping address until a parcel is handed over',
+    body: addressSchema,
+    update: changeAddressUpdate,
+    args: (address, { actor }): AddressChange => ({ address, actor }),
+    action: () => 'order.change_address',
+    detail: (address) => ({ address }),
+  }),
+  recoverAction('order', '/v1/orders/:orderId/recover', 'fail ends the order FAILED, releasing stock and payment'),
+  caseAction({
+    method: 'POST',
+    path: '/v1/orders/:orderId/confirm-receipt',
+    roles: CUSTOMER_ACTOR_ROLES,
+    summary: 'Confirm delivery was received',
+    // Fastify hands a POST without a body over as null.
+    body: z.object({}).nullish(),
+    update: confirmReceiptUpdate,
+    args: (_body, { actor }) => ({ actor }),
+    action: () => 'order.confirm_receipt',
+    detail: () => ({}),
+  }),
+];
 
 export function orderRoutes(deps: ApiDeps): FastifyPluginAsyncZod {
   const { temporal, config } = deps;
-  const handleOf = (orderId: string) => temporal.workflow.getHandle<typeof orderWorkflow>(orderWorkflowId(orderId));
-
-  /** The live view from the workflow; from PostgreSQL once Temporal no longer holds the workflow. */
-  async function currentView(em: EntityManager, orderId: string): Promise<OrderView> {
-    try {
-      return await handleOf(orderId).query(orderStateQuery);
-    } catch (error) {
-      if (!(error instanceof WorkflowNotFoundError)) throw error;
-    }
-    const stored = await orderViewFromDb(em, orderId);
-    if (!stored) throw new Problem('not-found', `no order ${orderId}`);
-    return stored;
-  }
-
-  /** Runs an update on the order; a finished order is a wrong-state conflict, not a missing one. */
-  async function update(
-    em: EntityManager,
-    orderId: string,
-    run: (handle: WorkflowHandle<typeof orderWorkflow>) => Promise<OrderView>,
-  ): Promise<OrderView> {
-    try {
-      return await run(handleOf(orderId));
-    } catch (error) {
-      if (!(error instanceof WorkflowNotFoundError)) throw error;
-      const status = await orderStatusFromDb(em, orderId);
-      if (status) throw new Problem('wrong-state', `order ${orderId} is ${status} and can no longer change`);
-      throw new Problem('not-found', `no order ${orderId}`);
-    }
-  }
-
-  /** Every action leaves an audit row, whether it was carried out or refused; a failed audit write never hides the outcome. */
-  async function audited<T>(
-    request: FastifyRequest,
-    em: EntityManager,
-    action: string,
-    orderId: string,
-    detail: Record<string, unknown>,
-    work: () => Promise<T>,
-  ): Promise<T> {
-    const actor = actorOf(request);
-    const record = (result: string, extra: Record<string, unknown> = {}) =>
-      writeAudit(em, {
-        ...actor,
-        action,
-        objectType: 'order',
-        objectId: orderId,
-        result,
-        detail: { ...detail, ...extra },
-        ip: request.ip,
-      }).catch((error: unknown) => request.log.error({ err: error, action, orderId }, 'audit write failed'));
-    try {
-      const outcome = await work();
-      await record('ok');
-      return outcome;
-    } catch (error) {
-      const problem = toProblem(error);
-      await record(problem ? 'rejected' : 'error', {
-        problem: PROBLEM_BASE + (problem?.problemType ?? 'internal'),
-        reason: problem?.detail ?? (error as Error).message,
-      });
-      throw error;
-    }
-  }
-
-  const updateId = (action: string, request: FastifyRequest) => {
-    const key = request.headers['idempotency-key'];
-    return typeof key === 'string' ? { updateId: `${action}:${key}` } : {};
-  };
-
-  async function describe(orderId: string) {
-    try {
-      return await handleOf(orderId).describe();
-    } catch (error) {
-      if (error instanceof WorkflowNotFoundError) return undefined;
-      throw error;
-    }
-  }
-
-  /** A placement repeated under an existing id: the same request gets the order back, a different one a conflict. */
-  async function replay(
-    em: EntityManager,
-    orderId: string,
-    requestHash: string,
-    existingHash: unknown,
-  ): Promise<{ status: 200 | 201; view: OrderView }> {
-    if (existingHash !== requestHash) {
-      throw new Problem('conflict', `order id ${orderId} was already used with a different request`);
-    }
-    try {
-      // Waits for intake when the first attempt is still pricing and reserving.
-      return { status: 200 as const, view: await handleOf(orderId).executeUpdate(awaitIntakeUpdate) };
-    } catch (error) {
-      if (!(error instanceof WorkflowNotFoundError)) throw error;
-    }
-    return { status: 200 as const, view: await currentView(em, orderId) };
-  }
+  const orders = caseApi(deps, ORDER);
+  const { audited, describe } = orders;
 
   return async (app) => {
     app.post(
       '/v1/orders',
       {
-        config: { roles: PLACERS },
+        config: { roles: ORDER_PLACER_ROLES },
         schema: {
           tags: ['orders'],
           summary: 'Place an order',
@@ -253,20 +248,23 @@ export function orderRoutes(deps: ApiDeps): FastifyPluginAsyncZod {
         }
         const orderId = body.orderId ?? headerKey ?? `ord_${randomBytes(12).toString('hex')}`;
         const currency = body.currency ?? config.ORDER_CURRENCY;
-        const lines = body.lines.map(({ sku, quantity }) => ({ sku, quantity }));
+        const lines = normalisedLines(body.lines);
         const requestHash = placementHash(body, currency, lines);
         const em = deps.orm.em.fork();
         const actor = actorOf(request);
 
+        const replay = (existingHash: unknown) =>
+          orders.replay(em, orderId, requestHash, existingHash, awaitIntakeUpdate);
+
         const { status, view } = await audited(request, em, 'order.place', orderId, { requestHash }, async () => {
           const recorded = await em.findOne(OrderSchema, { id: orderId }, { fields: ['requestHash'] });
-          if (recorded) return replay(em, orderId, requestHash, recorded.requestHash);
+          if (recorded) return replay(recorded.requestHash);
           try {
             await precheck(em, body, currency, config.ORDER_CURRENCY);
           } catch (error) {
             // A retried placement may fail checks its first attempt consumed (the stock it reserved).
             const existing = await describe(orderId);
-            if (existing) return replay(em, orderId, requestHash, existing.memo?.requestHash);
+            if (existing) return replay(existing.memo?.requestHash);
             throw error;
           }
           const input: OrderInput = {
@@ -300,7 +298,7 @@ export function orderRoutes(deps: ApiDeps): FastifyPluginAsyncZod {
           } catch (error) {
             if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
             const existing = await describe(orderId);
-            return replay(em, orderId, requestHash, existing?.memo?.requestHash);
+            return replay(existing?.memo?.requestHash);
           }
           return { status: 201 as const, view: await handle.executeUpdate(awaitIntakeUpdate) };
         });
@@ -314,21 +312,29 @@ export function orderRoutes(deps: ApiDeps): FastifyPluginAsyncZod {
     app.get(
       '/v1/orders/:orderId',
       {
-        config: { roles: ORDER_READERS },
+        config: { roles: ORDER_READER_ROLES },
         schema: {
           tags: ['orders'],
           summary: 'One order, live from its workflow',
+          description: 'Lists every refund of the order, whoever started it, from PostgreSQL.',
           params: orderIdParams,
           response: { 200: orderViewSchema, ...problems(400, 401, 403, 404, 503) },
         },
       },
-      async (request) => currentView(deps.orm.em.fork(), request.params.orderId),
+      async (request) => {
+        const em = deps.orm.em.fork();
+        const [view, refunds] = await Promise.all([
+          orders.currentView(em, request.params.orderId),
+          refundSummariesFromDb(em, request.params.orderId),
+        ]);
+        return { ...view, refunds };
+      },
     );
 
     app.get(
       '/v1/orders',
       {
-        config: { roles: LIST_READERS },
+        config: { roles: ORDER_LIST_ROLES },
         schema: {
           tags: ['orders'],
           summary: 'Search orders (from PostgreSQL)',
@@ -394,182 +400,14 @@ export function orderRoutes(deps: ApiDeps): FastifyPluginAsyncZod {
       },
     );
 
-    const actionSchema = <B extends z.ZodType>(summary: string, body: B) => ({
-      tags: ['orders'],
-      summary,
-      params: orderIdParams,
-      headers: idempotencyHeaders,
-      body,
-      response: { 200: orderViewSchema, ...problems(400, 401, 403, 404, 409, 422, 503) },
-    });
-
-    app.post(
-      '/v1/orders/:orderId/cancel',
-      {
-        config: { roles: ['system', 'agent', 'supervisor', 'ops', 'admin'] },
-        schema: actionSchema(
-          'Cancel an order before it ships',
-          z.object({ reason: z.string().trim().min(1).max(500) }),
-        ),
-      },
-      async (request) => {
-        const { orderId } = request.params;
-        const em = deps.orm.em.fork();
-        const actor = actorOf(request);
-        return audited(request, em, 'order.cancel', orderId, { reason: request.body.reason }, () =>
-          update(em, orderId, (h) =>
-            h.executeUpdate(cancelOrderUpdate, {
-              args: [{ reason: request.body.reason, actor }],
-              ...updateId('cancel', request),
-            }),
-          ),
-        );
-      },
-    );
-
-    app.post(
-      '/v1/orders/:orderId/review',
-      {
-        config: { roles: ['agent', 'supervisor', 'admin'] },
-        schema: actionSchema('Approve or reject an order held for review', reviewBody),
-      },
-      async (request) => {
-        const { orderId } = request.params;
-        const { decision, reason } = request.body;
-        const em = deps.orm.em.fork();
-        const actor = actorOf(request);
-        return audited(request, em, 'order.review', orderId, { decision, reason }, () =>
-          update(em, orderId, (h) =>
-            h.executeUpdate(reviewOrderUpdate, { args: [{ decision, reason, actor }], ...updateId('review', request) }),
-          ),
-        );
-      },
-    );
-
-    app.post(
-      '/v1/orders/:orderId/payment',
-      {
-        config: { roles: CUSTOMER_ACTORS },
-        schema: actionSchema('Retry payment, possibly with another method', paymentInstructionSchema),
-      },
-      async (request) => {
-        const { orderId } = request.params;
-        const payment = request.body;
-        const em = deps.orm.em.fork();
-        const actor = actorOf(request);
-        return audited(request, em, 'order.retry_payment', orderId, { method: payment.method }, () =>
-          update(em, orderId, (h) =>
-            h.executeUpdate(retryPaymentUpdate, { args: [{ payment, actor }], ...updateId('payment', request) }),
-          ),
-        );
-      },
-    );
-
-    app.patch(
-      '/v1/orders/:orderId',
-      {
-        config: { roles: CUSTOMER_ACTORS },
-        schema: actionSchema(
-          'Change lines and quantities while awaiting payment',
-          z.object({ lines: z.array(lineRequestSchema).min(1).max(50) }),
-        ),
-      },
-      async (request) => {
-        const { orderId } = request.params;
-        const lines = request.body.lines.map(({ sku, quantity }) => ({ sku, quantity }));
-        const em = deps.orm.em.fork();
-        const actor = actorOf(request);
-        return audited(request, em, 'order.edit_lines', orderId, { lines }, async () => {
-          await checkSkus(em, lines);
-          return update(em, orderId, (h) =>
-            h.executeUpdate(editLinesUpdate, { args: [{ lines, actor }], ...updateId('edit', request) }),
-          );
-        });
-      },
-    );
-
-    app.put(
-      '/v1/orders/:orderId/shipping-address',
-      {
-        config: { roles: CUSTOMER_ACTORS },
-        schema: actionSchema('Change the shipping address until a parcel is handed over', addressSchema),
-      },
-      async (request) => {
-        const { orderId } = request.params;
-        const address = request.body;
-        const em = deps.orm.em.fork();
-        const actor = actorOf(request);
-        return audited(request, em, 'order.change_address', orderId, { address }, () =>
-          update(em, orderId, (h) =>
-            h.executeUpdate(changeAddressUpdate, { args: [{ address, actor }], ...updateId('address', request) }),
-          ),
-        );
-      },
-    );
-
-    app.post(
-      '/v1/orders/:orderId/recover',
-      {
-        config: { roles: ['ops', 'admin'] },
-        schema: actionSchema(
-          'Retry, or give up, a step that failed for good (attention reason step_failed)',
-          z.object({
-            action: z.enum(['retry', 'fail']).describe('fail ends the order FAILED, releasing stock and payment'),
-            reason: z.string().trim().min(1).max(500),
-          }),
-        ),
-      },
-      async (request) => {
-        const { orderId } = request.params;
-        const { action, reason } = request.body;
-        const em = deps.orm.em.fork();
-        const actor = actorOf(request);
-        return audited(request, em, `order.recover_${action}`, orderId, { reason }, () =>
-          update(em, orderId, (h) =>
-            h.executeUpdate(recoverStepUpdate, { args: [{ action, reason, actor }], ...updateId('recover', request) }),
-          ),
-        );
-      },
-    );
-
-    app.post(
-      '/v1/orders/:orderId/confirm-receipt',
-      {
-        config: { roles: CUSTOMER_ACTORS },
-        // Fastify hands a POST without a body over as null.
-        schema: actionSchema('Confirm delivery was received', z.object({}).nullish()),
-      },
-      async (request) => {
-        const { orderId } = request.params;
-        const em = deps.orm.em.fork();
-        const actor = actorOf(request);
-        return audited(request, em, 'order.confirm_receipt', orderId, {}, () =>
-          update(em, orderId, (h) =>
-            h.executeUpdate(confirmReceiptUpdate, { args: [{ actor }], ...updateId('confirm', request) }),
-          ),
-        );
-      },
-    );
+    orders.registerActions(app, ORDER_ACTIONS);
   };
 }
 
-/** JSON with sorted keys and no undefined members, so equal requests hash equally however they were written. */
-export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value)
-      .filter(([, member]) => member !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([key, member]) => `${JSON.stringify(key)}:${canonicalJson(member)}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
-
 /** The order id is the key, not part of the request: a retry may name it by body or header alike. */
-export function placementHash(body: PlaceOrderBody, currency: string, lines: LineRequest[]): string {
+function placementHash(body: PlaceOrderBody, currency: string, lines: LineRequest[]): string {
   const { customerId, channel, shippingAddress, payment } = body;
-  const normalised = { customerId, channel, currency, lines, shippingAddress, payment };
-  return createHash('sha256').update(canonicalJson(normalised)).digest('hex');
+  return hashRequest({ customerId, channel, currency, lines, shippingAddress, payment });
 }
 
 /**
@@ -593,7 +431,7 @@ async function precheck(
       { field: 'currency', reason: `must be ${orderCurrency}` },
     ]);
   }
-  const lines = body.lines.map(({ sku, quantity }) => ({ sku, quantity }));
+  const lines = normalisedLines(body.lines);
   const products = await checkSkus(em, lines);
   const foreign = lines.flatMap((line, i) =>
     products.get(line.sku) !== currency

@@ -3,9 +3,8 @@ import { z } from 'zod';
 import { CARRIER_EVENT_TYPES, CARRIER_EXCEPTION_KINDS } from '../../domain/order';
 import { ProviderRefusedError, type SandboxCarrier, type SandboxPaymentGateway } from '../../sandbox';
 import { Problem } from '../problems';
+import { SANDBOX_OPERATOR_ROLES } from '../roles';
 import { problems } from '../schemas';
-
-const OPERATORS = ['ops', 'admin', 'system'] as const;
 
 /** What the sandbox refuses (wrong state, mismatched event) is the caller's mistake, not a server fault. */
 async function refusalsAsConflicts<T>(work: () => Promise<T>): Promise<T> {
@@ -29,7 +28,7 @@ export function sandboxRoutes(sandbox: {
     app.post(
       '/v1/sandbox/bank-transfers/:reference/receive',
       {
-        config: { roles: OPERATORS },
+        config: { roles: SANDBOX_OPERATOR_ROLES },
         schema: {
           tags: ['sandbox'],
           summary: 'Simulate the customer’s bank transfer arriving',
@@ -67,7 +66,7 @@ export function sandboxRoutes(sandbox: {
     app.post(
       '/v1/sandbox/parcels/:waybill/events',
       {
-        config: { roles: OPERATORS },
+        config: { roles: SANDBOX_OPERATOR_ROLES },
         schema: {
           tags: ['sandbox'],
           summary: 'Simulate a carrier scan of a parcel',

@@ -19,19 +19,28 @@ export function apiClient(baseUrl: () => string, defaultToken: string) {
     return {
       status: response.status,
       type: response.headers.get('content-type'),
+      location: response.headers.get('location'),
       body: (await response.json()) as Record<string, any>,
     };
   }
 
-  /** Polls the order until `ready` holds; the workflow moves on asynchronously after webhooks and timers. */
-  async function until(orderId: string, ready: (view: Record<string, any>) => boolean, seconds = 20) {
+  /** Polls a case's view at `url` until `ready` holds; workflows move on asynchronously after webhooks and timers. */
+  async function poll(url: string, ready: (view: Record<string, any>) => boolean, seconds = 20) {
     for (let i = 0; i < seconds * 10; i += 1) {
-      const { body } = await call('GET', `/v1/orders/${orderId}`);
+      const { body } = await call('GET', url);
       if (ready(body)) return body;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
-    throw new Error(`order ${orderId} never reached the expected state`);
+    throw new Error(`${url} never reached the expected state`);
   }
 
-  return { call, until };
+  /** Polls the order until `ready` holds. */
+  const until = (orderId: string, ready: (view: Record<string, any>) => boolean, seconds = 20) =>
+    poll(`/v1/orders/${orderId}`, ready, seconds);
+
+  /** Polls the refund until `ready` holds. */
+  const untilRefund = (refundId: string, ready: (view: Record<string, any>) => boolean, seconds = 20) =>
+    poll(`/v1/refunds/${refundId}`, ready, seconds);
+
+  return { call, until, untilRefund };
 }

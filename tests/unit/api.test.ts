@@ -3,10 +3,10 @@ import { connect, type AddressInfo } from 'node:net';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { ActivityFailure, ApplicationFailure, RetryState } from '@temporalio/common';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, RouteOptions } from 'fastify';
 import { buildApp } from '../../api/app';
 import { fieldPath, PROBLEM_BASE, toProblem } from '../../api/problems';
-import { loadConfig } from '../../config';
+import { loadConfig, ROLES, type Role } from '../../config';
 import { SIGNATURE_HEADER, signPayload } from '../../sandbox/signing';
 
 // app.inject() goes through light-my-request, which requires the ESM-only `cookie` 2: jest's module sandbox cannot load
@@ -17,38 +17,118 @@ jest.mock('cookie', () =>
 
 const TOKENS = {
   agent: 'tok-agent',
+  supervisor: 'tok-supervisor',
   warehouse: 'tok-warehouse',
+  finance: 'tok-finance',
+  ops: 'tok-ops',
+  admin: 'tok-admin',
   system: 'tok-system',
+} satisfies Record<Role, string>;
+
+const PRINCIPALS: Record<Role, string> = {
+  agent: 'alice',
+  supervisor: 'sam',
+  warehouse: 'wh-bot',
+  finance: 'fiona',
+  ops: 'olga',
+  admin: 'ada',
+  system: 'storefront',
 };
 
 const config = loadConfig({
   NODE_ENV: 'test',
-  API_TOKENS: `${TOKENS.agent}=agent:alice,${TOKENS.warehouse}=warehouse:wh-bot,${TOKENS.system}=system:storefront`,
+  API_TOKENS: ROLES.map((role) => `${TOKENS[role]}=${role}:${PRINCIPALS[role]}`).join(','),
 });
 
-/** Records the signals the webhook routes send; nothing else of Temporal is reachable in these tests. */
+/** A refund as its workflow would answer an update with it. */
+const refundView = (refundId: string) => ({
+  refundId,
+  orderId: 'ord-1',
+  customerId: 'cus_1',
+  status: 'APPROVED',
+  amount: 5000,
+  currency: 'CNY',
+  reason: 'quality_problem',
+  origin: 'agent',
+  requestedBy: { principal: 'bob', role: 'agent' },
+  requestedAt: '2026-11-23T10:00:00.000Z',
+  approver: 'agent',
+  channel: 'original',
+  attempts: [],
+  history: [],
+  needsAttention: false,
+  attentionReasons: [],
+  escalationLevel: 0,
+});
+
+/**
+ * Records the signals, updates and starts routes send. An update answers with `updateAnswer` (a refund's view unless
+ * a test says otherwise), or fails with `updateFailure`; no workflow exists until a route starts one.
+ */
 const signals: { workflowId: string; name: string; args: unknown[] }[] = [];
+const updates: { workflowId: string; name: string; args?: unknown[]; updateId?: string }[] = [];
+const starts: { workflowId: string; args: unknown[]; memo?: Record<string, unknown> }[] = [];
+let updateFailure: Error | undefined;
+let updateAnswer: (workflowId: string) => unknown;
+const handle = (workflowId: string) => ({
+  signal: async (def: { name: string }, ...args: unknown[]) => {
+    signals.push({ workflowId, name: def.name, args });
+  },
+  executeUpdate: async (def: { name: string }, options?: { args: unknown[]; updateId?: string }) => {
+    updates.push({ workflowId, name: def.name, args: options?.args, updateId: options?.updateId });
+    if (updateFailure) throw updateFailure;
+    return updateAnswer(workflowId);
+  },
+  describe: async () => {
+    throw new WorkflowNotFoundError('not found', workflowId, undefined);
+  },
+});
 const temporal = {
   workflow: {
-    getHandle: (workflowId: string) => ({
-      signal: async (def: { name: string }, ...args: unknown[]) => {
-        signals.push({ workflowId, name: def.name, args });
-      },
-    }),
+    getHandle: handle,
+    start: async (_workflow: string, options: (typeof starts)[number]) => {
+      starts.push(options);
+      return handle(options.workflowId);
+    },
   },
 } as unknown as Client;
-// No test reaches the database: every request below is refused or answered before a route touches it.
-const orm = {} as MikroORM;
+
+/**
+ * The database, as far as these tests reach it: audit rows are recorded, and a raw query gets what `answer` gives for
+ * its SQL (nothing unless a test says otherwise). Every other request is refused or answered before a route reads.
+ */
+const audits: Record<string, unknown>[] = [];
+let answer: (sql: string) => Record<string, unknown>[];
+const orm = {
+  em: {
+    fork: () => ({
+      insert: async (_entity: unknown, row: Record<string, unknown>) => void audits.push(row),
+      execute: async (sql: string) => answer(sql),
+    }),
+  },
+} as unknown as MikroORM;
+
+/** Every route as it was added, to check them all, including ones added later. */
+const routes: RouteOptions[] = [];
 
 let app: FastifyInstance;
 
 beforeAll(async () => {
-  app = await buildApp({ config, temporal, orm, taskQueue: 'orders-test' });
+  app = await buildApp({ config, temporal, orm, taskQueue: 'orders-test', onRoute: (route) => routes.push(route) });
   await app.ready();
 });
 
 afterAll(async () => {
   await app.close();
+});
+
+beforeEach(() => {
+  updates.length = 0;
+  starts.length = 0;
+  audits.length = 0;
+  updateFailure = undefined;
+  updateAnswer = (workflowId) => refundView(workflowId.replace(/^refund-/, ''));
+  answer = () => [];
 });
 
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
@@ -140,7 +220,15 @@ describe('authentication and roles', () => {
     const docs = await app.inject({ method: 'GET', url: '/docs/json' });
     expect(docs.statusCode).toBe(200);
     expect(Object.keys(docs.json().paths)).toEqual(
-      expect.arrayContaining(['/v1/orders', '/v1/orders/{orderId}', '/v1/webhooks/payment', '/health']),
+      expect.arrayContaining([
+        '/v1/orders',
+        '/v1/orders/{orderId}',
+        '/v1/refunds',
+        '/v1/refunds/{refundId}/approve',
+        '/v1/audit',
+        '/v1/webhooks/payment',
+        '/health',
+      ]),
     );
   });
 });
@@ -244,6 +332,428 @@ describe('other request validation', () => {
 
   it('answers unknown routes with a not-found problem', async () => {
     expectProblem(await app.inject({ method: 'GET', url: '/v2/nothing' }), 404, 'not-found');
+  });
+});
+
+describe('roles of every route', () => {
+  const own = (route: RouteOptions) => route.method !== 'HEAD' && !String(route.url).startsWith('/docs');
+  /** The URL with every path parameter filled in, e.g. /v1/refunds/x1/approve. */
+  const concrete = (url: string) => url.replace(/:[A-Za-z]+/g, 'x1');
+
+  it('declares roles, or is public on purpose', () => {
+    const undeclared = routes.filter((route) => own(route) && !route.config?.roles && !route.config?.public);
+    expect(undeclared.map((route) => `${route.method} ${route.url}`)).toEqual([]);
+    const open = routes.filter((route) => own(route) && route.config?.public).map((route) => route.url);
+    expect([...new Set(open)].sort()).toEqual(['/health', '/metrics', '/v1/webhooks/carrier', '/v1/webhooks/payment']);
+  });
+
+  it('lists the new routes', () => {
+    const declared = new Set(routes.filter(own).map((route) => `${route.method} ${route.url}`));
+    for (const route of [
+      'POST /v1/refunds',
+      'GET /v1/refunds',
+      'GET /v1/refunds/:refundId',
+      'POST /v1/refunds/:refundId/approve',
+      'POST /v1/refunds/:refundId/reject',
+      'POST /v1/refunds/:refundId/retry',
+      'POST /v1/refunds/:refundId/recover',
+      'GET /v1/audit',
+    ]) {
+      expect(declared).toContain(route);
+    }
+  });
+
+  const restricted = () =>
+    routes
+      .filter((route) => own(route) && Array.isArray(route.config?.roles))
+      .flatMap((route) => {
+        const allowed = route.config!.roles as readonly Role[];
+        return ROLES.filter((role) => !allowed.includes(role)).map((role) => ({ route, role }));
+      });
+
+  it('refuses every role outside a route’s list with 403, before reading the body or touching anything', async () => {
+    const cases = restricted();
+    expect(cases.length).toBeGreaterThan(50);
+    for (const { route, role } of cases) {
+      const method = route.method as 'GET' | 'POST' | 'PUT' | 'PATCH';
+      const response = await app.inject({
+        method,
+        url: concrete(route.url),
+        headers: bearer(TOKENS[role]),
+        ...(method === 'GET' ? {} : { payload: {} }),
+      });
+      expect({ route: `${method} ${route.url}`, role, status: response.statusCode }).toEqual({
+        route: `${method} ${route.url}`,
+        role,
+        status: 403,
+      });
+    }
+    expect(updates).toEqual([]);
+    expect(audits).toEqual([]);
+  });
+
+  it.each([
+    ['agent', 'POST', '/v1/refunds/r1/retry', { channel: 'original', reason: 'try again' }],
+    ['warehouse', 'POST', '/v1/refunds/r1/approve', {}],
+    ['finance', 'POST', '/v1/refunds/r1/approve', {}],
+    ['ops', 'POST', '/v1/refunds/r1/reject', { reason: 'no' }],
+    ['system', 'POST', '/v1/refunds/r1/approve', {}],
+    ['agent', 'POST', '/v1/refunds/r1/recover', { action: 'retry', reason: 'gateway back' }],
+    ['finance', 'POST', '/v1/refunds', { orderId: 'ord-1', amount: 100, reason: 'wrong_amount' }],
+    ['warehouse', 'POST', '/v1/refunds', { orderId: 'ord-1', amount: 100, reason: 'wrong_amount' }],
+    ['warehouse', 'GET', '/v1/refunds/r1', undefined],
+    ['system', 'GET', '/v1/refunds', undefined],
+    ['system', 'GET', '/v1/audit', undefined],
+    ['agent', 'GET', '/v1/audit', undefined],
+    ['finance', 'GET', '/v1/audit', undefined],
+  ] as const)('%s may not %s %s', async (role, method, url, payload) => {
+    const response = await app.inject({ method, url, headers: bearer(TOKENS[role]), payload });
+    expectProblem(response, 403, 'forbidden');
+    expect(updates).toEqual([]);
+  });
+});
+
+describe('POST /v1/refunds validation', () => {
+  const request = (body: Record<string, unknown>, headers: Record<string, string> = {}) =>
+    app.inject({
+      method: 'POST',
+      url: '/v1/refunds',
+      headers: { ...bearer(TOKENS.agent), ...headers },
+      payload: body,
+    });
+  const valid = () => ({ orderId: 'ord-1', amount: 1500, reason: 'quality_problem', note: 'scratched lid' });
+
+  const cases: [string, (body: any) => void, string][] = [
+    ['amount and lines both', (b) => (b.lines = [{ sku: 'SKU-1', quantity: 1 }]), 'amount'],
+    ['neither amount nor lines', (b) => delete b.amount, 'amount'],
+    ['amount 0', (b) => (b.amount = 0), 'amount'],
+    ['amount negative', (b) => (b.amount = -100), 'amount'],
+    ['amount not whole minor units', (b) => (b.amount = 12.5), 'amount'],
+    ['amount as a string', (b) => (b.amount = '1500'), 'amount'],
+    ['lines empty', (b) => ((b.lines = []), delete b.amount), 'lines'],
+    ['quantity 0', (b) => ((b.lines = [{ sku: 'SKU-1', quantity: 0 }]), delete b.amount), 'lines[0].quantity'],
+    ['shipping without lines', (b) => (b.includeShipping = true), 'includeShipping'],
+    ['orderId missing', (b) => delete b.orderId, 'orderId'],
+    ['orderId with bad characters', (b) => (b.orderId = 'ord/1'), 'orderId'],
+    ['refundId with bad characters', (b) => (b.refundId = 'ref 1'), 'refundId'],
+    ['reason unknown', (b) => (b.reason = 'changed_mind'), 'reason'],
+    ['reason only a cancelled order gives', (b) => (b.reason = 'order_cancelled'), 'reason'],
+    ['reason only a return gives', (b) => (b.reason = 'return_received'), 'reason'],
+    ['reason only a complaint gives', (b) => (b.reason = 'complaint_resolution'), 'reason'],
+    ['note over 500 characters', (b) => (b.note = 'x'.repeat(501)), 'note'],
+  ];
+
+  it.each(cases)('%s → 400 naming only that field', async (_name, breakIt, field) => {
+    const body = valid();
+    breakIt(body);
+    const problem = expectProblem(await request(body), 400, 'validation');
+    expect(problem.errors).toEqual([{ field, reason: expect.any(String) }]);
+  });
+
+  it('says what to give when amount and lines are both missing, or both given', async () => {
+    const neither = expectProblem(await request({ orderId: 'ord-1', reason: 'quality_problem' }), 400, 'validation');
+    expect(neither.errors).toEqual([{ field: 'amount', reason: 'required unless lines are given' }]);
+    const both = expectProblem(
+      await request({ ...valid(), lines: [{ sku: 'SKU-1', quantity: 1 }], includeShipping: true }),
+      400,
+      'validation',
+    );
+    expect(both.errors).toEqual([{ field: 'amount', reason: 'give either amount or lines, not both' }]);
+  });
+
+  it('refuses a refundId that differs from the Idempotency-Key header', async () => {
+    const problem = expectProblem(
+      await request({ ...valid(), refundId: 'ref-1' }, { 'idempotency-key': 'ref-2' }),
+      400,
+      'validation',
+    );
+    expect(problem.errors).toEqual([{ field: 'refundId', reason: expect.any(String) }]);
+  });
+
+  it('refuses text that cannot be stored in the note', async () => {
+    const problem = expectProblem(await request({ ...valid(), note: 'bad\u0000note' }), 400, 'validation');
+    expect(problem.errors).toEqual([{ field: 'note', reason: expect.any(String) }]);
+  });
+});
+
+describe('POST /v1/refunds against the order', () => {
+  /** Order ord-1 as the database holds it: two cables at 39.00, 8.00 shipping, card payments as given. */
+  function orderWith(payments: { captured: number; claimed: number }[], recorded?: Record<string, unknown>) {
+    answer = (sql) => {
+      if (/from orders/.test(sql)) return [{ customer_id: 'cus_1', currency: 'CNY', shipping: 800 }];
+      if (/from order_lines/.test(sql)) return [{ sku: 'CABLE', quantity: 2, unit_price: 3900 }];
+      if (/from payments/.test(sql)) {
+        const left = payments.map((p) => p.captured - p.claimed);
+        return [
+          {
+            captured: payments.reduce((sum, p) => sum + p.captured, 0),
+            refundable: left.reduce((sum, n) => sum + Math.max(n, 0), 0),
+            largest: Math.max(0, ...left),
+          },
+        ];
+      }
+      if (/from refunds where id/.test(sql)) return recorded ? [recorded] : [];
+      return [];
+    };
+  }
+  const request = (body: Record<string, unknown>, role: Role = 'agent', headers: Record<string, string> = {}) =>
+    app.inject({
+      method: 'POST',
+      url: '/v1/refunds',
+      headers: { ...bearer(TOKENS[role]), ...headers },
+      payload: { orderId: 'ord-1', reason: 'quality_problem', ...body },
+    });
+  const onlyError = (response: Parameters<typeof expectProblem>[0], status: number, field: string) => {
+    const problem = expectProblem(response, status, status === 422 ? 'rule-violation' : 'validation');
+    expect(problem.errors).toEqual([{ field, reason: expect.any(String) }]);
+    expect(starts).toEqual([]);
+    return problem;
+  };
+
+  it('refuses an unknown order, and an order with nothing captured, naming orderId', async () => {
+    onlyError(await request({ amount: 100 }), 422, 'orderId');
+    orderWith([{ captured: 0, claimed: 0 }]);
+    onlyError(await request({ amount: 100 }), 422, 'orderId');
+  });
+
+  it('refuses more than is left to refund, saying how much is', async () => {
+    orderWith([{ captured: 8600, claimed: 3600 }]);
+    const problem = onlyError(await request({ amount: 5001 }), 422, 'amount');
+    expect(problem.errors[0].reason).toBe('5001 asked, 5000 CNY is still refundable');
+    expect(audits).toEqual([expect.objectContaining({ action: 'refund.request', result: 'rejected' })]);
+  });
+
+  it('refuses more than one payment holds, as a refund is paid back on one', async () => {
+    orderWith([
+      { captured: 3000, claimed: 0 },
+      { captured: 3000, claimed: 0 },
+    ]);
+    const problem = onlyError(await request({ amount: 4000 }), 422, 'amount');
+    expect(problem.errors[0].reason).toBe('4000 asked, at most 3000 CNY in one refund');
+  });
+
+  it('refuses lines the order does not have, or more units than it has', async () => {
+    orderWith([{ captured: 8600, claimed: 0 }]);
+    const problem = expectProblem(
+      await request({
+        lines: [
+          { sku: 'SHOES', quantity: 1 },
+          { sku: 'CABLE', quantity: 2 },
+          { sku: 'CABLE', quantity: 1 },
+        ],
+      }),
+      422,
+      'rule-violation',
+    );
+    expect(problem.errors).toEqual([
+      { field: 'lines[0].sku', reason: 'order ord-1 has no line of SHOES' },
+      { field: 'lines[2].quantity', reason: 'only 2 of CABLE ordered' },
+    ]);
+    expect(starts).toEqual([]);
+  });
+
+  it('prices lines as paid, adds the shipping when asked, and starts the refund for the customer', async () => {
+    orderWith([{ captured: 8600, claimed: 0 }]);
+    const response = await request(
+      { lines: [{ sku: 'CABLE', quantity: 2 }], includeShipping: true, reason: 'logistics_failure' },
+      'system',
+      { 'idempotency-key': 'ref-9' },
+    );
+    expect(response.statusCode).toBe(201);
+    expect(response.headers.location).toBe('/v1/refunds/ref-9');
+    expect(starts).toEqual([
+      expect.objectContaining({
+        workflowId: 'refund-ref-9',
+        memo: { requestHash: expect.stringMatching(/^[0-9a-f]{64}$/) },
+        args: [
+          expect.objectContaining({
+            refundId: 'ref-9',
+            orderId: 'ord-1',
+            customerId: 'cus_1',
+            currency: 'CNY',
+            amount: 8600,
+            lines: [{ sku: 'CABLE', quantity: 2 }],
+            includeShipping: true,
+            reason: 'logistics_failure',
+            origin: 'customer',
+            requestedBy: { principal: 'storefront', role: 'system' },
+            policy: expect.objectContaining({ autoApproveLimit: 10_000, agentLimit: 200_000 }),
+          }),
+        ],
+      }),
+    ]);
+    expect(updates.map((u) => u.name)).toEqual(['awaitRefundRequest']);
+    expect(audits).toEqual([
+      expect.objectContaining({
+        action: 'refund.request',
+        result: 'ok',
+        detail: expect.objectContaining({ amount: 8600 }),
+      }),
+    ]);
+  });
+
+  it('answers 422 when the refund’s claim lost the money to another refund meanwhile', async () => {
+    orderWith([{ captured: 8600, claimed: 0 }]);
+    updateAnswer = (workflowId) => ({
+      ...refundView(workflowId.replace(/^refund-/, '')),
+      status: 'REJECTED',
+      rejectReason: 'only 0 left to refund on order ord-1',
+    });
+    const problem = expectProblem(await request({ amount: 5000 }), 422, 'rule-violation');
+    expect(problem.errors).toEqual([{ field: 'amount', reason: 'only 0 left to refund on order ord-1' }]);
+    expect(audits).toEqual([expect.objectContaining({ action: 'refund.request', result: 'rejected' })]);
+  });
+
+  it('answers a repeat of a refund Temporal no longer holds from its row: the same request 200, another 409', async () => {
+    const recorded = {
+      order_id: 'ord-1',
+      amount: 1500,
+      lines: null,
+      include_shipping: false,
+      reason: 'quality_problem',
+      note: 'scratched',
+    };
+    orderWith([{ captured: 8600, claimed: 8600 }], recorded);
+    const same = await request({ refundId: 'ref-old', amount: 1500, note: 'scratched' });
+    expect(same.statusCode).toBe(200);
+    expectProblem(await request({ refundId: 'ref-old', amount: 1500 }), 409, 'conflict');
+    expect(starts).toEqual([]);
+  });
+});
+
+describe('refund actions', () => {
+  const act = (role: Role, action: string, payload?: unknown, headers: Record<string, string> = {}) =>
+    app.inject({
+      method: 'POST',
+      url: `/v1/refunds/ref-1/${action}`,
+      headers: { ...bearer(TOKENS[role]), ...headers },
+      ...(payload === undefined ? {} : { payload: payload as Record<string, unknown> }),
+    });
+
+  it.each([
+    ['reject without a reason', 'reject', {}, 'reason'],
+    ['reject with a blank reason', 'reject', { reason: '   ' }, 'reason'],
+    ['approve with a reason over 500 characters', 'approve', { reason: 'x'.repeat(501) }, 'reason'],
+    ['retry on an unknown channel', 'retry', { channel: 'cheque', reason: 'customer asked' }, 'channel'],
+    ['retry without a reason', 'retry', { channel: 'balance' }, 'reason'],
+    ['recover with an unknown action', 'recover', { action: 'skip', reason: 'stuck' }, 'action'],
+  ] as const)('%s → 400 naming %s, and no update', async (_name, action, payload, field) => {
+    const role: Role = action === 'retry' ? 'finance' : action === 'recover' ? 'ops' : 'supervisor';
+    const problem = expectProblem(await act(role, action, payload), 400, 'validation');
+    expect(problem.errors).toEqual([{ field: field, reason: expect.any(String) }]);
+    expect(updates).toEqual([]);
+  });
+
+  it('approves under the Idempotency-Key as decision and update id, and audits the outcome', async () => {
+    const response = await act(
+      'supervisor',
+      'approve',
+      { reason: 'photo shows the damage' },
+      { 'idempotency-key': 'k-1' },
+    );
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toMatchObject({ refundId: 'ref-1', status: 'APPROVED' });
+    expect(updates).toEqual([
+      {
+        workflowId: 'refund-ref-1',
+        name: 'decideRefund',
+        args: [
+          {
+            decision: 'approve',
+            reason: 'photo shows the damage',
+            decisionId: 'k-1',
+            actor: { principal: 'sam', role: 'supervisor' },
+          },
+        ],
+        updateId: 'decideRefund:k-1',
+      },
+    ]);
+    expect(audits).toEqual([
+      expect.objectContaining({
+        principal: 'sam',
+        role: 'supervisor',
+        action: 'refund.approve',
+        objectType: 'refund',
+        objectId: 'ref-1',
+        result: 'ok',
+        detail: {
+          decisionId: 'k-1',
+          reason: 'photo shows the damage',
+          amount: 5000,
+          currency: 'CNY',
+          status: 'APPROVED',
+        },
+      }),
+    ]);
+  });
+
+  it('takes an approval without a body, naming each decision afresh when no key is sent', async () => {
+    expect((await act('agent', 'approve')).statusCode).toBe(200);
+    expect((await act('agent', 'approve', {})).statusCode).toBe(200);
+    const [first, second] = updates.map((u) => (u.args?.[0] as { decisionId: string }).decisionId);
+    expect(first).toMatch(/^[0-9a-f-]{36}$/);
+    expect(second).not.toBe(first);
+    expect(updates.map((u) => u.updateId)).toEqual([undefined, undefined]);
+  });
+
+  it('rejects with the reason, and retries on the chosen channel', async () => {
+    expect((await act('agent', 'reject', { reason: 'outside policy' })).statusCode).toBe(200);
+    expect((await act('finance', 'retry', { channel: 'balance', reason: 'card closed' })).statusCode).toBe(200);
+    expect((await act('ops', 'recover', { action: 'fail', reason: 'gateway gone' })).statusCode).toBe(200);
+    expect(updates.map((u) => [u.name, u.args?.[0]])).toEqual([
+      ['decideRefund', expect.objectContaining({ decision: 'reject', reason: 'outside policy' })],
+      ['retryRefund', { channel: 'balance', reason: 'card closed', actor: { principal: 'fiona', role: 'finance' } }],
+      ['recoverStep', { action: 'fail', reason: 'gateway gone', actor: { principal: 'olga', role: 'ops' } }],
+    ]);
+    expect(audits.map((a) => a.action)).toEqual(['refund.reject', 'refund.retry', 'refund.recover_fail']);
+  });
+
+  it('answers the workflow’s refusal as a problem and audits it as rejected', async () => {
+    updateFailure = new WorkflowUpdateFailedError(
+      'update failed',
+      ApplicationFailure.nonRetryable('nobody decides on a refund they requested', 'Forbidden'),
+    );
+    const problem = expectProblem(await act('agent', 'approve', {}), 403, 'forbidden');
+    expect(problem.detail).toBe('nobody decides on a refund they requested');
+    expect(audits).toEqual([
+      expect.objectContaining({
+        action: 'refund.approve',
+        result: 'rejected',
+        detail: expect.objectContaining({ problem: PROBLEM_BASE + 'forbidden' }),
+      }),
+    ]);
+  });
+
+  it('answers 409 for a refund whose workflow has ended, 404 for one that never was', async () => {
+    updateFailure = new WorkflowNotFoundError('not found', 'refund-ref-1', undefined);
+    answer = (sql) => (/select status from refunds/.test(sql) ? [{ status: 'REFUNDED' }] : []);
+    const ended = expectProblem(await act('agent', 'approve', {}), 409, 'wrong-state');
+    expect(ended.detail).toBe('refund ref-1 is REFUNDED and can no longer change');
+    answer = () => [];
+    expectProblem(await act('agent', 'approve', {}), 404, 'not-found');
+  });
+});
+
+describe('refund and audit list validation', () => {
+  const get = (url: string, role: Role = 'supervisor') =>
+    app.inject({ method: 'GET', url, headers: bearer(TOKENS[role]) });
+  const fields = (problem: { errors: { field: string }[] }) => problem.errors.map((e) => e.field).sort();
+
+  it('validates the refund queue’s filters', async () => {
+    const problem = expectProblem(
+      await get('/v1/refunds?status=APPROVED,LOST&escalated=maybe&needsAttention=1x&offset=-1'),
+      400,
+      'validation',
+    );
+    expect(fields(problem)).toEqual(['escalated', 'needsAttention', 'offset', 'status[1]']);
+  });
+
+  it('validates the audit filters', async () => {
+    expect(fields(expectProblem(await get('/v1/audit?caseId=ref-1'), 400, 'validation'))).toEqual(['caseType']);
+    expect(fields(expectProblem(await get('/v1/audit?caseType=invoice'), 400, 'validation'))).toEqual(['caseType']);
+    const backwards = '/v1/audit?from=2026-11-23T12:00:00Z&to=2026-11-23T11:00:00Z';
+    expect(fields(expectProblem(await get(backwards), 400, 'validation'))).toEqual(['to']);
+    expect(fields(expectProblem(await get('/v1/audit?from=yesterday'), 400, 'validation'))).toEqual(['from']);
   });
 });
 

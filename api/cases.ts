@@ -1,0 +1,248 @@
+import { createHash, randomUUID } from 'node:crypto';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
+import type { QueryDefinition, UpdateDefinition } from '@temporalio/common';
+import type { FastifyRequest } from 'fastify';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { Actor, CaseType } from '../domain/case';
+import { RECOVERY_ROLES, type Role } from '../domain/roles';
+import { recoverStepUpdate, type StepRecovery } from '../workflows/case/messages';
+import type { ApiDeps } from './app';
+import { actorOf } from './auth';
+import { Problem, PROBLEM_BASE, toProblem } from './problems';
+import { writeAudit } from './records';
+import { idempotencyHeaders, problems } from './schemas';
+
+/** What the API needs to know of a case type to read one, act on it and audit what was done. */
+export interface CaseKind<V> {
+  caseType: CaseType;
+  /** The path parameter naming the case, e.g. `orderId` in `/v1/orders/:orderId`. */
+  idParam: string;
+  params: z.ZodObject;
+  /** The response schema of the case's view. */
+  viewSchema: z.ZodType;
+  workflowId(id: string): string;
+  stateQuery: QueryDefinition<V>;
+  viewFromDb(em: EntityManager, id: string): Promise<V | null>;
+  statusFromDb(em: EntityManager, id: string): Promise<string | null>;
+  /** What the audit row of an action carried out records of its outcome, beside what was asked. */
+  auditOutcome?(view: V): Record<string, unknown>;
+}
+
+/** Who acts, and the key naming the request: the Idempotency-Key header, or a fresh id when the caller sent none. */
+export interface ActionContext {
+  actor: Actor;
+  key: string;
+}
+
+/** An action on a case: one route that validates a body, runs one workflow update and leaves an audit row. */
+export interface CaseAction<B extends z.ZodType = z.ZodType, A = unknown> {
+  method: 'POST' | 'PUT' | 'PATCH';
+  path: string;
+  roles: readonly Role[];
+  summary: string;
+  description?: string;
+  body: B;
+  /** Answers with the case's view, whatever its type. */
+  update: UpdateDefinition<unknown, [A]>;
+  args(body: z.output<B>, context: ActionContext): A;
+  /** The audit row's action, e.g. `order.cancel`. */
+  action(body: z.output<B>): string;
+  detail(body: z.output<B>, context: ActionContext): Record<string, unknown>;
+  /** Refuses early what the database can tell is wrong (say, an unknown product); the workflow checks again. */
+  precheck?(em: EntityManager, body: z.output<B>): Promise<unknown>;
+}
+
+/** Infers one action's body and update types where it is written; the table holds them all alike. */
+export const caseAction = <B extends z.ZodType, A>(action: CaseAction<B, A>): CaseAction<B, A> => action;
+
+/** The ops answer to a step that failed for good, the same for every case type; `giveUp` says what `fail` does. */
+export function recoverAction(caseType: CaseType, path: string, giveUp: string) {
+  return caseAction({
+    method: 'POST',
+    path,
+    roles: RECOVERY_ROLES,
+    summary: 'Retry, or give up, a step that failed for good (attention reason step_failed)',
+    body: z.object({
+      action: z.enum(['retry', 'fail']).describe(giveUp),
+      reason: z.string().trim().min(1).max(500),
+    }),
+    update: recoverStepUpdate,
+    args: ({ action, reason }, { actor }): StepRecovery => ({ action, reason, actor }),
+    action: ({ action }) => `${caseType}.recover_${action}`,
+    detail: ({ reason }) => ({ reason }),
+  });
+}
+
+type ZodApp = Parameters<FastifyPluginAsyncZod>[0];
+
+const idempotencyKey = (request: FastifyRequest): string | undefined => {
+  const key = request.headers['idempotency-key'];
+  return typeof key === 'string' ? key : undefined;
+};
+
+/** A retried request runs its update once: the key names the update, per kind of update, within the workflow. */
+function updateId(updateName: string, request: FastifyRequest): { updateId?: string } {
+  const key = idempotencyKey(request);
+  return key ? { updateId: `${updateName}:${key}` } : {};
+}
+
+/** JSON with sorted keys and no undefined members, so equal requests hash equally however they were written. */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value)
+      .filter(([, member]) => member !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([key, member]) => `${JSON.stringify(key)}:${canonicalJson(member)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/** Digest of a request that starts a case: a repeat under the same id must carry the same one. */
+export function hashRequest(normalised: unknown): string {
+  return createHash('sha256').update(canonicalJson(normalised)).digest('hex');
+}
+
+/** Reading, acting on and auditing cases of one type. */
+export function caseApi<V>(deps: ApiDeps, kind: CaseKind<V>) {
+  const { caseType } = kind;
+  const handle = (id: string): WorkflowHandle => deps.temporal.workflow.getHandle(kind.workflowId(id));
+
+  /** The live view from the workflow; from PostgreSQL once Temporal no longer holds the workflow. */
+  async function currentView(em: EntityManager, id: string): Promise<V> {
+    try {
+      return await handle(id).query(kind.stateQuery);
+    } catch (error) {
+      if (!(error instanceof WorkflowNotFoundError)) throw error;
+    }
+    const stored = await kind.viewFromDb(em, id);
+    if (!stored) throw new Problem('not-found', `no ${caseType} ${id}`);
+    return stored;
+  }
+
+  /** Runs an update on the case; a finished case is a wrong-state conflict, not a missing one. */
+  async function update(em: EntityManager, id: string, run: (handle: WorkflowHandle) => Promise<V>): Promise<V> {
+    try {
+      return await run(handle(id));
+    } catch (error) {
+      if (!(error instanceof WorkflowNotFoundError)) throw error;
+      const status = await kind.statusFromDb(em, id);
+      if (status) throw new Problem('wrong-state', `${caseType} ${id} is ${status} and can no longer change`);
+      throw new Problem('not-found', `no ${caseType} ${id}`);
+    }
+  }
+
+  /**
+   * Every action leaves an audit row, whether it was carried out or refused; a failed audit write never hides the
+   * outcome. `work` may add to `detail` what it learns on the way (what a refund of lines comes to, say).
+   */
+  async function audited<T>(
+    request: FastifyRequest,
+    em: EntityManager,
+    action: string,
+    id: string,
+    detail: Record<string, unknown>,
+    work: () => Promise<T>,
+  ): Promise<T> {
+    const actor = actorOf(request);
+    const record = (result: string, extra: Record<string, unknown> = {}) =>
+      writeAudit(em, {
+        ...actor,
+        action,
+        objectType: caseType,
+        objectId: id,
+        result,
+        detail: { ...detail, ...extra },
+        ip: request.ip,
+      }).catch((error: unknown) => request.log.error({ err: error, action, [kind.idParam]: id }, 'audit write failed'));
+    try {
+      const outcome = await work();
+      await record('ok');
+      return outcome;
+    } catch (error) {
+      const problem = toProblem(error);
+      await record(problem ? 'rejected' : 'error', {
+        problem: PROBLEM_BASE + (problem?.problemType ?? 'internal'),
+        reason: problem?.detail ?? (error as Error).message,
+      });
+      throw error;
+    }
+  }
+
+  /** The workflow's description, or undefined when Temporal does not hold it (never started, or past retention). */
+  async function describe(id: string) {
+    try {
+      return await handle(id).describe();
+    } catch (error) {
+      if (error instanceof WorkflowNotFoundError) return undefined;
+      throw error;
+    }
+  }
+
+  /**
+   * A start repeated under an existing id: the same request gets the case back (once `ready` answers, e.g. after
+   * intake), a different one is a conflict.
+   */
+  async function replay(
+    em: EntityManager,
+    id: string,
+    hash: string,
+    existingHash: unknown,
+    ready: UpdateDefinition<V>,
+  ): Promise<{ status: 200; view: V }> {
+    if (existingHash !== hash) {
+      throw new Problem('conflict', `${caseType} id ${id} was already used with a different request`);
+    }
+    try {
+      return { status: 200, view: await handle(id).executeUpdate(ready) };
+    } catch (error) {
+      if (!(error instanceof WorkflowNotFoundError)) throw error;
+    }
+    return { status: 200, view: await currentView(em, id) };
+  }
+
+  /** Registers the table of actions, one route each, all answering with the case's view. */
+  function registerActions(app: ZodApp, actions: readonly CaseAction[]): void {
+    for (const action of actions) {
+      app.route({
+        method: action.method,
+        url: action.path,
+        config: { roles: action.roles },
+        schema: {
+          tags: [`${caseType}s`],
+          summary: action.summary,
+          ...(action.description ? { description: action.description } : {}),
+          params: kind.params,
+          headers: idempotencyHeaders,
+          body: action.body,
+          response: { 200: kind.viewSchema, ...problems(400, 401, 403, 404, 409, 422, 503) },
+        },
+        handler: async (request) => {
+          const id = (request.params as Record<string, string>)[kind.idParam];
+          const body: unknown = request.body;
+          const em = deps.orm.em.fork();
+          const context: ActionContext = { actor: actorOf(request), key: idempotencyKey(request) ?? randomUUID() };
+          const detail = action.detail(body, context);
+          return audited(request, em, action.action(body), id, detail, async () => {
+            await action.precheck?.(em, body);
+            const view = await update(
+              em,
+              id,
+              (h) =>
+                h.executeUpdate(action.update, {
+                  args: [action.args(body, context)],
+                  ...updateId(action.update.name, request),
+                }) as Promise<V>,
+            );
+            Object.assign(detail, kind.auditOutcome?.(view));
+            return view;
+          });
+        },
+      });
+    }
+  }
+
+  return { currentView, audited, describe, replay, registerActions };
+}

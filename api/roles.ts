@@ -1,0 +1,27 @@
+import { REFUND_APPROVER_ROLES, type Role } from '../domain/roles';
+
+/**
+ * Who may call which route, where the domain has no list of its own (it holds the ones its rules check: reviewers,
+ * refund approvers, retriers, recovery). One place, so a route's roles are read and reviewed together.
+ */
+
+export const STAFF: readonly Role[] = ['agent', 'supervisor', 'ops', 'admin'];
+
+/** Upstream systems place orders for customers; agents and admins on a customer's behalf. */
+export const ORDER_PLACER_ROLES: readonly Role[] = ['system', 'agent', 'admin'];
+export const ORDER_READER_ROLES: readonly Role[] = [...STAFF, 'system', 'warehouse', 'finance'];
+export const ORDER_LIST_ROLES: readonly Role[] = [...STAFF, 'system', 'finance'];
+export const ORDER_CANCEL_ROLES: readonly Role[] = ['system', ...STAFF];
+/** What the customer does (pay again, edit, move the address, confirm receipt), through the shop or an agent. */
+export const CUSTOMER_ACTOR_ROLES: readonly Role[] = ['system', 'agent'];
+
+/** The customer through the shop, or staff who may decide on refunds (they still cannot approve their own). */
+export const REFUND_REQUESTER_ROLES: readonly Role[] = ['system', ...REFUND_APPROVER_ROLES];
+export const REFUND_READER_ROLES: readonly Role[] = [...STAFF, 'system', 'finance'];
+/** The queue of refunds is staff work; the shop reads the refunds it asked for one by one. */
+export const REFUND_QUEUE_ROLES: readonly Role[] = [...STAFF, 'finance'];
+
+export const AUDIT_READER_ROLES: readonly Role[] = ['supervisor', 'ops', 'admin'];
+
+/** Whoever may fake a bank transfer or a parcel scan in a demo or a test. */
+export const SANDBOX_OPERATOR_ROLES: readonly Role[] = ['ops', 'admin', 'system'];
