@@ -1,3 +1,5 @@
+import type { Actor } from '../../domain/case';
+
 /** A shipping address every validator accepts; frozen, so a test changes a copy, never what other tests see. */
 export const SHIPPING_ADDRESS = Object.freeze({
   name: 'Li Lei',
@@ -7,3 +9,9 @@ export const SHIPPING_ADDRESS = Object.freeze({
   postalCode: '200000',
   country: 'CN',
 });
+
+/** Staff acting on cases in workflow tests. */
+export const agent: Actor = { principal: 'alice', role: 'agent' };
+export const opsActor: Actor = { principal: 'olga', role: 'ops' };
+export const supervisor: Actor = { principal: 'sam', role: 'supervisor' };
+export const financeActor: Actor = { principal: 'fiona', role: 'finance' };

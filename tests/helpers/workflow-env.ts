@@ -2,7 +2,6 @@ import type { Client, WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { loadConfig, orderPolicy } from '../../config';
-import type { Actor } from '../../domain/case';
 import type { OrderInput, OrderView } from '../../domain/order';
 import type { RefundInput, RefundView } from '../../domain/refund';
 import { startTimeSkippingServer } from '../../infra/temporal';
@@ -15,10 +14,6 @@ import { uniqueId } from './names';
 
 /** The policy a default configuration gives, for tests to shrink or stretch. */
 export const policy = orderPolicy(loadConfig({ API_TOKENS: 't=admin:test' }));
-export const agent: Actor = { principal: 'alice', role: 'agent' };
-export const opsActor: Actor = { principal: 'olga', role: 'ops' };
-export const supervisor: Actor = { principal: 'sam', role: 'supervisor' };
-export const financeActor: Actor = { principal: 'fiona', role: 'finance' };
 export const HOUR = 3_600_000;
 
 /** Lines the fake stock holds in two warehouses, so the order ships as two parcels (WB1 from WH1, WB2 from WH2). */

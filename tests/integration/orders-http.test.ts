@@ -11,6 +11,8 @@ import { SIGNATURE_HEADER, signPayload } from '../../sandbox/signing';
 const TOKENS = { system: 'sys-token', agent: 'agent-token', warehouse: 'wh-token', ops: 'ops-token' };
 const CABLE = 'ACC-ANKER-USBC1M';
 const SHOES = 'APP-LINING-RUN42';
+/** Above the review threshold; stocked in BJ1 only. */
+const LAPTOP = 'LAP-LNXX16-512';
 
 const stack = fullStack('http', {
   API_TOKENS: `${TOKENS.system}=system:shop,${TOKENS.agent}=agent:alice,${TOKENS.warehouse}=warehouse:bob,${TOKENS.ops}=ops:olga`,
@@ -121,17 +123,20 @@ test('placing the same order twice returns it; the same id with another request 
   expect(first.status).toBe(201);
   const again = await call('POST', '/v1/orders', { ...orderRequest(), orderId });
   expect(again.status).toBe(200);
-  expect(again.body.orderId).toBe(orderId);
+  // The same order answered again, not a second one placed.
+  expect(again.body).toMatchObject({ orderId, placedAt: first.body.placedAt, totals: first.body.totals });
+  expect(again.body.history[0]).toEqual(first.body.history[0]);
   const conflicting = await call('POST', '/v1/orders', {
     ...orderRequest({ lines: [{ sku: CABLE, quantity: 3 }] }),
     orderId,
   });
   expect(conflicting.status).toBe(409);
   expect(conflicting.type).toContain('application/problem+json');
+  expect(conflicting.body.type).toMatch(/\/conflict$/);
 });
 
 test('cancelling a paid order voids the payment, cancels the bookings and releases the stock', async () => {
-  const before = await stock(SHOES);
+  const before = { shoes: await stock(SHOES), cable: await stock(CABLE) };
   const placed = await call(
     'POST',
     '/v1/orders',
@@ -144,7 +149,18 @@ test('cancelling a paid order voids the payment, cancels the bookings and releas
   );
   expect(placed.status).toBe(201);
   const fulfilling = await until(placed.body.orderId, (v) => v.status === 'FULFILLING');
-  expect(fulfilling.shipments.length).toBeGreaterThanOrEqual(1);
+  // Only GZ1 stocks the shoes, and it has the cable too: one parcel from there with both lines.
+  expect(fulfilling.shipments).toEqual([
+    expect.objectContaining({
+      warehouseCode: 'GZ1',
+      status: 'BOOKED',
+      lines: [
+        { sku: SHOES, quantity: 1 },
+        { sku: CABLE, quantity: 1 },
+      ],
+    }),
+  ]);
+  expect(await stock(SHOES)).toEqual({ onHand: before.shoes.onHand, reserved: before.shoes.reserved + 1 });
   const cancelled = await call(
     'POST',
     `/v1/orders/${placed.body.orderId}/cancel`,
@@ -154,10 +170,12 @@ test('cancelling a paid order voids the payment, cancels the bookings and releas
   expect(cancelled.status).toBe(200);
   expect(cancelled.body.status).toBe('CANCELLED');
   expect(cancelled.body.payment.status).toBe('VOIDED');
-  expect(cancelled.body.shipments.every((s: { status: string }) => s.status === 'CANCELLED')).toBe(true);
-  expect(await stock(SHOES)).toEqual(before);
+  expect(cancelled.body.shipments.map((s: { status: string }) => s.status)).toEqual(['CANCELLED']);
+  expect(await stock(SHOES)).toEqual(before.shoes);
+  expect(await stock(CABLE)).toEqual(before.cable);
   const again = await call('POST', `/v1/orders/${placed.body.orderId}/cancel`, { reason: 'twice' }, TOKENS.agent);
   expect(again.status).toBe(409);
+  expect(again.body.type).toMatch(/\/wrong-state$/);
 });
 
 test('a carrier exception flags the order for attention', async () => {
@@ -181,10 +199,13 @@ test('bad input and the wrong role change nothing', async () => {
   expect(unknown.body.type).toMatch(/unknown-sku$/);
   const soldOut = await call('POST', '/v1/orders', orderRequest({ lines: [{ sku: 'HOM-XM-AP4', quantity: 1 }] }));
   expect(soldOut.status).toBe(422);
+  expect(soldOut.body.type).toMatch(/\/out-of-stock$/);
   const wrongRole = await call('POST', '/v1/orders', orderRequest(), TOKENS.warehouse);
   expect(wrongRole.status).toBe(403);
+  expect(wrongRole.body.type).toMatch(/\/forbidden$/);
   const noToken = await call('POST', '/v1/orders', orderRequest(), 'nope');
   expect(noToken.status).toBe(401);
+  expect(noToken.body.type).toMatch(/\/unauthorized$/);
   const after = await stack.sql.query('select count(*)::int as n from orders');
   expect(after.rows[0].n).toBe(before.rows[0].n);
 });
@@ -226,14 +247,19 @@ test('cash on delivery ships unpaid and is captured on delivery', async () => {
   expect(delivered.payment).toMatchObject({ status: 'CAPTURED', captured: delivered.totals.total });
 });
 
-test('a large order waits for review and a rejection cancels it', async () => {
-  const placed = await call('POST', '/v1/orders', orderRequest({ lines: [{ sku: 'LAP-LNXX16-512', quantity: 1 }] }));
+test('a large order waits for review and a rejection cancels it and releases its stock', async () => {
+  const before = await stock(LAPTOP);
+  const placed = await call('POST', '/v1/orders', orderRequest({ lines: [{ sku: LAPTOP, quantity: 1 }] }));
   expect(placed.status).toBe(201);
   expect(placed.body.status).toBe('PENDING_REVIEW');
+  expect(await stock(LAPTOP)).toEqual({ onHand: before.onHand, reserved: before.reserved + 1 });
   const noReason = await call('POST', `/v1/orders/${placed.body.orderId}/review`, { decision: 'reject' }, TOKENS.agent);
   expect(noReason.status).toBe(400);
+  expect(noReason.body.type).toMatch(/\/validation$/);
   const byShop = await call('POST', `/v1/orders/${placed.body.orderId}/review`, { decision: 'approve' });
   expect(byShop.status).toBe(403);
+  expect(byShop.body.type).toMatch(/\/forbidden$/);
+  expect(await stock(LAPTOP)).toEqual({ onHand: before.onHand, reserved: before.reserved + 1 });
   const rejected = await call(
     'POST',
     `/v1/orders/${placed.body.orderId}/review`,
@@ -241,7 +267,11 @@ test('a large order waits for review and a rejection cancels it', async () => {
     TOKENS.agent,
   );
   expect(rejected.status).toBe(200);
-  expect(rejected.body.status).toBe('CANCELLED');
+  expect(rejected.body).toMatchObject({
+    status: 'CANCELLED',
+    cancelReason: 'review rejected: address on a fraud list',
+  });
+  expect(await stock(LAPTOP)).toEqual(before);
 });
 
 test('line edits are re-priced, limited to three, and refused once paid', async () => {
@@ -260,4 +290,5 @@ test('line edits are re-priced, limited to three, and refused once paid', async 
     lines: [{ sku: CABLE, quantity: 1 }],
   });
   expect(paidEdit.status).toBe(409);
+  expect(paidEdit.body.type).toMatch(/\/wrong-state$/);
 });

@@ -1,7 +1,8 @@
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import type { OrderActivities } from '../../activities/types';
 import type { OrderView } from '../../domain/order';
+import type { refundWorkflow } from '../../workflows';
+import { refundWorkflowId } from '../../workflows/refund-messages';
 import {
   awaitIntakeUpdate,
   cancelOrderUpdate,
@@ -16,9 +17,8 @@ import {
 } from '../../workflows/messages';
 import { NeedsAttentionKey } from '../../workflows/search-attributes';
 import { fakeActivities, type FakeActivities } from '../helpers/fake-activities';
+import { agent, opsActor } from '../helpers/fixtures';
 import {
-  agent,
-  opsActor,
   orderInput,
   TWO_WAREHOUSES,
   policy,
@@ -37,7 +37,7 @@ const { withWorker, env } = workflowTestEnv();
 const MINUTE = 60_000;
 
 /** Holds every call of one fake activity until the test lets them go; `started` tells whether one arrived. */
-function hold<K extends keyof OrderActivities>(fakes: FakeActivities, name: K) {
+function hold<K extends keyof FakeActivities['activities']>(fakes: FakeActivities, name: K) {
   let open!: () => void;
   const opened = new Promise<void>((resolve) => (open = resolve));
   let started = false;
@@ -46,21 +46,30 @@ function hold<K extends keyof OrderActivities>(fakes: FakeActivities, name: K) {
     started = true;
     await opened;
     return original(...args);
-  }) as OrderActivities[K];
+  }) as FakeActivities['activities'][K];
   return { open, started: () => started };
 }
 
-/** The failure type of a refused update, e.g. 'WrongState'. */
-async function refusal(update: Promise<unknown>): Promise<string | undefined> {
+/** Asserts that the workflow refused an update with this failure type (e.g. 'WrongState') and a matching message. */
+async function expectRejection(update: Promise<unknown>, type: string, message: RegExp): Promise<void> {
   const error = await update.then(
     () => undefined,
     (caught: unknown) => caught,
   );
   expect(error).toBeInstanceOf(WorkflowUpdateFailedError);
-  return ((error as WorkflowUpdateFailedError).cause as ApplicationFailure).type ?? undefined;
+  const cause = (error as WorkflowUpdateFailedError).cause;
+  expect(cause).toBeInstanceOf(ApplicationFailure);
+  const refused = cause as ApplicationFailure;
+  expect({ type: refused.type, message: refused.message }).toEqual({ type, message: expect.stringMatching(message) });
 }
 
 const count = (fakes: FakeActivities, name: string) => fakes.names().filter((n) => n === name).length;
+/** What the fake recorded of each call of one activity, in order. */
+const argsOf = (fakes: FakeActivities, name: string) => fakes.calls.filter((c) => c.name === name).map((c) => c.args);
+/** The undo calls made so far, in order, each with what the fake records of it (waybill, payment id, order id). */
+const UNDO = ['cancelShipment', 'voidPayment', 'refundPayment', 'releaseStock'];
+const undoCalls = (fakes: FakeActivities) =>
+  fakes.calls.filter((c) => UNDO.includes(c.name)).map((c) => [c.name, c.args]);
 const held = (fakes: FakeActivities, orderId: string) =>
   [...fakes.payments.values()]
     .filter((p) => p.orderId === orderId)
@@ -87,6 +96,7 @@ describe('payment facts come from the gateway', () => {
       await handle.signal(paymentNotificationSignal, forged);
       await until(() => count(fakes, 'syncPayment') >= 1, 'the gateway asked');
       expect((await handle.query(orderStateQuery)).status).toBe('PENDING_PAYMENT');
+      expect((await handle.query(orderStateQuery)).payment).toMatchObject({ status: 'AWAITING_TRANSFER', captured: 0 });
 
       fakes.transferArrives(view.payment.authorizationId!);
       await handle.signal(paymentNotificationSignal, { ...forged, eventId: 'evt-real' });
@@ -142,7 +152,7 @@ describe('payment facts come from the gateway', () => {
     });
   });
 
-  test('cancelling an order whose transfer arrived unannounced refunds the money instead of voiding', async () => {
+  test('cancelling an order whose transfer arrived unannounced refunds the money (a refund case) instead of voiding', async () => {
     const fakes = fakeActivities();
     await withWorker(fakes, async (start) => {
       const handle = await start(
@@ -157,7 +167,14 @@ describe('payment facts come from the gateway', () => {
         args: [{ reason: 'changed mind', actor: agent }],
       });
       expect(cancelled.status).toBe('CANCELLED');
-      expect(fakes.calls.find((c) => c.name === 'refundPayment')?.args).toMatchObject({ amount: 1_000 });
+      expect(undoCalls(fakes)).toEqual([['releaseStock', orderId]]);
+      expect(cancelled.refunds).toEqual([
+        expect.objectContaining({ refundId: `${orderId}-cancel-1`, amount: 1_000, reason: 'order_cancelled' }),
+      ]);
+      const refund = await env()
+        .client.workflow.getHandle<typeof refundWorkflow>(refundWorkflowId(`${orderId}-cancel-1`))
+        .result();
+      expect(refund).toMatchObject({ status: 'REFUNDED', paymentId: payment.authorizationId, approver: 'system' });
       expect(held(fakes, orderId)).toBe(0);
     });
   });
@@ -176,10 +193,14 @@ describe('payment facts come from the gateway', () => {
         currency: 'CNY',
       });
       await waitForStatus(handle, 'FULFILLING');
-      expect(fakes.calls.find((c) => c.name === 'refundPayment')?.args).toMatchObject({
-        amount: 500,
-        purpose: 'excess',
-      });
+      expect(argsOf(fakes, 'refundPayment')).toEqual([
+        expect.objectContaining({
+          refundId: expect.stringContaining('-excess-'),
+          paymentId: payment.authorizationId,
+          amount: 500,
+          reason: 'wrong_amount',
+        }),
+      ]);
       expect(held(fakes, orderId)).toBe(totals.total);
     });
   });
@@ -249,10 +270,11 @@ describe('cancellation never races the goods', () => {
       const handle = await start(orderInput());
       const { shipments } = await waitForStatus(handle, 'FULFILLING');
       fakes.scan(shipments[0].waybill!, 'PICKED_UP');
-      const type = await refusal(
+      await expectRejection(
         handle.executeUpdate(cancelOrderUpdate, { args: [{ reason: 'too late', actor: agent }] }),
+        'WrongState',
+        /order is SHIPPED: request a return instead/,
       );
-      expect(type).toBe('WrongState');
       const shipped = await handle.query(orderStateQuery);
       expect(shipped.status).toBe('SHIPPED');
       expect(shipped.payment.status).toBe('CAPTURED');
@@ -277,10 +299,11 @@ describe('cancellation never races the goods', () => {
       );
       const fulfilling = await waitForStatus(handle, 'FULFILLING');
       expect(fulfilling.shipments.map((s) => s.waybill)).toEqual(['WB1', 'WB2']);
-      const type = await refusal(
+      await expectRejection(
         handle.executeUpdate(cancelOrderUpdate, { args: [{ reason: 'changed mind', actor: agent }] }),
+        'WrongState',
+        /WB1 was collected by the carrier: request a return instead/,
       );
-      expect(type).toBe('WrongState');
       const view = await waitForStatus(handle, 'SHIPPED');
       expect(view.shipments.map((s) => [s.warehouseCode, s.status])).toEqual([
         ['WH1', 'PICKED_UP'],
@@ -296,7 +319,8 @@ describe('cancellation never races the goods', () => {
     const fakes = fakeActivities();
     const voiding = hold(fakes, 'voidPayment');
     await withWorker(fakes, async (start) => {
-      const handle = await start(orderInput());
+      const input = orderInput();
+      const handle = await start(input);
       await waitForStatus(handle, 'FULFILLING');
       const cancel = handle.executeUpdate(cancelOrderUpdate, { args: [{ reason: 'changed mind', actor: agent }] });
       await until(voiding.started, 'void started');
@@ -306,6 +330,12 @@ describe('cancellation never races the goods', () => {
       await until(() => fakes.names().includes('releaseStock'), 'stock released');
       expect((await handle.result()).status).toBe('CANCELLED');
       expect(fakes.payments.get('pay_1')?.status).toBe('voided');
+      // Each undo step ran once, in order, although the workflow was cancelled in the middle of them.
+      expect(undoCalls(fakes)).toEqual([
+        ['cancelShipment', 'WB1'],
+        ['voidPayment', 'pay_1'],
+        ['releaseStock', input.orderId],
+      ]);
     });
   });
 });
@@ -324,13 +354,14 @@ describe('edits are judged and serialised', () => {
       expect(edited.status).toBe('PENDING_REVIEW');
       expect(edited.reviewReasons).toEqual(expect.arrayContaining(['amount_over_threshold', 'many_units:SKU-B']));
       expect(fakes.payments.get(first.payment.authorizationId!)?.status).toBe('voided');
-      expect(
-        await refusal(
-          handle.executeUpdate(retryPaymentUpdate, {
-            args: [{ payment: { method: 'card', token: 'tok_visa' }, actor: agent }],
-          }),
-        ),
-      ).toBe('WrongState');
+      await expectRejection(
+        handle.executeUpdate(retryPaymentUpdate, {
+          args: [{ payment: { method: 'card', token: 'tok_visa' }, actor: agent }],
+        }),
+        'WrongState',
+        /order is PENDING_REVIEW, not awaiting payment/,
+      );
+      expect(fakes.names()).not.toContain('authorizePayment');
       const approved = await handle.executeUpdate(reviewOrderUpdate, { args: [{ decision: 'approve', actor: agent }] });
       expect(approved.status).toBe('PENDING_PAYMENT');
       const reopened = await waitForView(
@@ -366,20 +397,28 @@ describe('edits are judged and serialised', () => {
         awaitIntake: false,
       });
       await until(authorizing.started, 'first attempt running');
-      const edit = refusal(
+      const edit = expectRejection(
         handle.executeUpdate(editLinesUpdate, { args: [{ lines: [{ sku: 'SKU-B', quantity: 1 }], actor: agent }] }),
+        'WrongState',
+        /the order is still being taken in/,
       );
-      const retry = refusal(
+      const retry = expectRejection(
         handle.executeUpdate(retryPaymentUpdate, {
           args: [{ payment: { method: 'wallet', token: 'w' }, actor: agent }],
         }),
+        'WrongState',
+        /the first payment attempt is still running/,
       );
-      expect(await edit).toBe('WrongState');
-      expect(await retry).toBe('WrongState');
-      authorizing.open();
+      // Let the held attempt go even when a refusal is wrong, so a failure ends the test instead of hanging it.
+      try {
+        await Promise.all([edit, retry]);
+      } finally {
+        authorizing.open();
+      }
       const placed = await handle.executeUpdate(awaitIntakeUpdate);
-      expect(placed.payment.status).toBe('DECLINED');
+      expect(placed.payment).toMatchObject({ method: 'card', status: 'DECLINED', attempts: 1 });
       expect(count(fakes, 'reserveStock')).toBe(1);
+      expect(count(fakes, 'authorizePayment')).toBe(1);
     });
   });
 
@@ -390,11 +429,15 @@ describe('edits are judged and serialised', () => {
       const handle = await start(orderInput({ payment: { method: 'bank_transfer' } }));
       const cancel = handle.executeUpdate(cancelOrderUpdate, { args: [{ reason: 'changed mind', actor: agent }] });
       await until(releasing.started, 'compensation running');
-      const edit = await refusal(
-        handle.executeUpdate(editLinesUpdate, { args: [{ lines: [{ sku: 'SKU-B', quantity: 1 }], actor: agent }] }),
-      );
-      expect(edit).toBe('WrongState');
-      releasing.open();
+      try {
+        await expectRejection(
+          handle.executeUpdate(editLinesUpdate, { args: [{ lines: [{ sku: 'SKU-B', quantity: 1 }], actor: agent }] }),
+          'WrongState',
+          /the order is being cancelled/,
+        );
+      } finally {
+        releasing.open();
+      }
       expect((await cancel).status).toBe('CANCELLED');
       expect(count(fakes, 'reserveStock')).toBe(1);
     });
@@ -430,11 +473,15 @@ describe('address changes', () => {
       booking.open();
       await change;
       await waitForStatus(handle, 'FULFILLING');
-      const booked = fakes.calls.find((c) => c.name === 'bookShipment');
-      const changed = fakes.calls.find((c) => c.name === 'changeShipmentAddress')?.args as { waybill: string };
       // Booked with the old address, then changed at the carrier once the booking existed.
-      expect(booked).toBeDefined();
-      expect(changed).toMatchObject({ waybill: 'WB1', address: { line1: '9 New Rd' } });
+      expect(fakes.names().filter((n) => n === 'bookShipment' || n === 'changeShipmentAddress')).toEqual([
+        'bookShipment',
+        'changeShipmentAddress',
+      ]);
+      expect(argsOf(fakes, 'changeShipmentAddress')).toEqual([
+        expect.objectContaining({ waybill: 'WB1', address: expect.objectContaining({ line1: '9 New Rd' }) }),
+      ]);
+      expect((await handle.query(orderStateQuery)).shippingAddress.line1).toBe('9 New Rd');
     });
   });
 
@@ -449,10 +496,11 @@ describe('address changes', () => {
       await waitForStatus(handle, 'FULFILLING');
       // The second parcel is collected, but the order has not heard of it yet.
       fakes.parcels.get('WB2')!.status = 'PICKED_UP';
-      const type = await refusal(
+      await expectRejection(
         handle.executeUpdate(changeAddressUpdate, { args: [{ address: moved('9 New Rd'), actor: agent }] }),
+        'RuleViolation',
+        /the carrier no longer accepts an address change for WB2/,
       );
-      expect(type).toBe('RuleViolation');
       const sent = fakes.calls
         .filter((c) => c.name === 'changeShipmentAddress')
         .map((c) => c.args as { waybill: string; version: number; address: { line1: string } });
@@ -486,10 +534,11 @@ describe('address changes', () => {
         }),
       );
       await waitForStatus(handle, 'FULFILLING');
-      const type = await refusal(
+      await expectRejection(
         handle.executeUpdate(changeAddressUpdate, { args: [{ address: moved('9 New Rd'), actor: agent }] }),
+        'RuleViolation',
+        /the carrier no longer accepts an address change for WB2/,
       );
-      expect(type).toBe('RuleViolation');
       const view = await handle.query(orderStateQuery);
       expect(view.attentionReasons).toContain('address_split');
     });
@@ -531,17 +580,20 @@ describe('steps that keep failing flag the order instead of failing it', () => {
       await scanAndNotify(fakes, handle, shipments[0].waybill!, 'PICKED_UP');
       const parked = await waitForView(handle, (v) => v.attentionReasons.includes('step_failed'), 'parked');
       expect(parked.status).toBe('FULFILLING');
-      expect(fakes.names()).toContain('notifyStaff');
-      expect(
-        await refusal(
-          handle.executeUpdate(recoverStepUpdate, { args: [{ action: 'retry', reason: 'x', actor: agent }] }),
-        ),
-      ).toBe('Forbidden');
+      // The notification is sent after the flag is raised, and not awaited: wait for it, then check what it said.
+      await until(() => count(fakes, 'notifyStaff') >= 1, 'staff notified');
+      expect(argsOf(fakes, 'notifyStaff')).toEqual(['step_failed']);
+      await expectRejection(
+        handle.executeUpdate(recoverStepUpdate, { args: [{ action: 'retry', reason: 'x', actor: agent }] }),
+        'Forbidden',
+        /role agent cannot do that/,
+      );
       await handle.executeUpdate(recoverStepUpdate, {
         args: [{ action: 'retry', reason: 'renewed', actor: opsActor }],
       });
       const shipped = await waitForStatus(handle, 'SHIPPED');
       expect(shipped).toMatchObject({ needsAttention: false, payment: { status: 'CAPTURED' } });
+      expect(count(fakes, 'capturePayment')).toBe(1);
     });
   });
 
@@ -551,7 +603,8 @@ describe('steps that keep failing flag the order instead of failing it', () => {
       throw ApplicationFailure.nonRetryable('no service to this address', 'ProviderRefused');
     };
     await withWorker(fakes, async (start) => {
-      const handle = await start(orderInput());
+      const input = orderInput();
+      const handle = await start(input);
       await waitForView(handle, (v) => v.attentionReasons.includes('step_failed'), 'parked');
       await handle.executeUpdate(recoverStepUpdate, {
         args: [{ action: 'fail', reason: 'undeliverable', actor: opsActor }],
@@ -559,8 +612,13 @@ describe('steps that keep failing flag the order instead of failing it', () => {
       const failed: OrderView = await handle.result();
       expect(failed.status).toBe('FAILED');
       expect(failed.attentionReasons).toContain('failed');
-      expect(fakes.names()).toEqual(expect.arrayContaining(['voidPayment', 'releaseStock']));
+      // Nothing was booked, so nothing to cancel at the carrier: the payment is voided, then the stock released.
+      expect(undoCalls(fakes)).toEqual([
+        ['voidPayment', 'pay_1'],
+        ['releaseStock', input.orderId],
+      ]);
       expect(fakes.payments.get('pay_1')?.status).toBe('voided');
+      expect(fakes.reserved.has(input.orderId)).toBe(false);
     });
   });
 });

@@ -1,5 +1,5 @@
-import { WorkflowUpdateFailedError } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
+import { WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import {
   changeAddressUpdate,
   cancelOrderUpdate,
@@ -11,9 +11,9 @@ import {
   retryPaymentUpdate,
   reviewOrderUpdate,
 } from '../../workflows/messages';
-import { fakeActivities } from '../helpers/fake-activities';
+import { fakeActivities, type FakeActivities } from '../helpers/fake-activities';
+import { agent } from '../helpers/fixtures';
 import {
-  agent,
   deliverAll,
   HOUR,
   orderInput,
@@ -27,21 +27,57 @@ import {
 const { withWorker, env: testEnv } = workflowTestEnv();
 const env = { sleep: (ms: number) => testEnv().sleep(ms) };
 
+/** Asserts that the workflow refused an update with this failure type (e.g. 'WrongState') and a matching message. */
+async function expectRejection(update: Promise<unknown>, type: string, message: RegExp): Promise<void> {
+  const error = await update.then(
+    () => undefined,
+    (caught: unknown) => caught,
+  );
+  expect(error).toBeInstanceOf(WorkflowUpdateFailedError);
+  const cause = (error as WorkflowUpdateFailedError).cause;
+  expect(cause).toBeInstanceOf(ApplicationFailure);
+  const refused = cause as ApplicationFailure;
+  expect({ type: refused.type, message: refused.message }).toEqual({ type, message: expect.stringMatching(message) });
+}
+
+/**
+ * What the fake recorded of each call of one activity, in order, once at least `expected` calls arrived (or after
+ * five seconds): the workflow flags an order before it notifies staff or records the event, so a query can see the
+ * flag before the activity ran.
+ */
+async function argsOf(fakes: FakeActivities, name: string, expected: number): Promise<unknown[]> {
+  const recorded = () => fakes.calls.filter((c) => c.name === name).map((c) => c.args);
+  for (let i = 0; i < 100 && recorded().length < expected; i += 1) await new Promise((r) => setTimeout(r, 50));
+  return recorded();
+}
+
+/** The undo calls made so far, in order, each with what the fake records of it (waybill, payment id, order id). */
+const UNDO = ['cancelShipment', 'voidPayment', 'refundPayment', 'releaseStock'];
+const undoCalls = (fakes: FakeActivities) =>
+  fakes.calls.filter((c) => UNDO.includes(c.name)).map((c) => [c.name, c.args]);
+
 test('an unpaid bank-transfer order is cancelled when the payment window ends and its stock released', async () => {
   const fakes = fakeActivities();
   await withWorker(fakes, async (start) => {
-    const handle = await start(orderInput({ payment: { method: 'bank_transfer' } }));
+    const input = orderInput({ payment: { method: 'bank_transfer' } });
+    const handle = await start(input);
     const waiting = await handle.query(orderStateQuery);
     expect(waiting.status).toBe('PENDING_PAYMENT');
     expect(waiting.payment.status).toBe('AWAITING_TRANSFER');
+    expect(fakes.reserved.has(input.orderId)).toBe(true);
     await env.sleep(policy.paymentWindowMs - 60_000);
     expect((await handle.query(orderStateQuery)).status).toBe('PENDING_PAYMENT');
     await env.sleep(120_000);
     const result = await handle.result();
     expect(result.status).toBe('CANCELLED');
     expect(result.cancelReason).toBe('payment window expired');
-    expect(fakes.names()).toEqual(expect.arrayContaining(['voidPayment', 'releaseStock']));
-    expect(fakes.names().indexOf('voidPayment')).toBeLessThan(fakes.names().indexOf('releaseStock'));
+    const paymentId = waiting.payment.authorizationId!;
+    expect(undoCalls(fakes)).toEqual([
+      ['voidPayment', paymentId],
+      ['releaseStock', input.orderId],
+    ]);
+    expect(fakes.payments.get(paymentId)?.status).toBe('voided');
+    expect(fakes.reserved.has(input.orderId)).toBe(false);
   });
 });
 
@@ -76,13 +112,15 @@ test('a risky order escalates when unreviewed past the SLA, then proceeds on app
     const escalated = await handle.query(orderStateQuery);
     expect(escalated.needsAttention).toBe(true);
     expect(escalated.attentionReasons).toContain('review_sla_breached');
-    expect(fakes.names()).toContain('notifyStaff');
+    expect(await argsOf(fakes, 'notifyStaff', 1)).toEqual(['review_sla_breached']);
 
-    await expect(
+    await expectRejection(
       handle.executeUpdate(reviewOrderUpdate, {
         args: [{ decision: 'approve', actor: { principal: 'wh', role: 'warehouse' } }],
       }),
-    ).rejects.toThrow(WorkflowUpdateFailedError);
+      'Forbidden',
+      /role warehouse cannot review orders/,
+    );
     const approved = await handle.executeUpdate(reviewOrderUpdate, { args: [{ decision: 'approve', actor: agent }] });
     expect(approved.needsAttention).toBe(false);
     await waitForStatus(handle, 'FULFILLING');
@@ -92,16 +130,25 @@ test('a risky order escalates when unreviewed past the SLA, then proceeds on app
 test('a rejected review cancels the order and releases its stock', async () => {
   const fakes = fakeActivities();
   await withWorker(fakes, async (start) => {
-    const handle = await start(orderInput({ lines: [{ sku: 'SKU-C', quantity: 6 }] }));
-    await expect(
+    const input = orderInput({ lines: [{ sku: 'SKU-C', quantity: 6 }] });
+    const handle = await start(input);
+    expect((await handle.query(orderStateQuery)).status).toBe('PENDING_REVIEW');
+    expect(fakes.reserved.get(input.orderId)).toEqual([
+      { warehouseCode: 'WH2', lines: [{ sku: 'SKU-C', quantity: 6 }] },
+    ]);
+    await expectRejection(
       handle.executeUpdate(reviewOrderUpdate, { args: [{ decision: 'reject', actor: agent }] }),
-    ).rejects.toThrow(WorkflowUpdateFailedError);
+      'RuleViolation',
+      /a rejection needs a reason/,
+    );
+    expect(fakes.names()).not.toContain('releaseStock');
     const rejected = await handle.executeUpdate(reviewOrderUpdate, {
       args: [{ decision: 'reject', reason: 'suspected fraud', actor: agent }],
     });
     expect(rejected.status).toBe('CANCELLED');
     expect(rejected.cancelReason).toBe('review rejected: suspected fraud');
-    expect(fakes.names()).toContain('releaseStock');
+    expect(undoCalls(fakes)).toEqual([['releaseStock', input.orderId]]);
+    expect(fakes.reserved.has(input.orderId)).toBe(false);
     expect(fakes.names()).not.toContain('authorizePayment');
   });
 });
@@ -120,8 +167,15 @@ test('a delivered order completes by itself after the auto-complete period, with
     const completed = await handle.result();
     expect(completed.status).toBe('COMPLETED');
     expect(completed.history.at(-1)).toMatchObject({ to: 'COMPLETED', reason: 'auto-completed' });
-    const settlement = fakes.calls.find((c) => c.name === 'recordSettlement')!.args;
-    expect(settlement).toMatchObject({ total: completed.totals.total, captured: completed.totals.total, refunded: 0 });
+    const settlements = fakes.calls.filter((c) => c.name === 'recordSettlement').map((c) => c.args);
+    expect(settlements).toEqual([
+      {
+        orderId: completed.orderId,
+        currency: 'CNY',
+        total: completed.totals.total,
+        shipping: completed.totals.shipping,
+      },
+    ]);
   });
 });
 
@@ -132,8 +186,10 @@ test('confirming receipt completes a delivered order at once', async () => {
     await waitForStatus(handle, 'FULFILLING');
     expect(fakes.names()).not.toContain('capturePayment');
     await deliverAll(fakes, handle);
-    await waitForStatus(handle, 'DELIVERED');
-    expect(fakes.names()).toContain('capturePayment');
+    const delivered = await waitForStatus(handle, 'DELIVERED');
+    expect(fakes.calls.filter((c) => c.name === 'capturePayment').map((c) => c.args)).toEqual([
+      expect.objectContaining({ amount: delivered.totals.total }),
+    ]);
     const completed = await handle.executeUpdate(confirmReceiptUpdate, { args: [{ actor: agent }] });
     expect(completed.status).toBe('COMPLETED');
     expect(completed.history.at(-1)).toMatchObject({ reason: 'receipt confirmed', actor: 'alice' });
@@ -165,11 +221,17 @@ test('line edits are re-priced and re-reserved, at most three', async () => {
       expect(edited.totals.total).toBe(25_000 * quantity);
       expect(edited.edits).toBe(quantity - 1);
     }
-    const fourth = await handle
-      .executeUpdate(editLinesUpdate, { args: [{ lines: [{ sku: 'SKU-B', quantity: 1 }], actor: agent }] })
-      .catch((error: WorkflowUpdateFailedError) => error);
-    expect((fourth as WorkflowUpdateFailedError).cause?.message).toMatch(/at most 3 edits/);
-    expect(fakes.calls.filter((c) => c.name === 'reserveStock')).toHaveLength(4);
+    await expectRejection(
+      handle.executeUpdate(editLinesUpdate, { args: [{ lines: [{ sku: 'SKU-B', quantity: 1 }], actor: agent }] }),
+      'RuleViolation',
+      /at most 3 edits/,
+    );
+    expect(fakes.calls.filter((c) => c.name === 'reserveStock').map((c) => c.args)).toEqual([
+      [{ sku: 'SKU-A', quantity: 2 }],
+      [{ sku: 'SKU-B', quantity: 2 }],
+      [{ sku: 'SKU-B', quantity: 3 }],
+      [{ sku: 'SKU-B', quantity: 4 }],
+    ]);
     // Each edit re-opens the transfer for the new amount; wait for the last one so no activity is left running.
     for (let i = 0; i < 100; i += 1) {
       const { payment, totals } = await handle.query(orderStateQuery);
@@ -194,45 +256,58 @@ test('a line edit after the edit window is refused', async () => {
       }),
     );
     await env.sleep(policy.editWindowMs + 60_000);
-    const failure = await handle
-      .executeUpdate(editLinesUpdate, { args: [{ lines: [{ sku: 'SKU-B', quantity: 1 }], actor: agent }] })
-      .catch((error: WorkflowUpdateFailedError) => error);
-    expect(failure).toBeInstanceOf(WorkflowUpdateFailedError);
-    expect((failure as WorkflowUpdateFailedError).cause?.message).toMatch(/edit window/);
+    await expectRejection(
+      handle.executeUpdate(editLinesUpdate, { args: [{ lines: [{ sku: 'SKU-B', quantity: 1 }], actor: agent }] }),
+      'RuleViolation',
+      /the edit window after placement has passed/,
+    );
+    expect(late.calls.filter((c) => c.name === 'reserveStock')).toHaveLength(1);
+    expect((await handle.query(orderStateQuery)).edits).toBe(0);
   });
 });
 
 test('cancelling after payment undoes bookings, payment and stock, newest first', async () => {
   const fakes = fakeActivities();
   await withWorker(fakes, async (start) => {
-    const handle = await start(
-      orderInput({
-        lines: TWO_WAREHOUSES,
-      }),
-    );
+    const input = orderInput({ lines: TWO_WAREHOUSES });
+    const handle = await start(input);
     const fulfilling = await waitForStatus(handle, 'FULFILLING');
-    expect(fulfilling.shipments).toHaveLength(2);
+    expect(fulfilling.shipments.map((s) => [s.warehouseCode, s.waybill, s.lines])).toEqual([
+      ['WH1', 'WB1', [{ sku: 'SKU-A', quantity: 1 }]],
+      ['WH2', 'WB2', [{ sku: 'SKU-C', quantity: 1 }]],
+    ]);
     const cancelled = await handle.executeUpdate(cancelOrderUpdate, {
       args: [{ reason: 'customer changed mind', actor: agent }],
     });
     expect(cancelled.status).toBe('CANCELLED');
-    const undo = fakes.names().filter((n) => ['cancelShipment', 'voidPayment', 'releaseStock'].includes(n));
-    expect(undo).toEqual(['cancelShipment', 'cancelShipment', 'voidPayment', 'releaseStock']);
+    expect(undoCalls(fakes)).toEqual([
+      ['cancelShipment', 'WB2'],
+      ['cancelShipment', 'WB1'],
+      ['voidPayment', fulfilling.payment.authorizationId],
+      ['releaseStock', input.orderId],
+    ]);
     expect(cancelled.payment.status).toBe('VOIDED');
+    expect(cancelled.shipments.map((s) => s.status)).toEqual(['CANCELLED', 'CANCELLED']);
   });
 });
 
 test('cancelling the workflow itself still runs the compensations', async () => {
   const fakes = fakeActivities();
   await withWorker(fakes, async (start) => {
-    const handle = await start(orderInput());
-    await waitForStatus(handle, 'FULFILLING');
+    const input = orderInput();
+    const handle = await start(input);
+    const fulfilling = await waitForStatus(handle, 'FULFILLING');
     await handle.cancel();
-    await expect(handle.result()).rejects.toThrow();
-    expect(fakes.names().filter((n) => ['cancelShipment', 'voidPayment', 'releaseStock'].includes(n))).toEqual([
-      'cancelShipment',
-      'voidPayment',
-      'releaseStock',
+    const failure = await handle.result().then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
+    expect(failure).toBeInstanceOf(WorkflowFailedError);
+    expect((failure as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
+    expect(undoCalls(fakes)).toEqual([
+      ['cancelShipment', 'WB1'],
+      ['voidPayment', fulfilling.payment.authorizationId],
+      ['releaseStock', input.orderId],
     ]);
     expect(fakes.records.at(-1)?.view.status).toBe('CANCELLED');
   });
@@ -259,7 +334,9 @@ test('a shipment silent past the configured time, or reporting an exception, fla
     const flagged = await handle.query(orderStateQuery);
     expect(flagged.attentionReasons).toContain('carrier_exception');
     expect(flagged.shipments[0]).toMatchObject({ status: 'EXCEPTION', exception: 'lost' });
-    expect(fakes.calls.filter((c) => c.name === 'recordShipmentEvent')).toHaveLength(2);
+    expect(await argsOf(fakes, 'recordShipmentEvent', 2)).toEqual(['PICKED_UP', 'EXCEPTION']);
+    // One notification each: the redelivered webhook tells staff nothing new.
+    expect(await argsOf(fakes, 'notifyStaff', 2)).toEqual(['carrier_silent', 'carrier_exception']);
   });
 });
 
@@ -273,10 +350,11 @@ test('an address change the carrier refuses comes back as a rule violation and k
     const handle = await start(input);
     await waitForStatus(handle, 'FULFILLING');
     const moved = { ...input.shippingAddress, line1: '9 Other St' };
-    const failure = await handle
-      .executeUpdate(changeAddressUpdate, { args: [{ address: moved, actor: agent }] })
-      .catch((error: WorkflowUpdateFailedError) => error);
-    expect((failure as WorkflowUpdateFailedError).cause).toMatchObject({ type: 'RuleViolation' });
+    await expectRejection(
+      handle.executeUpdate(changeAddressUpdate, { args: [{ address: moved, actor: agent }] }),
+      'RuleViolation',
+      /the carrier no longer accepts an address change for WB1/,
+    );
     expect((await handle.query(orderStateQuery)).shippingAddress.line1).toBe(input.shippingAddress.line1);
   });
 });

@@ -6,16 +6,13 @@ import { decideRefundUpdate, refundStateQuery, retryRefundUpdate } from '../../w
 import { recoverStepUpdate } from '../../workflows/case/messages';
 import { cancelOrderUpdate, orderStateQuery, paymentNotificationSignal } from '../../workflows/messages';
 import { fakeActivities, type FakeActivities } from '../helpers/fake-activities';
+import { agent, financeActor, opsActor, supervisor } from '../helpers/fixtures';
 import {
-  agent,
-  financeActor,
   HOUR,
-  opsActor,
   orderInput,
   policy,
   refundInput,
   startRefund,
-  supervisor,
   waitForRefund,
   waitForStatus,
   workflowTestEnv,
