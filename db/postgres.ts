@@ -224,9 +224,15 @@ async function clearStalePid(clusterDir: string, say: (message: string) => void)
 
   const proc = await readProc(pid);
   if (!proc) return;
-  const cwd = await fs.realpath(`/proc/${pid}/cwd`).catch(() => undefined);
-  if (cwd === undefined) {
-    throw new Error(`cannot tell whether pid ${pid} in ${clusterDir}/postmaster.pid is this cluster's server`);
+  let cwd: string | undefined;
+  try {
+    cwd = await fs.realpath(`/proc/${pid}/cwd`);
+  } catch (error) {
+    // ENOENT: the process exited meanwhile or is a zombie, neither of them a running postmaster. Anything else (say a
+    // process of another user) leaves it unknown, and nothing is touched.
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
+      throw new Error(`cannot tell whether pid ${pid} in ${clusterDir}/postmaster.pid is this cluster's server`);
+    }
   }
   if (cwd !== (await fs.realpath(clusterDir))) {
     say(`removing stale postmaster.pid (pid ${pid} is now another process)`);

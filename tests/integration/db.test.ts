@@ -268,3 +268,24 @@ test('a stale postmaster.pid naming a reused pid is cleared without signalling t
     lookalike.kill('SIGKILL');
   }
 });
+
+test('a stale postmaster.pid naming a zombie (a pid whose working directory cannot be read) is cleared', async () => {
+  await sql.end();
+  await db.stop();
+  // `sleep 0` exits at once and its parent, now `sleep 300`, never reaps it: a zombie with no /proc/<pid>/cwd.
+  const parent = spawn('bash', ['-c', 'sleep 0 & echo $!; exec sleep 300'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  try {
+    const zombie = Number((await new Promise<Buffer>((resolve) => parent.stdout.once('data', resolve))).toString());
+    for (let i = 0; i < 50 && !(await fs.readFile(`/proc/${zombie}/stat`, 'utf8')).includes(') Z '); i += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(await fs.readFile(`/proc/${zombie}/stat`, 'utf8')).toContain(') Z ');
+    await fs.writeFile(path.join(dataDir, 'postgres', 'postmaster.pid'), `${zombie}\n${dataDir}/postgres\n`);
+    db = await startEmbeddedPostgres({ dataDir, port: await findFreePort() });
+    sql = new Client({ connectionString: db.url });
+    await sql.connect();
+    expect(await count('products')).toBe(DEMO_SKUS.length);
+  } finally {
+    parent.kill('SIGKILL');
+  }
+});
