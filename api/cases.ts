@@ -1,13 +1,20 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
-import type { QueryDefinition, UpdateDefinition } from '@temporalio/common';
+import {
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowIdReusePolicy,
+  type QueryDefinition,
+  type SearchAttributePair,
+  type UpdateDefinition,
+} from '@temporalio/common';
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Actor, CaseType } from '../domain/case';
 import { RECOVERY_ROLES, type Role } from '../domain/roles';
 import { recoverStepUpdate, type StepRecovery } from '../workflows/case/messages';
+import { CaseTypeKey } from '../workflows/search-attributes';
 import type { ApiDeps } from './app';
 import { actorOf } from './auth';
 import { Problem, PROBLEM_BASE, toProblem } from './problems';
@@ -203,6 +210,53 @@ export function caseApi<V>(deps: ApiDeps, kind: CaseKind<V>) {
     return { status: 200, view: await currentView(em, id) };
   }
 
+  /**
+   * The id a request starting a case names: its body field or the Idempotency-Key header (equal when both are given),
+   * else a fresh one with `prefix`.
+   */
+  function requestedId(request: FastifyRequest, bodyId: string | undefined, field: string, prefix: string): string {
+    const headerKey = idempotencyKey(request);
+    if (bodyId && headerKey && bodyId !== headerKey) {
+      throw new Problem('validation', `${field} and the Idempotency-Key header differ`, [
+        { field, reason: 'must equal the Idempotency-Key header when both are given' },
+      ]);
+    }
+    return bodyId ?? headerKey ?? `${prefix}_${randomBytes(12).toString('hex')}`;
+  }
+
+  /**
+   * Starts the case's workflow under its id, once: a start that finds it started (a retry racing this request) is
+   * answered like a repeated request. `ready` gives the first answer (say, once intake is done).
+   */
+  async function startOnce(
+    em: EntityManager,
+    id: string,
+    start: {
+      workflowType: string;
+      input: unknown;
+      requestHash: string;
+      searchAttributes: SearchAttributePair[];
+      ready: UpdateDefinition<V>;
+    },
+  ): Promise<{ status: 200 | 201; view: V }> {
+    let started;
+    try {
+      started = await deps.temporal.workflow.start(start.workflowType, {
+        taskQueue: deps.taskQueue,
+        workflowId: kind.workflowId(id),
+        args: [start.input],
+        memo: { requestHash: start.requestHash },
+        typedSearchAttributes: [{ key: CaseTypeKey, value: caseType }, ...start.searchAttributes],
+        workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+      });
+    } catch (error) {
+      if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
+      const existing = await describe(id);
+      return replay(em, id, start.requestHash, existing?.memo?.requestHash, start.ready);
+    }
+    return { status: 201, view: await started.executeUpdate(start.ready) };
+  }
+
   /** Registers the table of actions, one route each, all answering with the case's view. */
   function registerActions(app: ZodApp, actions: readonly CaseAction[]): void {
     for (const action of actions) {
@@ -244,5 +298,5 @@ export function caseApi<V>(deps: ApiDeps, kind: CaseKind<V>) {
     }
   }
 
-  return { currentView, audited, describe, replay, registerActions };
+  return { currentView, audited, describe, replay, requestedId, startOnce, registerActions };
 }

@@ -1,7 +1,5 @@
-import { randomBytes } from 'node:crypto';
 import { raw } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy } from '@temporalio/common';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { orderPolicy } from '../../config';
@@ -32,8 +30,8 @@ import {
   type PaymentRetry,
   type ReviewDecision,
 } from '../../workflows/messages';
-import type { orderWorkflow } from '../../workflows';
-import { CaseTypeKey, ChannelKey, CustomerIdKey, PaymentMethodKey } from '../../workflows/search-attributes';
+import type * as workflows from '../../workflows';
+import { ChannelKey, CustomerIdKey, PaymentMethodKey } from '../../workflows/search-attributes';
 import type { ApiDeps } from '../app';
 import { actorOf } from '../auth';
 import { caseAction, caseApi, hashRequest, recoverAction, type CaseAction, type CaseKind } from '../cases';
@@ -218,7 +216,7 @@ const ORDER_ACTIONS: readonly CaseAction[] = [
 ];
 
 export function orderRoutes(deps: ApiDeps): FastifyPluginAsyncZod {
-  const { temporal, config } = deps;
+  const { config } = deps;
   const orders = caseApi(deps, ORDER);
   const { audited, describe } = orders;
 
@@ -240,13 +238,7 @@ export function orderRoutes(deps: ApiDeps): FastifyPluginAsyncZod {
       },
       async (request, reply) => {
         const body = request.body;
-        const headerKey = request.headers['idempotency-key'];
-        if (body.orderId && headerKey && body.orderId !== headerKey) {
-          throw new Problem('validation', 'orderId and the Idempotency-Key header differ', [
-            { field: 'orderId', reason: 'must equal the Idempotency-Key header when both are given' },
-          ]);
-        }
-        const orderId = body.orderId ?? headerKey ?? `ord_${randomBytes(12).toString('hex')}`;
+        const orderId = orders.requestedId(request, body.orderId, 'orderId', 'ord');
         const currency = body.currency ?? config.ORDER_CURRENCY;
         const lines = normalisedLines(body.lines);
         const requestHash = placementHash(body, currency, lines);
@@ -280,27 +272,17 @@ export function orderRoutes(deps: ApiDeps): FastifyPluginAsyncZod {
             requestHash,
             policy: orderPolicy(config),
           };
-          let handle;
-          try {
-            handle = await temporal.workflow.start<typeof orderWorkflow>('orderWorkflow', {
-              taskQueue: deps.taskQueue,
-              workflowId: orderWorkflowId(orderId),
-              args: [input],
-              memo: { requestHash },
-              typedSearchAttributes: [
-                { key: CaseTypeKey, value: 'order' },
-                { key: CustomerIdKey, value: input.customerId },
-                { key: ChannelKey, value: input.channel },
-                { key: PaymentMethodKey, value: input.payment.method },
-              ],
-              workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
-            });
-          } catch (error) {
-            if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
-            const existing = await describe(orderId);
-            return replay(existing?.memo?.requestHash);
-          }
-          return { status: 201 as const, view: await handle.executeUpdate(awaitIntakeUpdate) };
+          return orders.startOnce(em, orderId, {
+            workflowType: 'orderWorkflow' satisfies keyof typeof workflows,
+            input,
+            requestHash,
+            searchAttributes: [
+              { key: CustomerIdKey, value: input.customerId },
+              { key: ChannelKey, value: input.channel },
+              { key: PaymentMethodKey, value: input.payment.method },
+            ],
+            ready: awaitIntakeUpdate,
+          });
         });
         return reply
           .code(status)

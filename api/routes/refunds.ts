@@ -1,6 +1,4 @@
-import { randomBytes } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy } from '@temporalio/common';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { refundPolicy } from '../../config';
@@ -14,7 +12,7 @@ import {
   type RefundView,
 } from '../../domain/refund';
 import { REFUND_APPROVER_ROLES, REFUND_RETRY_ROLES } from '../../domain/roles';
-import type { refundWorkflow } from '../../workflows';
+import type * as workflows from '../../workflows';
 import {
   awaitRefundRequestUpdate,
   decideRefundUpdate,
@@ -24,7 +22,7 @@ import {
   type RefundDecision,
   type RefundRetry,
 } from '../../workflows/refund-messages';
-import { CaseTypeKey, CustomerIdKey } from '../../workflows/search-attributes';
+import { CustomerIdKey } from '../../workflows/search-attributes';
 import type { ApiDeps } from '../app';
 import { actorOf } from '../auth';
 import { caseAction, caseApi, hashRequest, recoverAction, type CaseAction, type CaseKind } from '../cases';
@@ -280,7 +278,7 @@ async function linesAmount(
 }
 
 export function refundRoutes(deps: ApiDeps): FastifyPluginAsyncZod {
-  const { temporal, config } = deps;
+  const { config } = deps;
   const refunds = caseApi(deps, REFUND);
 
   /** A refund whose claim found nothing left (another refund took the money first) was never a refund to approve. */
@@ -309,13 +307,7 @@ export function refundRoutes(deps: ApiDeps): FastifyPluginAsyncZod {
       },
       async (request, reply) => {
         const body = request.body;
-        const headerKey = request.headers['idempotency-key'];
-        if (body.refundId && headerKey && body.refundId !== headerKey) {
-          throw new Problem('validation', 'refundId and the Idempotency-Key header differ', [
-            { field: 'refundId', reason: 'must equal the Idempotency-Key header when both are given' },
-          ]);
-        }
-        const refundId = body.refundId ?? headerKey ?? `ref_${randomBytes(12).toString('hex')}`;
+        const refundId = refunds.requestedId(request, body.refundId, 'refundId', 'ref');
         const requestHash = refundRequestHash(body);
         const em = deps.orm.em.fork();
         const actor = actorOf(request);
@@ -354,25 +346,13 @@ export function refundRoutes(deps: ApiDeps): FastifyPluginAsyncZod {
             requestedAt: new Date().toISOString(),
             policy: refundPolicy(config),
           };
-          let handle;
-          try {
-            handle = await temporal.workflow.start<typeof refundWorkflow>('refundWorkflow', {
-              taskQueue: deps.taskQueue,
-              workflowId: refundWorkflowId(refundId),
-              args: [input],
-              memo: { requestHash },
-              typedSearchAttributes: [
-                { key: CaseTypeKey, value: 'refund' },
-                { key: CustomerIdKey, value: input.customerId },
-              ],
-              workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
-            });
-          } catch (error) {
-            if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
-            const started = await refunds.describe(refundId);
-            return replay(started?.memo?.requestHash);
-          }
-          return { status: 201, view: await handle.executeUpdate(awaitRefundRequestUpdate) };
+          return refunds.startOnce(em, refundId, {
+            workflowType: 'refundWorkflow' satisfies keyof typeof workflows,
+            input,
+            requestHash,
+            searchAttributes: [{ key: CustomerIdKey, value: input.customerId }],
+            ready: awaitRefundRequestUpdate,
+          });
         }
 
         const { status, view } = await refunds.audited(request, em, 'refund.request', refundId, detail, async () => {

@@ -20,6 +20,8 @@ export const CATALOGUE: Record<string, { name: string; price: number }> = {
   'SKU-C': { name: 'Rice cooker', price: 89_900 },
 };
 
+const UNDO_STEPS = ['cancelShipment', 'voidPayment', 'refundPayment', 'releaseStock'];
+
 const refused = (message: string) => ApplicationFailure.nonRetryable(message, PROVIDER_ERRORS.refused);
 
 /**
@@ -256,8 +258,12 @@ export function fakeActivities(stock: StockMap = { WH1: { 'SKU-A': 100, 'SKU-B':
   }
 
   const names = () => calls.map((c) => c.name);
+  /** What was recorded of each call of one activity, in order. */
+  const argsOf = (name: string) => calls.filter((c) => c.name === name).map((c) => c.args);
   /** The staff messages sent, by topic. */
-  const staffTopics = () => calls.filter((c) => c.name === 'notifyStaff').map((c) => c.args as string);
+  const staffTopics = () => argsOf('notifyStaff') as string[];
+  /** The undo calls made so far, in order, each with what is recorded of it (waybill, payment id, order id). */
+  const undoCalls = () => calls.filter((c) => UNDO_STEPS.includes(c.name)).map((c) => [c.name, c.args]);
   return {
     activities,
     calls,
@@ -269,7 +275,9 @@ export function fakeActivities(stock: StockMap = { WH1: { 'SKU-A': 100, 'SKU-B':
     payments,
     parcels,
     names,
+    argsOf,
     staffTopics,
+    undoCalls,
     scan,
     transferArrives,
   };

@@ -1,4 +1,3 @@
-import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { OrderView } from '../../domain/order';
 import type { refundWorkflow } from '../../workflows';
@@ -16,6 +15,7 @@ import {
   reviewOrderUpdate,
 } from '../../workflows/messages';
 import { NeedsAttentionKey } from '../../workflows/search-attributes';
+import { expectRejection } from '../helpers/assertions';
 import { fakeActivities, type FakeActivities } from '../helpers/fake-activities';
 import { agent, opsActor } from '../helpers/fixtures';
 import {
@@ -50,26 +50,7 @@ function hold<K extends keyof FakeActivities['activities']>(fakes: FakeActivitie
   return { open, started: () => started };
 }
 
-/** Asserts that the workflow refused an update with this failure type (e.g. 'WrongState') and a matching message. */
-async function expectRejection(update: Promise<unknown>, type: string, message: RegExp): Promise<void> {
-  const error = await update.then(
-    () => undefined,
-    (caught: unknown) => caught,
-  );
-  expect(error).toBeInstanceOf(WorkflowUpdateFailedError);
-  const cause = (error as WorkflowUpdateFailedError).cause;
-  expect(cause).toBeInstanceOf(ApplicationFailure);
-  const refused = cause as ApplicationFailure;
-  expect({ type: refused.type, message: refused.message }).toEqual({ type, message: expect.stringMatching(message) });
-}
-
 const count = (fakes: FakeActivities, name: string) => fakes.names().filter((n) => n === name).length;
-/** What the fake recorded of each call of one activity, in order. */
-const argsOf = (fakes: FakeActivities, name: string) => fakes.calls.filter((c) => c.name === name).map((c) => c.args);
-/** The undo calls made so far, in order, each with what the fake records of it (waybill, payment id, order id). */
-const UNDO = ['cancelShipment', 'voidPayment', 'refundPayment', 'releaseStock'];
-const undoCalls = (fakes: FakeActivities) =>
-  fakes.calls.filter((c) => UNDO.includes(c.name)).map((c) => [c.name, c.args]);
 const held = (fakes: FakeActivities, orderId: string) =>
   [...fakes.payments.values()]
     .filter((p) => p.orderId === orderId)
@@ -167,7 +148,7 @@ describe('payment facts come from the gateway', () => {
         args: [{ reason: 'changed mind', actor: agent }],
       });
       expect(cancelled.status).toBe('CANCELLED');
-      expect(undoCalls(fakes)).toEqual([['releaseStock', orderId]]);
+      expect(fakes.undoCalls()).toEqual([['releaseStock', orderId]]);
       expect(cancelled.refunds).toEqual([
         expect.objectContaining({ refundId: `${orderId}-cancel-1`, amount: 1_000, reason: 'order_cancelled' }),
       ]);
@@ -193,7 +174,7 @@ describe('payment facts come from the gateway', () => {
         currency: 'CNY',
       });
       await waitForStatus(handle, 'FULFILLING');
-      expect(argsOf(fakes, 'refundPayment')).toEqual([
+      expect(fakes.argsOf('refundPayment')).toEqual([
         expect.objectContaining({
           refundId: expect.stringContaining('-excess-'),
           paymentId: payment.authorizationId,
@@ -331,7 +312,7 @@ describe('cancellation never races the goods', () => {
       expect((await handle.result()).status).toBe('CANCELLED');
       expect(fakes.payments.get('pay_1')?.status).toBe('voided');
       // Each undo step ran once, in order, although the workflow was cancelled in the middle of them.
-      expect(undoCalls(fakes)).toEqual([
+      expect(fakes.undoCalls()).toEqual([
         ['cancelShipment', 'WB1'],
         ['voidPayment', 'pay_1'],
         ['releaseStock', input.orderId],
@@ -478,7 +459,7 @@ describe('address changes', () => {
         'bookShipment',
         'changeShipmentAddress',
       ]);
-      expect(argsOf(fakes, 'changeShipmentAddress')).toEqual([
+      expect(fakes.argsOf('changeShipmentAddress')).toEqual([
         expect.objectContaining({ waybill: 'WB1', address: expect.objectContaining({ line1: '9 New Rd' }) }),
       ]);
       expect((await handle.query(orderStateQuery)).shippingAddress.line1).toBe('9 New Rd');
@@ -582,7 +563,7 @@ describe('steps that keep failing flag the order instead of failing it', () => {
       expect(parked.status).toBe('FULFILLING');
       // The notification is sent after the flag is raised, and not awaited: wait for it, then check what it said.
       await until(() => count(fakes, 'notifyStaff') >= 1, 'staff notified');
-      expect(argsOf(fakes, 'notifyStaff')).toEqual(['step_failed']);
+      expect(fakes.argsOf('notifyStaff')).toEqual(['step_failed']);
       await expectRejection(
         handle.executeUpdate(recoverStepUpdate, { args: [{ action: 'retry', reason: 'x', actor: agent }] }),
         'Forbidden',
@@ -613,7 +594,7 @@ describe('steps that keep failing flag the order instead of failing it', () => {
       expect(failed.status).toBe('FAILED');
       expect(failed.attentionReasons).toContain('failed');
       // Nothing was booked, so nothing to cancel at the carrier: the payment is voided, then the stock released.
-      expect(undoCalls(fakes)).toEqual([
+      expect(fakes.undoCalls()).toEqual([
         ['voidPayment', 'pay_1'],
         ['releaseStock', input.orderId],
       ]);

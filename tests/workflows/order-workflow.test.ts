@@ -1,4 +1,4 @@
-import { WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
+import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import {
   changeAddressUpdate,
@@ -11,7 +11,8 @@ import {
   retryPaymentUpdate,
   reviewOrderUpdate,
 } from '../../workflows/messages';
-import { fakeActivities, type FakeActivities } from '../helpers/fake-activities';
+import { callsOf, expectRejection } from '../helpers/assertions';
+import { fakeActivities } from '../helpers/fake-activities';
 import { agent } from '../helpers/fixtures';
 import {
   deliverAll,
@@ -26,35 +27,6 @@ import {
 
 const { withWorker, env: testEnv } = workflowTestEnv();
 const env = { sleep: (ms: number) => testEnv().sleep(ms) };
-
-/** Asserts that the workflow refused an update with this failure type (e.g. 'WrongState') and a matching message. */
-async function expectRejection(update: Promise<unknown>, type: string, message: RegExp): Promise<void> {
-  const error = await update.then(
-    () => undefined,
-    (caught: unknown) => caught,
-  );
-  expect(error).toBeInstanceOf(WorkflowUpdateFailedError);
-  const cause = (error as WorkflowUpdateFailedError).cause;
-  expect(cause).toBeInstanceOf(ApplicationFailure);
-  const refused = cause as ApplicationFailure;
-  expect({ type: refused.type, message: refused.message }).toEqual({ type, message: expect.stringMatching(message) });
-}
-
-/**
- * What the fake recorded of each call of one activity, in order, once at least `expected` calls arrived (or after
- * five seconds): the workflow flags an order before it notifies staff or records the event, so a query can see the
- * flag before the activity ran.
- */
-async function argsOf(fakes: FakeActivities, name: string, expected: number): Promise<unknown[]> {
-  const recorded = () => fakes.calls.filter((c) => c.name === name).map((c) => c.args);
-  for (let i = 0; i < 100 && recorded().length < expected; i += 1) await new Promise((r) => setTimeout(r, 50));
-  return recorded();
-}
-
-/** The undo calls made so far, in order, each with what the fake records of it (waybill, payment id, order id). */
-const UNDO = ['cancelShipment', 'voidPayment', 'refundPayment', 'releaseStock'];
-const undoCalls = (fakes: FakeActivities) =>
-  fakes.calls.filter((c) => UNDO.includes(c.name)).map((c) => [c.name, c.args]);
 
 test('an unpaid bank-transfer order is cancelled when the payment window ends and its stock released', async () => {
   const fakes = fakeActivities();
@@ -72,7 +44,7 @@ test('an unpaid bank-transfer order is cancelled when the payment window ends an
     expect(result.status).toBe('CANCELLED');
     expect(result.cancelReason).toBe('payment window expired');
     const paymentId = waiting.payment.authorizationId!;
-    expect(undoCalls(fakes)).toEqual([
+    expect(fakes.undoCalls()).toEqual([
       ['voidPayment', paymentId],
       ['releaseStock', input.orderId],
     ]);
@@ -112,7 +84,7 @@ test('a risky order escalates when unreviewed past the SLA, then proceeds on app
     const escalated = await handle.query(orderStateQuery);
     expect(escalated.needsAttention).toBe(true);
     expect(escalated.attentionReasons).toContain('review_sla_breached');
-    expect(await argsOf(fakes, 'notifyStaff', 1)).toEqual(['review_sla_breached']);
+    expect(await callsOf(fakes, 'notifyStaff', 1)).toEqual(['review_sla_breached']);
 
     await expectRejection(
       handle.executeUpdate(reviewOrderUpdate, {
@@ -147,7 +119,7 @@ test('a rejected review cancels the order and releases its stock', async () => {
     });
     expect(rejected.status).toBe('CANCELLED');
     expect(rejected.cancelReason).toBe('review rejected: suspected fraud');
-    expect(undoCalls(fakes)).toEqual([['releaseStock', input.orderId]]);
+    expect(fakes.undoCalls()).toEqual([['releaseStock', input.orderId]]);
     expect(fakes.reserved.has(input.orderId)).toBe(false);
     expect(fakes.names()).not.toContain('authorizePayment');
   });
@@ -280,7 +252,7 @@ test('cancelling after payment undoes bookings, payment and stock, newest first'
       args: [{ reason: 'customer changed mind', actor: agent }],
     });
     expect(cancelled.status).toBe('CANCELLED');
-    expect(undoCalls(fakes)).toEqual([
+    expect(fakes.undoCalls()).toEqual([
       ['cancelShipment', 'WB2'],
       ['cancelShipment', 'WB1'],
       ['voidPayment', fulfilling.payment.authorizationId],
@@ -304,7 +276,7 @@ test('cancelling the workflow itself still runs the compensations', async () => 
     );
     expect(failure).toBeInstanceOf(WorkflowFailedError);
     expect((failure as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
-    expect(undoCalls(fakes)).toEqual([
+    expect(fakes.undoCalls()).toEqual([
       ['cancelShipment', 'WB1'],
       ['voidPayment', fulfilling.payment.authorizationId],
       ['releaseStock', input.orderId],
@@ -334,9 +306,9 @@ test('a shipment silent past the configured time, or reporting an exception, fla
     const flagged = await handle.query(orderStateQuery);
     expect(flagged.attentionReasons).toContain('carrier_exception');
     expect(flagged.shipments[0]).toMatchObject({ status: 'EXCEPTION', exception: 'lost' });
-    expect(await argsOf(fakes, 'recordShipmentEvent', 2)).toEqual(['PICKED_UP', 'EXCEPTION']);
+    expect(await callsOf(fakes, 'recordShipmentEvent', 2)).toEqual(['PICKED_UP', 'EXCEPTION']);
     // One notification each: the redelivered webhook tells staff nothing new.
-    expect(await argsOf(fakes, 'notifyStaff', 2)).toEqual(['carrier_silent', 'carrier_exception']);
+    expect(await callsOf(fakes, 'notifyStaff', 2)).toEqual(['carrier_silent', 'carrier_exception']);
   });
 });
 

@@ -1,10 +1,10 @@
-import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { GatewayPayment } from '../../domain/ports';
 import type { refundWorkflow } from '../../workflows';
 import { decideRefundUpdate, refundStateQuery, retryRefundUpdate } from '../../workflows/refund-messages';
 import { recoverStepUpdate } from '../../workflows/case/messages';
 import { cancelOrderUpdate, orderStateQuery, paymentNotificationSignal } from '../../workflows/messages';
+import { expectRejection } from '../helpers/assertions';
 import { fakeActivities, type FakeActivities } from '../helpers/fake-activities';
 import { agent, financeActor, opsActor, supervisor } from '../helpers/fixtures';
 import {
@@ -34,19 +34,6 @@ function capturedPayment(fakes: FakeActivities, orderId: string, amount: number,
   };
   fakes.payments.set(paymentId, payment);
   return payment;
-}
-
-/** The update failed with this business failure type (and message). */
-async function expectRejection(promise: Promise<unknown>, type: string, message?: RegExp): Promise<void> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(WorkflowUpdateFailedError);
-  const cause = (error as WorkflowUpdateFailedError).cause;
-  expect(cause).toBeInstanceOf(ApplicationFailure);
-  expect((cause as ApplicationFailure).type).toBe(type);
-  if (message) expect((cause as ApplicationFailure).message).toMatch(message);
 }
 
 const decide = (
