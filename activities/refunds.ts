@@ -157,16 +157,19 @@ export function refundActivities(
       await fork().transactional(async (em) => {
         await em.execute(
           `insert into refunds (id, order_id, customer_id, payment_id, amount, currency, reason, origin, status, channel,
-             requested_by, requested_role, approver, decided_by, decision, reject_reason, note, lines, include_shipping,
-             needs_attention, attention_reason, escalation_level, sla_deadline, snapshot_version, created_at)
-           values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?, ?, ?, ?, ?, ?, ?)
+             requested_by, requested_role, approver, decided_by, decided_role, decision, decision_id, decision_reason,
+             decided_at, reject_reason, note, lines, include_shipping, needs_attention, attention_reason,
+             escalation_level, sla_deadline, snapshot_version, created_at)
+           values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?, ?, ?, ?, ?, ?, ?)
            on conflict (id) do update set order_id = excluded.order_id, customer_id = excluded.customer_id,
              payment_id = case when refunds.claimed then refunds.payment_id else excluded.payment_id end,
              amount = case when refunds.claimed then refunds.amount else excluded.amount end,
              currency = excluded.currency, reason = excluded.reason, origin = excluded.origin, status = excluded.status,
              channel = case when refunds.refunded_at is null then excluded.channel else refunds.channel end,
              requested_by = excluded.requested_by, requested_role = excluded.requested_role,
-             approver = excluded.approver, decided_by = excluded.decided_by, decision = excluded.decision,
+             approver = excluded.approver, decided_by = excluded.decided_by, decided_role = excluded.decided_role,
+             decision = excluded.decision, decision_id = excluded.decision_id,
+             decision_reason = excluded.decision_reason, decided_at = excluded.decided_at,
              reject_reason = excluded.reject_reason, note = excluded.note, lines = excluded.lines,
              include_shipping = excluded.include_shipping, needs_attention = excluded.needs_attention,
              attention_reason = excluded.attention_reason, escalation_level = excluded.escalation_level,
@@ -188,7 +191,11 @@ export function refundActivities(
             view.requestedBy.role,
             view.approver,
             view.decision?.actor.principal ?? null,
+            view.decision?.actor.role ?? null,
             view.decision?.decision ?? null,
+            view.decision?.decisionId ?? null,
+            view.decision?.reason ?? null,
+            view.decision?.at ?? null,
             view.rejectReason ?? null,
             view.note ?? null,
             view.lines ? JSON.stringify(view.lines) : null,
@@ -214,16 +221,9 @@ export function refundActivities(
 
     async claimRefund(req) {
       return fork().transactional(async (em) => {
-        // The workflow records the refund before claiming; a row that is missing all the same is made from the order
-        // and completed by the refund's first snapshot (version 0 is below any the workflow writes).
-        await em.execute(
-          `insert into refunds (id, order_id, customer_id, amount, currency, reason, origin, status, requested_by,
-             requested_role, approver)
-           select ?, id, customer_id, ?, currency, 'unrecorded', 'unrecorded', 'REQUESTED', 'system', 'system', 'system'
-             from orders where id = ?
-           on conflict (id) do nothing`,
-          [req.refundId, req.amount, req.orderId],
-        );
+        // The workflow writes the refund's REQUESTED snapshot before it claims, so a missing row is that write not
+        // landed yet: a retry waits for it.
+        if (!(await claimOf(em, req.refundId))) throw new Error(`refund ${req.refundId} is not recorded yet`);
         return claimPayment(em, req);
       });
     },

@@ -111,7 +111,8 @@ export interface RefundActivities extends CaseActivities {
   /**
    * Sets `amount` aside on the order's captured money for this refund, atomically and once per refund id: on
    * `paymentId` when given, else on the order's latest captured payment with enough left. Throws a non-retryable
-   * RuleViolation when that would take more than was captured, counting every other claimed refund.
+   * RuleViolation when that would take more than was captured, counting every other claimed refund, and a retryable
+   * error while the refund's row is not recorded yet.
    */
   claimRefund(req: {
     refundId: string;

@@ -127,21 +127,11 @@ export async function caseHistoryFromDb<S extends string>(
   }));
 }
 
-/**
- * SQL condition for refund rows their workflow has written: a claim on a payment that outruns the refund's first
- * snapshot makes a placeholder row (origin `unrecorded`), which is no refund to show yet.
- */
-export const RECORDED_REFUND = "origin <> 'unrecorded'";
-
 /** Refunds of an order, oldest first, whoever started them. */
 export async function refundSummariesFromDb(em: EntityManager, orderId: string): Promise<RefundSummary[]> {
   const rows = await em.execute<
     { id: string; status: RefundStatus; amount: number; reason: RefundReason; created_at: string }[]
-  >(
-    `select id, status, amount, reason, created_at from refunds
-      where order_id = ? and ${RECORDED_REFUND} order by created_at, id`,
-    [orderId],
-  );
+  >('select id, status, amount, reason, created_at from refunds where order_id = ? order by created_at, id', [orderId]);
   return rows.map((r) => ({
     refundId: r.id,
     status: r.status,
@@ -167,7 +157,11 @@ interface RefundRow {
   requested_role: Role;
   approver: RefundApprover;
   decided_by: string | null;
+  decided_role: Role | null;
   decision: 'approve' | 'reject' | null;
+  decision_id: string | null;
+  decision_reason: string | null;
+  decided_at: string | null;
   reject_reason: string | null;
   note: string | null;
   lines: LineRequest[] | null;
@@ -180,19 +174,16 @@ interface RefundRow {
   created_at: string;
 }
 
-/** The audit actions of a person's decision on a refund; the decision's id and the decider's role are read back from them. */
-export const REFUND_DECISION_ACTIONS = { approve: 'refund.approve', reject: 'refund.reject' } as const;
-
 export async function refundViewFromDb(em: EntityManager, refundId: string): Promise<RefundView | null> {
   const [row] = await em.execute<RefundRow[]>(
     `select r.*, p.method as payment_method
        from refunds r left join payments p on p.id = r.payment_id
-      where r.id = ? and r.${RECORDED_REFUND}`,
+      where r.id = ?`,
     [refundId],
   );
   if (!row) return null;
   const history = await caseHistoryFromDb<RefundStatus>(em, 'refund', refundId);
-  const decision = await refundDecisionFromDb(em, row, history);
+  const decision = refundDecisionFromRow(row);
   return {
     refundId: row.id,
     orderId: row.order_id,
@@ -223,34 +214,16 @@ export async function refundViewFromDb(em: EntityManager, refundId: string): Pro
   };
 }
 
-/**
- * The refunds row names who decided and how, not their role nor the decision's id: those come from the audit row the
- * API wrote when the decision was taken (the first one carried out, as a repeat of it is carried out too). The
- * decision took effect when the refund left PENDING_APPROVAL.
- */
-async function refundDecisionFromDb(
-  em: EntityManager,
-  row: RefundRow,
-  history: HistoryEntry<RefundStatus>[],
-): Promise<RefundDecisionView | undefined> {
-  if (!row.decision || !row.decided_by) return undefined;
-  const [audit] = await em.execute<
-    { role: Role; detail: { decisionId?: string; reason?: string } | null; at: string }[]
-  >(
-    `select role, detail, at from audit_log
-      where object_type = 'refund' and object_id = ? and action = ? and principal = ? and result = 'ok'
-      order by id limit 1`,
-    [row.id, REFUND_DECISION_ACTIONS[row.decision], row.decided_by],
-  );
-  if (!audit?.detail?.decisionId) return undefined;
-  const reason = row.decision === 'reject' ? row.reject_reason : audit.detail.reason;
-  const decided = history.find((entry) => entry.from === 'PENDING_APPROVAL');
+/** The decision as the refund's snapshot recorded it; its columns are written together, from the workflow's. */
+function refundDecisionFromRow(row: RefundRow): RefundDecisionView | undefined {
+  const { decision_id: decisionId, decision, decided_by: principal, decided_role: role, decided_at: at } = row;
+  if (!decisionId || !decision || !principal || !role || !at) return undefined;
   return {
-    decisionId: audit.detail.decisionId,
-    decision: row.decision,
-    actor: { principal: row.decided_by, role: audit.role },
-    ...(reason ? { reason } : {}),
-    at: decided?.at ?? isoTime(audit.at),
+    decisionId,
+    decision,
+    actor: { principal, role },
+    ...(row.decision_reason ? { reason: row.decision_reason } : {}),
+    at: isoTime(at),
   };
 }
 

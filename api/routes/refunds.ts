@@ -27,15 +27,7 @@ import type { ApiDeps } from '../app';
 import { actorOf } from '../auth';
 import { caseAction, caseApi, hashRequest, recoverAction, type CaseAction, type CaseKind } from '../cases';
 import { Problem, type FieldError } from '../problems';
-import {
-  isoTime,
-  RECORDED_REFUND,
-  REFUND_DECISION_ACTIONS,
-  refundRequestFromDb,
-  refundStatusFromDb,
-  refundViewFromDb,
-  type RefundRequest,
-} from '../records';
+import { isoTime, refundRequestFromDb, refundStatusFromDb, refundViewFromDb, type RefundRequest } from '../records';
 import { REFUND_QUEUE_ROLES, REFUND_READER_ROLES, REFUND_REQUESTER_ROLES } from '../roles';
 import {
   idempotencyHeaders,
@@ -147,7 +139,7 @@ const REFUND_ACTIONS: readonly CaseAction[] = [
       decisionId: key,
       actor,
     }),
-    action: () => REFUND_DECISION_ACTIONS.approve,
+    action: () => 'refund.approve',
     detail: (body, { key }) => ({ decisionId: key, reason: body?.reason }),
   }),
   caseAction({
@@ -159,7 +151,7 @@ const REFUND_ACTIONS: readonly CaseAction[] = [
     body: z.object({ reason: reasonSchema }),
     update: decideRefundUpdate,
     args: ({ reason }, { actor, key }): RefundDecision => ({ decision: 'reject', reason, decisionId: key, actor }),
-    action: () => REFUND_DECISION_ACTIONS.reject,
+    action: () => 'refund.reject',
     detail: ({ reason }, { key }) => ({ decisionId: key, reason }),
   }),
   caseAction({
@@ -403,7 +395,7 @@ export function refundRoutes(deps: ApiDeps): FastifyPluginAsyncZod {
       },
       async (request) => {
         const query = request.query;
-        const where = [RECORDED_REFUND];
+        const where: string[] = [];
         const params: unknown[] = [];
         if (query.status?.length) {
           where.push(`status in (${query.status.map(() => '?').join(', ')})`);
@@ -419,7 +411,7 @@ export function refundRoutes(deps: ApiDeps): FastifyPluginAsyncZod {
           where.push('needs_attention = ?');
           params.push(query.needsAttention);
         }
-        const clause = `where ${where.join(' and ')}`;
+        const clause = where.length > 0 ? `where ${where.join(' and ')}` : '';
         const em = deps.orm.em.fork();
         const [rows, [{ total }]] = await Promise.all([
           em.execute<RefundListRow[]>(

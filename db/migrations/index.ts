@@ -4,6 +4,7 @@ import { Migration20261123092759_initial } from './Migration20261123092759_initi
 import { Migration20261123110501_order_snapshot_version } from './Migration20261123110501_order_snapshot_version';
 import { Migration20261123180410_payments_refunded_le_captured } from './Migration20261123180410_payments_refunded_le_captured';
 import { Migration20261123202038_case_core_and_refunds } from './Migration20261123202038_case_core_and_refunds';
+import { Migration20261123213941_refund_decision } from './Migration20261123213941_refund_decision';
 
 export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261123092759_initial', class: Migration20261123092759_initial },
@@ -13,4 +14,5 @@ export const migrationsList: MigrationObject[] = [
     class: Migration20261123180410_payments_refunded_le_captured,
   },
   { name: 'Migration20261123202038_case_core_and_refunds', class: Migration20261123202038_case_core_and_refunds },
+  { name: 'Migration20261123213941_refund_decision', class: Migration20261123213941_refund_decision },
 ];

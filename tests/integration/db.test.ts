@@ -118,8 +118,8 @@ test('the case-core migration keeps the order history, notifications and refunds
   const orm = await MikroORM.init(ormConfig(db.url.replace(/\/[^/]+$/, `/${name}`)));
   try {
     const connection = orm.em.getConnection();
-    const before = migrationsList.findIndex((m) => m.name.endsWith('_case_core_and_refunds')) - 1;
-    await orm.migrator.up({ to: migrationsList[before].name });
+    const caseCore = migrationsList.findIndex((m) => m.name.endsWith('_case_core_and_refunds'));
+    await orm.migrator.up({ to: migrationsList[caseCore - 1].name });
     await connection.execute(
       `insert into order_status_history (order_id, seq, from_status, to_status, actor, reason, at) values
          ('ORD-OLD', 0, null, 'PENDING_PAYMENT', 'system', null, '2026-01-01T10:00:00Z'),
@@ -195,12 +195,89 @@ test('the case-core migration keeps the order history, notifications and refunds
     ]);
     expect(await connection.execute('select refund_claimed from payments')).toEqual([{ refund_claimed: 5000 }]);
 
-    await orm.migrator.down();
+    await orm.migrator.down({ to: migrationsList[caseCore].name });
     expect(await connection.execute('select order_id, seq from order_status_history order by seq')).toEqual([
       { order_id: 'ORD-OLD', seq: 0 },
       { order_id: 'ORD-OLD', seq: 1 },
     ]);
     expect(await connection.execute(`select to_regclass('refunds') as refunds`)).toEqual([{ refunds: null }]);
+  } finally {
+    await orm.close(true);
+  }
+});
+
+test('the refund-decision migration carries decisions over from the audit rows the API wrote', async () => {
+  const name = 'before_refund_decision';
+  await sql.query(`create database ${name}`);
+  const orm = await MikroORM.init(ormConfig(db.url.replace(/\/[^/]+$/, `/${name}`)));
+  try {
+    const connection = orm.em.getConnection();
+    const refundDecision = migrationsList.findIndex((m) => m.name.endsWith('_refund_decision'));
+    await orm.migrator.up({ to: migrationsList[refundDecision - 1].name });
+    await connection.execute(
+      `insert into refunds (id, order_id, customer_id, amount, currency, reason, origin, status, requested_by,
+         requested_role, approver, decided_by, decision, reject_reason)
+       values ('REF-APPROVED', 'ORD-1', 'C-1001', 100, 'CNY', 'quality_problem', 'agent', 'REFUNDED', 'ann', 'agent',
+                 'agent', 'bob', 'approve', null),
+              ('REF-REJECTED', 'ORD-1', 'C-1001', 900, 'CNY', 'quality_problem', 'agent', 'REJECTED', 'ann', 'agent',
+                 'supervisor', 'sue', 'reject', 'no proof'),
+              ('REF-NO-ID', 'ORD-1', 'C-1001', 100, 'CNY', 'quality_problem', 'agent', 'APPROVED', 'ann', 'agent',
+                 'agent', 'bob', 'approve', null),
+              ('REF-PENDING', 'ORD-1', 'C-1001', 100, 'CNY', 'quality_problem', 'agent', 'PENDING_APPROVAL', 'ann',
+                 'agent', 'agent', null, null, null)`,
+    );
+    // Of REF-APPROVED's audit rows only bob's first carried-out approval is the decision: not his refused attempt
+    // before it, nor his repeat of it.
+    await connection.execute(
+      `insert into audit_log (principal, role, action, object_type, object_id, result, detail, at) values
+         ('bob', 'agent', 'refund.approve', 'refund', 'REF-APPROVED', 'rejected', '{"decisionId": "dec-0"}',
+            '2026-01-01T09:00:00Z'),
+         ('bob', 'agent', 'refund.approve', 'refund', 'REF-APPROVED', 'ok', '{"decisionId": "dec-1", "reason": "fine"}',
+            '2026-01-01T10:00:00Z'),
+         ('bob', 'agent', 'refund.approve', 'refund', 'REF-APPROVED', 'ok', '{"decisionId": "dec-2"}',
+            '2026-01-01T10:30:00Z'),
+         ('sue', 'supervisor', 'refund.reject', 'refund', 'REF-REJECTED', 'ok',
+            '{"decisionId": "dec-3", "reason": "no proof"}', '2026-01-01T11:00:00Z'),
+         ('bob', 'agent', 'refund.approve', 'refund', 'REF-NO-ID', 'ok', '{}', '2026-01-01T12:00:00Z')`,
+    );
+    await connection.execute(
+      `insert into case_history (case_type, case_id, seq, from_status, to_status, actor, at) values
+         ('refund', 'REF-APPROVED', 1, 'PENDING_APPROVAL', 'APPROVED', 'bob', '2026-01-01T10:00:01Z')`,
+    );
+
+    await orm.migrator.up();
+
+    expect(
+      await connection.execute(
+        `select id, decided_role, decision_id, decision_reason, extract(epoch from decided_at)::int as decided_at
+           from refunds order by id`,
+      ),
+    ).toEqual([
+      {
+        id: 'REF-APPROVED',
+        decided_role: 'agent',
+        decision_id: 'dec-1',
+        decision_reason: 'fine',
+        decided_at: Date.parse('2026-01-01T10:00:01Z') / 1000,
+      },
+      { id: 'REF-NO-ID', decided_role: null, decision_id: null, decision_reason: null, decided_at: null },
+      { id: 'REF-PENDING', decided_role: null, decision_id: null, decision_reason: null, decided_at: null },
+      {
+        id: 'REF-REJECTED',
+        decided_role: 'supervisor',
+        decision_id: 'dec-3',
+        decision_reason: 'no proof',
+        decided_at: Date.parse('2026-01-01T11:00:00Z') / 1000,
+      },
+    ]);
+
+    await orm.migrator.down();
+    expect(
+      await connection.execute(
+        `select column_name from information_schema.columns where table_name = 'refunds'
+            and column_name in ('decided_role', 'decision_id', 'decision_reason', 'decided_at')`,
+      ),
+    ).toEqual([]);
   } finally {
     await orm.close(true);
   }

@@ -3,9 +3,10 @@ import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { Pool } from 'pg';
 import { type Activities, createActivities } from '../../activities';
+import { refundViewFromDb } from '../../api/records';
 import type { HistoryEntry } from '../../domain/case';
 import type { OrderView } from '../../domain/order';
-import type { RefundStatus, RefundView } from '../../domain/refund';
+import type { RefundDecisionView, RefundStatus, RefundView } from '../../domain/refund';
 import { openOrm } from '../../db/orm';
 import { seedDemoData } from '../../db/seed';
 import { SandboxCarrier, SandboxPaymentGateway } from '../../sandbox';
@@ -266,6 +267,26 @@ test('a claim is made once per refund, on the latest payment with enough left un
   expect(await count('refunds where order_id = $1 and claimed', [orderId])).toBe(2);
 });
 
+test('a claim for a refund not recorded yet is retryable and writes nothing', async () => {
+  const orderId = 'ord-unrecorded';
+  const [paymentId] = await paidOrder(orderId, 5_000);
+  const claim = { refundId: 'ref-unrecorded', orderId, amount: 5_000 };
+  const error = await act.claimRefund(claim).then(
+    () => undefined,
+    (caught: unknown) => caught,
+  );
+  // Anything but an ApplicationFailure is retried under the workflow's retry policy.
+  expect(error).toBeInstanceOf(Error);
+  expect(error).not.toBeInstanceOf(ApplicationFailure);
+  expect((error as Error).message).toBe('refund ref-unrecorded is not recorded yet');
+  expect(await count('refunds where order_id = $1', [orderId])).toBe(0);
+  expect(await paymentRow(paymentId)).toMatchObject({ refund_claimed: 0 });
+
+  await act.recordRefund({ version: 1, view: refundView(claim.refundId, orderId, 5_000) });
+  expect(await act.claimRefund(claim)).toEqual({ paymentId, method: 'card' });
+  expect(await paymentRow(paymentId)).toMatchObject({ refund_claimed: 5_000 });
+});
+
 test('releaseRefund gives the claim back once; a refund paid out keeps it', async () => {
   const orderId = 'ord-release';
   const [paymentId] = await paidOrder(orderId, 5_000);
@@ -437,6 +458,40 @@ test("a refund's history, notifications and audit are written once; a late snaps
     has_provider_id: true,
     snapshot_version: 3,
   });
+});
+
+test("the refund's row keeps the decision its snapshot carries", async () => {
+  const orderId = 'ord-refund-decision';
+  await paidOrder(orderId, 3_000);
+  const refundId = 'ref-decision';
+  await act.recordRefund({ version: 1, view: refundView(refundId, orderId, 3_000, { status: 'PENDING_APPROVAL' }) });
+  expect((await refundViewFromDb(orm.em.fork(), refundId))?.decision).toBeUndefined();
+
+  const decision: RefundDecisionView = {
+    decisionId: 'dec-ref-decision',
+    decision: 'reject',
+    actor: { principal: 'sue', role: 'supervisor' },
+    reason: 'no proof of the fault',
+    at: '2026-11-23T10:15:30.123Z',
+  };
+  await act.recordRefund({
+    version: 2,
+    view: refundView(refundId, orderId, 3_000, { status: 'REJECTED', decision, rejectReason: decision.reason }),
+  });
+  expect(
+    await row(
+      `select decided_by, decided_role, decision, decision_id, decision_reason, decided_at from refunds where id = $1`,
+      [refundId],
+    ),
+  ).toEqual({
+    decided_by: 'sue',
+    decided_role: 'supervisor',
+    decision: 'reject',
+    decision_id: 'dec-ref-decision',
+    decision_reason: 'no proof of the fault',
+    decided_at: new Date(decision.at),
+  });
+  expect((await refundViewFromDb(orm.em.fork(), refundId))?.decision).toEqual(decision);
 });
 
 test('the order snapshot and its settlement take captured and refunded money from payments and refunds', async () => {
