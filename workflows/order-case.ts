@@ -98,8 +98,10 @@ export class OrderCase extends CaseState<OrderStatus> {
     return this.shipments.some((s) => !['BOOKED', 'CANCELLED'].includes(s.status));
   }
 
+  /** Every parcel still on its way has arrived; a parcel cancelled (and booked again) never will. */
   get allDelivered(): boolean {
-    return this.shipments.length > 0 && this.shipments.every((s) => s.status === 'DELIVERED');
+    const live = this.shipments.filter((s) => s.status !== 'CANCELLED');
+    return live.length > 0 && live.every((s) => s.status === 'DELIVERED');
   }
 
   view(): OrderView {

@@ -264,7 +264,7 @@ describe('cancellation never races the goods', () => {
     });
   });
 
-  test('a booking the carrier refuses to cancel midway puts the cancelled parcels back and keeps the order', async () => {
+  test('a booking the carrier refuses to cancel midway puts the cancelled parcels back; the order is delivered without them', async () => {
     const fakes = fakeActivities();
     const cancelShipment = fakes.activities.cancelShipment;
     fakes.activities.cancelShipment = async (req) => {
@@ -293,6 +293,16 @@ describe('cancellation never races the goods', () => {
       ]);
       expect(view.payment.status).toBe('CAPTURED');
       expect(fakes.names()).not.toContain('releaseStock');
+      // The cancelled parcel never arrives: the order is delivered once every parcel still on its way is.
+      const rebooked = view.shipments[2].waybill!;
+      for (const type of ['IN_TRANSIT', 'OUT_FOR_DELIVERY', 'DELIVERED'] as const) {
+        await scanAndNotify(fakes, handle, 'WB1', type);
+      }
+      for (const type of ['PICKED_UP', 'IN_TRANSIT', 'OUT_FOR_DELIVERY', 'DELIVERED'] as const) {
+        await scanAndNotify(fakes, handle, rebooked, type);
+      }
+      const delivered = await waitForStatus(handle, 'DELIVERED');
+      expect(delivered.shipments.map((s) => s.status)).toEqual(['DELIVERED', 'CANCELLED', 'DELIVERED']);
     });
   });
 
