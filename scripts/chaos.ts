@@ -6,18 +6,23 @@ import path from 'node:path';
 import { parseDuration } from '../domain/duration';
 import { Api, Driver, expectedOutcome, TERMINAL, type OrderRecord, type Outage } from './chaos/driver';
 import { planOrders, seededRandom } from './chaos/plan';
-import { reconcile, snapshotStock, unsettledRecords, type Check } from './chaos/reconcile';
+import { openRefunds, reconcile, snapshotStock, unsettledRecords, type Check } from './chaos/reconcile';
 import { pickPorts, Tree } from './chaos/tree';
 
 /**
  * Chaos test (`npm run chaos`): runs the all-in-one tree (`tsx scripts/start.ts`) on a fresh data directory,
- * places CHAOS_ORDERS orders of every payment method through the API while SIGKILLing the whole tree
- * CHAOS_KILLS times and restarting it on the same data, waits until every order is over, then reconciles
- * PostgreSQL (the engine's tables and the sandbox providers') and exits 1 on any mismatch.
+ * places CHAOS_ORDERS orders of every payment method through the API, and partial refunds of some once shipped,
+ * while SIGKILLing the whole tree CHAOS_KILLS times and restarting it on the same data, waits until every order and
+ * every refund case is over, then reconciles PostgreSQL (the engine's tables and the sandbox providers') and exits 1
+ * on any mismatch.
  */
 
 const ROOT = path.resolve(__dirname, '..');
 const TOKENS = { system: 'chaos-system', ops: 'chaos-ops', agent: 'chaos-agent' };
+/** One principal per token: the agent approving a refund must not be who requested it (the shop, as system). */
+const API_TOKENS = `${TOKENS.system}=system:chaos-shop,${TOKENS.ops}=ops:chaos-ops,${TOKENS.agent}=agent:chaos-agent`;
+/** The engine's default; the first refund of a refund scenario order stays within it to be approved by the system. */
+const REFUND_AUTO_APPROVE_LIMIT = 10_000;
 
 /** Short business timers so a run ends in minutes; any of them set in the environment wins. */
 const TREE_DEFAULTS: Record<string, string> = {
@@ -114,13 +119,16 @@ async function main(): Promise<number> {
     EMBEDDED_POSTGRES_PORT: String(pgPort),
     TEMPORAL_DEV_PORT: String(temporalPort),
     TEMPORAL_UI_PORT: String(uiPort),
-    API_TOKENS: `${TOKENS.system}=system:chaos,${TOKENS.ops}=ops:chaos,${TOKENS.agent}=agent:chaos`,
+    API_TOKENS,
     // The driver waits for parcels to arrive by themselves.
     SANDBOX_CARRIER_MODE: 'auto',
   };
   const paymentWindowMs = parseDuration(env.ORDER_PAYMENT_WINDOW!);
+  const autoApproveLimit = env.REFUND_AUTO_APPROVE_LIMIT
+    ? Number(env.REFUND_AUTO_APPROVE_LIMIT)
+    : REFUND_AUTO_APPROVE_LIMIT;
   const knobs = Object.keys(env)
-    .filter((name) => name in TREE_DEFAULTS || /^(ORDER_|SANDBOX_|STEP_|WORKER_|RISK_)/.test(name))
+    .filter((name) => name in TREE_DEFAULTS || /^(ORDER_|SANDBOX_|STEP_|WORKER_|RISK_|REFUND_)/.test(name))
     .sort()
     .map((name) => `${name}=${env[name]}`);
 
@@ -159,7 +167,7 @@ async function main(): Promise<number> {
     if (snapshot.orders > 0) throw new Error(`a fresh data directory already holds ${snapshot.orders} orders`);
 
     const plan = planOrders(settings.orders, settings.seed, random);
-    const driver = new Driver(api, TOKENS, settings.concurrency, deadline, settings.stallMs);
+    const driver = new Driver(api, TOKENS, settings.concurrency, deadline, settings.stallMs, autoApproveLimit);
     const records = driver.records;
     let lastUp = Date.now();
 
@@ -214,6 +222,22 @@ async function main(): Promise<number> {
     for (let waited = 0; waited < 30_000 && (await unsettledRecords(dbUrl, records)).length > 0; waited += 1000) {
       await sleep(1000);
     }
+    // Refund cases outlive their orders (a cancel after capture ends the order while its refund runs on): they must
+    // all be over too, within the same deadline, giving up sooner when none moved for CHAOS_STALL.
+    let refundsOpen = await openRefunds(dbUrl, records);
+    let refundsMovedAt = Date.now();
+    while (refundsOpen.length > 0 && Date.now() < deadline && Date.now() - refundsMovedAt < settings.stallMs) {
+      await sleep(1000);
+      const now = await openRefunds(dbUrl, records);
+      if (now.join() !== refundsOpen.join()) refundsMovedAt = Date.now();
+      refundsOpen = now;
+    }
+    const refundsDrainedAt = Date.now();
+    say(
+      refundsOpen.length
+        ? `gave up waiting for refunds with ${refundsOpen.length} not over: ${refundsOpen.slice(0, 8).join(', ')}`
+        : `all refunds terminal ${seconds(refundsDrainedAt - drainedAt)} after the orders`,
+    );
 
     const result = await reconcile(dbUrl, records, snapshot, outages, paymentWindowMs);
     const all = [...records.values()];
@@ -230,6 +254,28 @@ async function main(): Promise<number> {
     );
     console.log(`  split orders: ${all.filter((r) => r.plan.split).length}`);
     console.log(`  follow-up answers:   ${tally(followUps.sort())}`);
+    const asked = all.flatMap((r) => r.refunds ?? []);
+    const planned = all.reduce((n, r) => n + r.plan.refunds.length, 0);
+    console.log(
+      `  refunds requested by the driver: ${asked.length} of ${planned} planned, on ` +
+        `${all.filter((r) => r.refunds?.length).length} orders; ` +
+        `refunded ${asked.filter((f) => result.refundStatusOf.get(f.refundId) === 'REFUNDED').length}`,
+    );
+    console.log(
+      `  refund answers:      ${tally(
+        asked
+          .flatMap((f) => [
+            `request ${f.request?.status ?? 'none'} ${f.request?.body.status ?? ''}`.trim(),
+            ...(f.approval ? [`approval ${f.approval.status} ${f.approval.body.status ?? ''}`.trim()] : []),
+          ])
+          .sort(),
+      )}`,
+    );
+    console.log(
+      `  refunds asked at order status: ${tally(asked.map((f) => f.orderStatus).sort())}; ` +
+        `requests retried through outages: ${asked.filter((f) => (f.request?.attempts ?? 0) > 1 || (f.approval?.attempts ?? 0) > 1).length}`,
+    );
+    console.log(`  refund cases:        ${tally([...result.refundCases].sort())}`);
     console.log(
       `  receipt confirmations planned: ${all.filter((r) => r.plan.confirm).length} (the rest auto-complete)`,
     );
@@ -239,6 +285,10 @@ async function main(): Promise<number> {
     console.log(`  recovery (kill → /health 200): ${recoveries.join(', ') || '-'}`);
     console.log(
       `  drain after the last restart: ${open.length ? `gave up, ${open.length} open` : seconds(drainedAt - lastUp)}`,
+    );
+    console.log(
+      `  refunds drained after the orders: ` +
+        `${refundsOpen.length ? `gave up, ${refundsOpen.length} open` : seconds(refundsDrainedAt - drainedAt)}`,
     );
 
     console.log('\nReconciliation');

@@ -1,4 +1,4 @@
-import type { PlannedOrder } from './plan';
+import type { PlannedOrder, PlannedRefund } from './plan';
 
 /** The parts of an order view or problem answer the driver looks at. */
 export interface AnswerBody {
@@ -26,6 +26,18 @@ export interface Outage {
   upAt?: number;
 }
 
+/** A refund the driver asked for: POST /v1/refunds, and the agent's approval when it awaited one. */
+export interface RefundRecord {
+  refundId: string;
+  reason: PlannedRefund['reason'];
+  /** Minor units asked for. */
+  amount: number;
+  /** The order's status when the driver saw it was time to ask. */
+  orderStatus: string;
+  request?: Answer;
+  approval?: Answer;
+}
+
 export interface OrderRecord {
   plan: PlannedOrder;
   placement?: Answer;
@@ -33,11 +45,15 @@ export interface OrderRecord {
   transfer?: Answer;
   cancel?: Answer;
   confirmation?: Answer;
+  /** The refunds of the plan, once requested (scenario refund). */
+  refunds?: RefundRecord[];
   /** Last status read through GET /v1/orders/:id; MISSING when the API knows no such order. */
   lastStatus?: string;
 }
 
 export const TERMINAL = ['COMPLETED', 'CANCELLED', 'FAILED'];
+/** The order's money was captured (at pickup): a refund may be asked for. */
+const REFUNDABLE = ['SHIPPED', 'DELIVERED', 'COMPLETED'];
 const ADDRESS = {
   name: 'Chaos Monkey',
   phone: '13800138000',
@@ -134,14 +150,18 @@ export class Driver {
   /** Date.now() of the last status change any order showed; a long quiet spell ends the wait early. */
   lastChange = Date.now();
   private readonly awaitingDelivery = new Set<string>();
+  /** Orders whose planned refunds wait until they are shipped. */
+  private readonly awaitingShipment = new Set<string>();
   private placing = true;
 
   constructor(
     private readonly api: Api,
-    private readonly tokens: { system: string; ops: string },
+    private readonly tokens: { system: string; ops: string; agent: string },
     private readonly concurrency: number,
     private readonly deadline: number,
     private readonly stallMs: number,
+    /** REFUND_AUTO_APPROVE_LIMIT of the tree: the first refund of an order stays within it. */
+    private readonly autoApproveLimit: number,
   ) {}
 
   /** Places and follows up on every order; resolves once placements and their follow-ups are done. */
@@ -155,21 +175,26 @@ export class Driver {
 
   /**
    * Polls orders until every one is over (or the deadline passes, or none changed for stallMs), confirming
-   * receipt of those the plan says to once they are delivered. While placements go on it looks only at orders
-   * awaiting a confirmation, to leave the API to the placements; then at every order not known to be over.
+   * receipt of those the plan says to once they are delivered and requesting the planned refunds once they are
+   * shipped. While placements go on it looks only at orders awaiting a confirmation or a refund, to leave the API to
+   * the placements; then at every order not known to be over, and at those still awaiting their refunds.
    * Runs beside run() from the start.
    */
   async watch(): Promise<void> {
     for (;;) {
-      const due = this.placing
-        ? [...this.awaitingDelivery].map((id) => this.records.get(id)!)
-        : [...this.records.values()].filter(
-            (r) => !TERMINAL.includes(r.lastStatus ?? '') && r.lastStatus !== 'MISSING',
-          );
+      const waiting = new Set([...this.awaitingDelivery, ...this.awaitingShipment]);
+      const due = [...this.records.values()].filter(
+        (r) =>
+          waiting.has(r.plan.orderId) ||
+          (!this.placing && !TERMINAL.includes(r.lastStatus ?? '') && r.lastStatus !== 'MISSING'),
+      );
       const stalled = !this.placing && Date.now() - this.lastChange > this.stallMs;
       if ((!this.placing && due.length === 0) || stalled || Date.now() >= this.deadline || this.api.stopped) return;
       await pool(due, this.concurrency, async (record) => {
         const status = await this.look(record);
+        if (status && REFUNDABLE.includes(status) && this.awaitingShipment.delete(record.plan.orderId)) {
+          await this.requestRefunds(record, status);
+        }
         if (status === 'DELIVERED' && this.awaitingDelivery.delete(record.plan.orderId)) {
           record.confirmation = await this.api.send('POST', `/v1/orders/${record.plan.orderId}/confirm-receipt`, {
             token: this.tokens.system,
@@ -179,9 +204,58 @@ export class Driver {
         }
         if (TERMINAL.includes(record.lastStatus ?? '') || record.lastStatus === 'MISSING') {
           this.awaitingDelivery.delete(record.plan.orderId);
+          // A refund scenario order that ended without being captured (cancelled, failed) has nothing to refund.
+          if (!REFUNDABLE.includes(record.lastStatus ?? '')) this.awaitingShipment.delete(record.plan.orderId);
         }
       });
       await sleep(1000);
+    }
+  }
+
+  /**
+   * Asks for the order's planned refunds, one after the other, each under its planned id (a retry after a kill is the
+   * same request, answered 200 with the refund already there); a refund that awaits an agent's approval gets it, from
+   * an agent principal other than the requester, with the decision named by an Idempotency-Key of its own.
+   */
+  private async requestRefunds(record: OrderRecord, orderStatus: string): Promise<void> {
+    const id = record.plan.orderId;
+    const total = record.placement?.body.totals?.total ?? 0;
+    record.refunds = [];
+    for (const planned of record.plan.refunds) {
+      const share = Math.max(1, Math.floor(total * planned.share));
+      const amount = planned.reason === 'duplicate_payment' ? Math.min(share, this.autoApproveLimit) : share;
+      const refund: RefundRecord = { refundId: planned.refundId, reason: planned.reason, amount, orderStatus };
+      record.refunds.push(refund);
+      if (total <= 0) {
+        refund.request = {
+          status: -1,
+          body: { detail: 'no order total in the placement answer' },
+          attempts: 0,
+          startedAt: Date.now(),
+          at: Date.now(),
+        };
+        continue;
+      }
+      refund.request = await this.api.send('POST', '/v1/refunds', {
+        token: this.tokens.system,
+        key: planned.refundId,
+        body: {
+          refundId: planned.refundId,
+          orderId: id,
+          amount,
+          reason: planned.reason,
+          note: `chaos: ${planned.reason === 'duplicate_payment' ? 'charged twice' : 'scratched on arrival'}`,
+        },
+      });
+      this.lastChange = Date.now();
+      if (placedOk(refund.request) && refund.request.body.status === 'PENDING_APPROVAL') {
+        refund.approval = await this.api.send('POST', `/v1/refunds/${planned.refundId}/approve`, {
+          token: this.tokens.agent,
+          key: `${planned.refundId}-approve`,
+          body: { reason: 'chaos: checked with the customer' },
+        });
+        this.lastChange = Date.now();
+      }
     }
   }
 
@@ -221,6 +295,7 @@ export class Driver {
     this.lastChange = Date.now();
     if (!placedOk(record.placement)) return;
     record.lastStatus = record.placement.body.status;
+    if (order.refunds.length > 0) this.awaitingShipment.add(id);
 
     await sleep(order.followUpDelayMs);
     switch (order.scenario) {
@@ -231,7 +306,8 @@ export class Driver {
           body: { method: 'card', token: 'tok_visa' },
         });
         break;
-      case 'bank_paid': {
+      case 'bank_paid':
+      case 'bank_paid_cancel': {
         const reference = record.placement.body.payment?.transferReference;
         record.transfer = reference
           ? await this.api.send('POST', `/v1/sandbox/bank-transfers/${encodeURIComponent(reference)}/receive`, {
@@ -246,6 +322,14 @@ export class Driver {
               startedAt: Date.now(),
               at: Date.now(),
             };
+        if (order.scenario === 'bank_paid_cancel') {
+          await sleep(order.followUpDelayMs / 2);
+          record.cancel = await this.api.send('POST', `/v1/orders/${id}/cancel`, {
+            token: system,
+            key: `${id}-cancel`,
+            body: { reason: 'chaos: customer paid, then changed their mind' },
+          });
+        }
         break;
       }
       case 'cancel':
@@ -279,6 +363,7 @@ export function expectedOutcome(record: OrderRecord, outages: readonly Outage[],
   switch (plan.scenario) {
     case 'bank_unpaid':
       return { accept: ['CANCELLED'], why: 'bank transfer left unpaid' };
+    case 'bank_paid_cancel':
     case 'cancel': {
       const answer = record.cancel;
       if (answer?.status === 200) return { accept: ['CANCELLED'], why: 'cancel accepted' };
@@ -305,6 +390,8 @@ export function expectedOutcome(record: OrderRecord, outages: readonly Outage[],
       }
       return either(`transfer answered ${answer?.status ?? 'nothing'}`);
     }
+    case 'refund':
+      return { accept: ['COMPLETED'], why: `${plan.method} order left to run, part of it refunded once shipped` };
     case 'decline_retry':
       return record.retryPayment?.status === 200
         ? { accept: ['COMPLETED'], why: 'declined, then paid on retry' }

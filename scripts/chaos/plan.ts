@@ -9,13 +9,27 @@ import {
 
 /**
  * What the driver does with an order after placing it:
- *   plain          nothing; it should complete
- *   decline_retry  card placed with a declining token, then paid again with a good one
- *   bank_paid      bank transfer that the driver pays through the sandbox
- *   bank_unpaid    bank transfer left unpaid, so the payment window cancels it
- *   cancel         cancelled soon after placement (a refusal because a parcel was picked up lets it complete)
+ *   plain             nothing; it should complete
+ *   decline_retry     card placed with a declining token, then paid again with a good one
+ *   bank_paid         bank transfer that the driver pays through the sandbox
+ *   bank_unpaid       bank transfer left unpaid, so the payment window cancels it
+ *   bank_paid_cancel  bank transfer paid, then cancelled: the money arrived, so the cancel starts a refund case
+ *   cancel            cancelled soon after placement (a refusal because a parcel was picked up lets it complete)
+ *   refund            authorized at placement, captured at pickup; once shipped, part is refunded (`refunds`)
  */
-export type Scenario = 'plain' | 'decline_retry' | 'bank_paid' | 'bank_unpaid' | 'cancel';
+export type Scenario =
+  'plain' | 'decline_retry' | 'bank_paid' | 'bank_unpaid' | 'bank_paid_cancel' | 'cancel' | 'refund';
+
+/**
+ * A partial refund the driver requests once the order is shipped. The id is fixed by the plan, so a request repeated
+ * after a kill is the same request. The amount is `share` of the order's total, worked out from the placement answer.
+ */
+export interface PlannedRefund {
+  refundId: string;
+  /** duplicate_payment within the auto-approve limit is the system's to approve; quality_problem needs an agent. */
+  reason: 'duplicate_payment' | 'quality_problem';
+  share: number;
+}
 
 export interface PlannedOrder {
   orderId: string;
@@ -29,8 +43,13 @@ export interface PlannedOrder {
   lines: LineRequest[];
   /** Tea (SH1 only) with running shoes (GZ1 only): two parcels from two warehouses. */
   split: boolean;
-  /** Wait between placement and the follow-up (retry, transfer, cancel), so follow-ups land at varied moments. */
+  /**
+   * Wait between placement and the follow-up (retry, transfer, cancel), so follow-ups land at varied moments; a
+   * cancel after a transfer waits half of it again.
+   */
   followUpDelayMs: number;
+  /** Partial refunds requested once shipped; empty unless the scenario is `refund`. */
+  refunds: PlannedRefund[];
 }
 
 /** mulberry32: small, fast and good enough to make a run's plan and kill points repeatable from its seed. */
@@ -59,8 +78,14 @@ const EVERYDAY_SKUS = ['ACC-ANKER-USBC1M', 'ACC-ANKER-USBC1M', 'ACC-ANKER-USBC1M
 const SPLIT_SKUS = ['GRO-LJTEA-250', 'APP-LINING-RUN42'];
 const SPLIT_SHARE = 0.12;
 const CANCEL_SHARE = 0.15;
+/** Of the methods captured at pickup (4 of 6): about 10 % of all orders. */
+const REFUND_SHARE_OF_CAPTURED = 0.15;
+const CAPTURED_AT_PICKUP: readonly PaymentMethod[] = ['card', 'wallet', 'balance', 'instalments'];
+/** Refund orders that also ask for a second refund, one an agent has to approve. */
+const APPROVAL_SHARE_OF_REFUND = 0.5;
 const DECLINE_SHARE_OF_CARD = 0.35;
 const UNPAID_SHARE_OF_BANK = 0.3;
+const PAID_CANCEL_SHARE_OF_BANK = 0.25;
 /** Planned units stay below this share of a SKU's stock, so no placement can be refused for stock. */
 const STOCK_HEADROOM = 0.9;
 
@@ -102,13 +127,27 @@ export function planOrders(count: number, seed: number, random: () => number): P
     const roll = random();
     let scenario: Scenario = 'plain';
     if (roll < CANCEL_SHARE) scenario = 'cancel';
-    else if (method === 'card' && roll < CANCEL_SHARE + DECLINE_SHARE_OF_CARD) scenario = 'decline_retry';
-    else if (method === 'bank_transfer')
-      scenario = roll < CANCEL_SHARE + UNPAID_SHARE_OF_BANK ? 'bank_unpaid' : 'bank_paid';
-    const completes = scenario !== 'cancel' && scenario !== 'bank_unpaid';
-    const delayCap = scenario === 'cancel' ? 1500 : scenario === 'bank_paid' ? 3000 : 2000;
+    else if (CAPTURED_AT_PICKUP.includes(method) && roll < CANCEL_SHARE + REFUND_SHARE_OF_CAPTURED) scenario = 'refund';
+    else if (method === 'card' && roll < CANCEL_SHARE + REFUND_SHARE_OF_CAPTURED + DECLINE_SHARE_OF_CARD)
+      scenario = 'decline_retry';
+    else if (method === 'bank_transfer') {
+      if (roll < CANCEL_SHARE + UNPAID_SHARE_OF_BANK) scenario = 'bank_unpaid';
+      else if (roll < CANCEL_SHARE + UNPAID_SHARE_OF_BANK + PAID_CANCEL_SHARE_OF_BANK) scenario = 'bank_paid_cancel';
+      else scenario = 'bank_paid';
+    }
+    const completes = scenario !== 'cancel' && scenario !== 'bank_unpaid' && scenario !== 'bank_paid_cancel';
+    const delayCap = scenario === 'cancel' ? 1500 : scenario.startsWith('bank_paid') ? 3000 : 2000;
+    const orderId = `chaos-${seed}-${String(index + 1).padStart(4, '0')}`;
+    const refunds: PlannedRefund[] = [];
+    if (scenario === 'refund') {
+      // Together at most 40 % of the total, so both fit in what was captured whatever the order of their claims.
+      refunds.push({ refundId: `${orderId}-r1`, reason: 'duplicate_payment', share: 0.05 + random() * 0.15 });
+      if (random() < APPROVAL_SHARE_OF_REFUND) {
+        refunds.push({ refundId: `${orderId}-r2`, reason: 'quality_problem', share: 0.05 + random() * 0.15 });
+      }
+    }
     return {
-      orderId: `chaos-${seed}-${String(index + 1).padStart(4, '0')}`,
+      orderId,
       customerId: pick(CUSTOMERS),
       channel: pick(ORDER_CHANNELS),
       method,
@@ -118,6 +157,7 @@ export function planOrders(count: number, seed: number, random: () => number): P
       lines,
       split,
       followUpDelayMs: Math.floor(random() * delayCap),
+      refunds,
     };
   });
 }

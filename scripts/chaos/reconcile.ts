@@ -20,10 +20,21 @@ export interface Reconciliation {
   checks: Check[];
   /** Final status per order as PostgreSQL has it. */
   statusOf: Map<string, string>;
+  /** Final status per refund case as PostgreSQL has it. */
+  refundStatusOf: Map<string, string>;
+  /** Every refund case as `origin→status`, to be tallied. */
+  refundCases: string[];
   diagnostics: string[];
 }
 
 const key = (warehouse: string, sku: string) => `${warehouse}/${sku}`;
+const answeredOk = (status?: number) => status === 200 || status === 201;
+const REFUND_TERMINAL = ['REFUNDED', 'REJECTED'];
+/**
+ * A settlement reads the refunds committed when its statement began; `refunded_at` is when a refund's recording
+ * transaction began. One that began this shortly before the settlement may have committed after it: either is right.
+ */
+const SETTLEMENT_RACE_MS = 5000;
 
 async function withClient<T>(url: string, work: (client: Client) => Promise<T>): Promise<T> {
   const client = new Client({ connectionString: url });
@@ -63,6 +74,37 @@ export function unsettledRecords(url: string, records: ReadonlyMap<string, Order
     return [...records.values()]
       .filter((r) => r.lastStatus && r.lastStatus !== 'MISSING' && stored.get(r.plan.orderId) !== r.lastStatus)
       .map((r) => r.plan.orderId);
+  });
+}
+
+/**
+ * Refund cases not over yet, for the drain to wait on: rows not REFUNDED or REJECTED, refunds the API accepted from
+ * the driver without a row yet, and cancelled orders holding captured money no refund case has been started for yet
+ * (the cancel's refund is a child workflow; its first write may come a moment after the order's last).
+ */
+export function openRefunds(url: string, records: ReadonlyMap<string, OrderRecord>): Promise<string[]> {
+  return withClient(url, async (client) => {
+    const open = await client.query<{ id: string; status: string }>(
+      `select id, status from refunds where status not in ('REFUNDED', 'REJECTED') order by id`,
+    );
+    const asked = [...records.values()].flatMap((r) =>
+      (r.refunds ?? []).filter((f) => answeredOk(f.request?.status)).map((f) => f.refundId),
+    );
+    const rows = await client.query<{ id: string }>('select id from refunds where id = any($1)', [asked]);
+    const recorded = new Set(rows.rows.map((r) => r.id));
+    const uncovered = await client.query<{ id: string; captured: string; covered: string }>(
+      `select o.id, p.captured, coalesce(r.covered, 0) as covered
+         from orders o
+         join (select order_id, sum(captured_amount) as captured from payments group by 1) p on p.order_id = o.id
+         left join (select order_id, sum(amount) as covered from refunds group by 1) r on r.order_id = o.id
+        where o.status = 'CANCELLED' and p.captured > coalesce(r.covered, 0)
+        order by o.id`,
+    );
+    return [
+      ...open.rows.map((r) => `${r.id}(${r.status})`),
+      ...asked.filter((id) => !recorded.has(id)).map((id) => `${id}(accepted, no row yet)`),
+      ...uncovered.rows.map((r) => `${r.id}(CANCELLED, captured ${r.captured}, refund cases for ${r.covered})`),
+    ];
   });
 }
 
@@ -118,8 +160,16 @@ export function reconcile(
     }>('select warehouse_code, sku, delta, reserved_delta, kind, order_id from stock_ledger where id > $1', [
       snapshot.ledgerMaxId,
     ]);
-    const settlements = await q<{ order_id: string; captured: number; refunded: number }>(
-      'select order_id, captured, refunded from settlements',
+    const settlements = await q<{ order_id: string; captured: number; refunded: number; settled_at: Date }>(
+      'select order_id, captured, refunded, settled_at from settlements',
+    );
+    const refunds = await q<RefundRow>(
+      `select id, order_id, payment_id, amount, status, reason, origin, channel, approver, decision, decided_by, claimed,
+              refunded_at, provider_refund_id from refunds order by id`,
+    );
+    const enginePayments = await q<EnginePaymentRow>('select id, order_id, refund_claimed from payments');
+    const gatewayRefunds = await q<GatewayRefundRow>(
+      'select id, payment_id, amount, reason from sandbox.refunds order by id',
     );
     const payments = await q<{ id: string; order_id: string; status: string; captured: string; refunded: string }>(
       'select id, order_id, status, captured_amount as captured, refunded_amount as refunded from sandbox.payments',
@@ -199,16 +249,29 @@ export function reconcile(
     for (const p of payments) paymentsOf.set(p.order_id, [...(paymentsOf.get(p.order_id) ?? []), p]);
     const netOf = (id: string) =>
       (paymentsOf.get(id) ?? []).reduce((sum, p) => sum + Number(p.captured) - Number(p.refunded), 0);
+    const capturedOf = (id: string) => (paymentsOf.get(id) ?? []).reduce((sum, p) => sum + Number(p.captured), 0);
+    const refundsOf = new Map<string, typeof refunds>();
+    for (const r of refunds) refundsOf.set(r.order_id, [...(refundsOf.get(r.order_id) ?? []), r]);
+    // Refunds asked for by the customer or an agent take money the order was owed; the order's own (an excess, a
+    // replaced payment) return money it never needed, and its cancel's return all of it.
+    const askedRefundedOf = (id: string) =>
+      (refundsOf.get(id) ?? [])
+        .filter((r) => r.refunded_at && r.origin !== 'order')
+        .reduce((sum, r) => sum + r.amount, 0);
     const moneyOff = [...completed, ...cancelled].flatMap((o) => {
-      const want = o.status === 'COMPLETED' ? o.total : 0;
+      const refunded = o.status === 'COMPLETED' ? askedRefundedOf(o.id) : 0;
+      const want = o.status === 'COMPLETED' ? o.total - refunded : 0;
       const net = netOf(o.id);
-      return net === want ? [] : [`${o.id}(${o.status}: captured-refunded ${net}, expected ${want})`];
+      const why = refunded ? ` = total ${o.total} - refunds ${refunded}` : '';
+      return net === want ? [] : [`${o.id}(${o.status}: captured-refunded ${net}, expected ${want}${why})`];
     });
     checks.push(
       check(
-        'provider money: captured - refunded = total (completed) / 0 (cancelled)',
+        'provider money: captured - refunded = total - refunds asked for (completed) / 0 (cancelled)',
         moneyOff,
-        `${moneyOff.length} of ${terminal.size} terminal orders off`,
+        `${moneyOff.length} of ${terminal.size} terminal orders off, ` +
+          `${completed.filter((o) => askedRefundedOf(o.id) > 0).length} completed orders partly refunded, ` +
+          `${cancelled.filter((o) => capturedOf(o.id) > 0).length} cancelled after their money was captured`,
       ),
     );
 
@@ -361,9 +424,19 @@ export function reconcile(
       ...completed.flatMap((o) => {
         const s = settled.get(o.id);
         if (!s) return [`${o.id}(no settlement)`];
-        return s.captured - s.refunded === netOf(o.id)
-          ? []
-          : [`${o.id}(settled net ${s.captured - s.refunded}, provider ${netOf(o.id)})`];
+        if (s.captured !== capturedOf(o.id))
+          return [`${o.id}(settled captured ${s.captured}, provider ${capturedOf(o.id)})`];
+        // A refund asked for once the order shipped may be paid out after the settlement: the settlement counts the
+        // refunds done when it was written, and with the later ones adds up to the provider's figures.
+        const at = s.settled_at.getTime();
+        const done = (refundsOf.get(o.id) ?? []).filter((r) => r.refunded_at && r.refunded_at.getTime() <= at);
+        const before = done.filter((r) => r.refunded_at!.getTime() < at - SETTLEMENT_RACE_MS);
+        const racing = done.filter((r) => r.refunded_at!.getTime() >= at - SETTLEMENT_RACE_MS).map((r) => r.amount);
+        const base = before.reduce((sum, r) => sum + r.amount, 0);
+        const possible = racing.reduce((sums, amount) => [...sums, ...sums.map((x) => x + amount)], [base]);
+        if (possible.includes(s.refunded)) return [];
+        const also = racing.length ? ` (+ any of ${racing.join(', ')} done at the same moment)` : '';
+        return [`${o.id}(settled refunded ${s.refunded}, refunds done by then ${base}${also})`];
       }),
       ...ours
         .filter((o) => o.status !== 'COMPLETED' && settled.has(o.id))
@@ -371,7 +444,7 @@ export function reconcile(
     ];
     checks.push(
       check(
-        'each completed order has one settlement matching the provider',
+        'each completed order has one settlement: captured as at the provider, refunded = refunds done by then',
         settlementOff,
         `${completed.filter((o) => settled.has(o.id)).length} of ${completed.length} completed settled`,
       ),
@@ -405,8 +478,225 @@ export function reconcile(
       ),
     );
 
-    return { checks, statusOf, diagnostics: await diagnose(db, ours) };
+    checks.push(
+      ...refundChecks(
+        records,
+        ours,
+        refunds,
+        enginePayments,
+        payments.map((p) => ({ id: p.id, order_id: p.order_id, refunded: p.refunded })),
+        gatewayRefunds,
+      ),
+    );
+
+    return {
+      checks,
+      statusOf,
+      refundStatusOf: new Map(refunds.map((r) => [r.id, r.status])),
+      refundCases: refunds.map((r) => `${r.origin}→${r.status}`),
+      diagnostics: await diagnose(db, ours),
+    };
   });
+}
+
+interface RefundRow {
+  id: string;
+  order_id: string;
+  payment_id: string | null;
+  amount: number;
+  status: string;
+  reason: string;
+  origin: string;
+  channel: string;
+  approver: string;
+  decision: string | null;
+  decided_by: string | null;
+  claimed: boolean;
+  refunded_at: Date | null;
+  provider_refund_id: string | null;
+}
+interface EnginePaymentRow {
+  id: string;
+  order_id: string;
+  refund_claimed: number;
+}
+interface ProviderPaymentRow {
+  id: string;
+  order_id: string;
+  refunded: string;
+}
+interface GatewayRefundRow {
+  id: string;
+  payment_id: string;
+  amount: string;
+  reason: string;
+}
+
+/**
+ * Refunds happen exactly once: each one the driver asked for is paid, once, at the gateway; every refund case (the
+ * driver's and those cancels started) has ended; the gateway's refunds, the claims on payments and the orders'
+ * refunded totals all add up.
+ */
+function refundChecks(
+  records: ReadonlyMap<string, OrderRecord>,
+  ours: readonly { id: string; refunded_amount: number }[],
+  refunds: readonly RefundRow[],
+  enginePayments: readonly EnginePaymentRow[],
+  providerPayments: readonly ProviderPaymentRow[],
+  gatewayRefunds: readonly GatewayRefundRow[],
+): Check[] {
+  const checks: Check[] = [];
+  const byId = new Map(refunds.map((r) => [r.id, r]));
+  const paid = refunds.filter((r) => r.refunded_at);
+
+  const planned = [...records.values()].filter((r) => r.plan.refunds.length > 0);
+  const asked = planned.flatMap((r) => r.refunds ?? []);
+  const askedOff = planned.flatMap((record) => {
+    if (!record.refunds) {
+      return record.plan.refunds.map((f) => `${f.refundId}(never requested, order ${record.lastStatus ?? '?'})`);
+    }
+    return record.refunds.flatMap((f) => {
+      const request = f.request;
+      if (!answeredOk(request?.status)) {
+        return [`${f.refundId}(request answered ${request?.status ?? 'nothing'} ${request?.body.detail ?? ''})`];
+      }
+      const row = byId.get(f.refundId);
+      if (!row) return [`${f.refundId}(accepted, no row)`];
+      const wrong: string[] = [];
+      if (row.status !== 'REFUNDED') wrong.push(row.status);
+      if (!row.refunded_at || !row.provider_refund_id) wrong.push('not paid out');
+      if (row.amount !== f.amount) wrong.push(`amount ${row.amount}, asked ${f.amount}`);
+      if (request!.body.status === 'PENDING_APPROVAL') {
+        const approval = f.approval;
+        const answered =
+          approval?.status === 200 ||
+          (approval?.status === 409 && /can no longer change/.test(approval.body.detail ?? ''));
+        if (!answered) wrong.push(`approval answered ${approval?.status ?? 'nothing'} ${approval?.body.detail ?? ''}`);
+        if (row.decision !== 'approve' || row.approver !== 'agent') {
+          wrong.push(`decision ${row.decision ?? '-'} by ${row.decided_by ?? '-'}, approver ${row.approver}`);
+        }
+      } else if (row.approver !== 'system' || row.decision) {
+        wrong.push(`approver ${row.approver}, decision ${row.decision ?? '-'}: expected the system's`);
+      }
+      return wrong.length ? [`${f.refundId}(${wrong.join('; ')})`] : [];
+    });
+  });
+  const approved = asked.filter((f) => byId.get(f.refundId)?.decision === 'approve').length;
+  checks.push(
+    check(
+      'every refund the driver asked for was accepted and ended REFUNDED, paid once, approved as policy says',
+      askedOff,
+      `${asked.length} asked of ${planned.reduce((n, r) => n + r.plan.refunds.length, 0)} planned, ` +
+        `${asked.filter((f) => byId.get(f.refundId)?.status === 'REFUNDED').length} refunded, ` +
+        `${approved} after an agent's approval`,
+    ),
+  );
+
+  const gatewayById = new Map(gatewayRefunds.map((g) => [g.id, g]));
+  const referenced = sumBy(
+    paid.filter((r) => r.provider_refund_id),
+    (r) => r.provider_refund_id!,
+    () => 1,
+  );
+  const gatewayOff = [
+    ...paid.flatMap((r) => {
+      if (r.channel !== 'original')
+        return [`${r.id}(paid via ${r.channel}: nothing in the run should refuse a refund)`];
+      const g = gatewayById.get(r.provider_refund_id ?? '');
+      if (!g) return [`${r.id}(provider refund ${r.provider_refund_id ?? '-'} not at the gateway)`];
+      return g.payment_id === r.payment_id && Number(g.amount) === r.amount && g.reason === r.reason
+        ? []
+        : [`${r.id}(${r.payment_id} ${r.amount} ${r.reason}; gateway ${g.payment_id} ${g.amount} ${g.reason})`];
+    }),
+    ...[...referenced].filter(([, n]) => n > 1).map(([id, n]) => `${id}(one gateway refund for ${n} refunds)`),
+    ...gatewayRefunds
+      .filter((g) => !referenced.has(g.id))
+      .map((g) => `${g.id}(gateway refund of ${g.amount} on ${g.payment_id}, ${g.reason}: no refund paid with it)`),
+  ];
+  checks.push(
+    check(
+      'one gateway refund per paid refund (same payment, amount and reason), none without a paid refund',
+      gatewayOff,
+      `${paid.length} refunds paid, ${gatewayRefunds.length} gateway refunds, ${gatewayOff.length} off`,
+    ),
+  );
+
+  const gatewayPerPayment = sumBy(
+    gatewayRefunds,
+    (g) => g.payment_id,
+    (g) => Number(g.amount),
+  );
+  const paidPerPayment = sumBy(
+    paid.filter((r) => r.payment_id),
+    (r) => r.payment_id!,
+    (r) => r.amount,
+  );
+  const providerRefunded = new Map(providerPayments.map((p) => [p.id, Number(p.refunded)]));
+  const openPayments = new Set(
+    refunds.filter((r) => !REFUND_TERMINAL.includes(r.status) && r.payment_id).map((r) => r.payment_id!),
+  );
+  const touched = enginePayments.filter((p) => p.refund_claimed !== 0 || gatewayPerPayment.has(p.id));
+  const claimOff = touched
+    .filter((p) => !openPayments.has(p.id))
+    .flatMap((p) => {
+      const gateway = gatewayPerPayment.get(p.id) ?? 0;
+      const mine = paidPerPayment.get(p.id) ?? 0;
+      const provider = providerRefunded.get(p.id) ?? 0;
+      return gateway === p.refund_claimed && mine === p.refund_claimed && provider === gateway
+        ? []
+        : [
+            `${p.id}(order ${p.order_id}: claimed ${p.refund_claimed}, paid refunds ${mine}, ` +
+              `gateway refunds ${gateway}, gateway payment refunded ${provider})`,
+          ];
+    });
+  checks.push(
+    check(
+      "per payment: gateway refunds = the engine's refund claim = its paid refunds",
+      claimOff,
+      `${touched.length} payments with refunds, ${touched.filter((p) => openPayments.has(p.id)).length} ` +
+        `skipped (a refund still open), ${claimOff.length} off`,
+    ),
+  );
+
+  const paidPerOrder = sumBy(
+    paid,
+    (r) => r.order_id,
+    (r) => r.amount,
+  );
+  const orderOff = ours
+    .filter((o) => o.refunded_amount !== (paidPerOrder.get(o.id) ?? 0))
+    .map((o) => `${o.id}(refunded_amount ${o.refunded_amount}, paid refunds ${paidPerOrder.get(o.id) ?? 0})`);
+  checks.push(
+    check(
+      "orders.refunded_amount = the order's paid refunds",
+      orderOff,
+      `${[...paidPerOrder.keys()].length} orders with paid refunds, ${orderOff.length} off`,
+    ),
+  );
+
+  const stuck = refunds.flatMap((r) => {
+    if (!REFUND_TERMINAL.includes(r.status)) return [`${r.id}(${r.status}, ${r.origin})`];
+    if (r.status === 'REFUNDED' && !(r.refunded_at && r.provider_refund_id && r.claimed)) {
+      return [
+        `${r.id}(REFUNDED, but paid ${!!r.refunded_at}, provider id ${r.provider_refund_id ?? '-'}, claim ${r.claimed})`,
+      ];
+    }
+    if (r.status === 'REJECTED' && (r.refunded_at || r.claimed)) {
+      return [`${r.id}(REJECTED, but paid ${!!r.refunded_at}, claim ${r.claimed})`];
+    }
+    return [];
+  });
+  const cancelRefunds = refunds.filter((r) => r.reason === 'order_cancelled');
+  checks.push(
+    check(
+      'no refund case open: all REFUNDED (paid, claim kept) or REJECTED (nothing paid, claim released)',
+      stuck,
+      `${refunds.length} refund cases (${cancelRefunds.length} started by cancels), ` +
+        `${refunds.filter((r) => r.status === 'REFUNDED').length} refunded, ` +
+        `${refunds.filter((r) => r.status === 'REJECTED').length} rejected, ${stuck.length} off`,
+    ),
+  );
+  return checks;
 }
 
 function signed(n: number): string {
@@ -445,5 +735,15 @@ async function diagnose(
       where case_type = 'order' and to_status = 'FAILED' order by case_id, seq desc`,
   );
   for (const row of failed.rows.slice(0, 5)) out.push(`FAILED ${row.order_id}: ${row.reason ?? '-'}`);
+  const refunds = await db.query<{ origin: string; status: string; attention_reason: string | null; n: string }>(
+    `select origin, status, attention_reason, count(*) as n from refunds group by 1, 2, 3 order by 1, 2, 3`,
+  );
+  out.push(
+    `refund cases (origin status [flags]): ${
+      refunds.rows
+        .map((r) => `${r.origin} ${r.status}${r.attention_reason ? ` [${r.attention_reason}]` : ''} ${r.n}`)
+        .join(', ') || 'none'
+    }`,
+  );
   return out;
 }
