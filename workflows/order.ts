@@ -1,20 +1,10 @@
-import {
-  condition,
-  isCancellation,
-  ParentClosePolicy,
-  proxyActivities,
-  setHandler,
-  startChild,
-  workflowInfo,
-} from '@temporalio/workflow';
-import type { OrderActivities, RefundPurpose } from '../activities/types';
+import { condition, isCancellation, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import type { OrderActivities } from '../activities/types';
 import type { Actor } from '../domain/case';
 import { SYSTEM_ACTOR } from '../domain/case';
-import type { Allocation, OrderInput, OrderStatus, OrderView, PaymentInstruction, ShipmentView } from '../domain/order';
+import type { OrderInput, OrderStatus, OrderView, PaymentInstruction } from '../domain/order';
 import { isTerminal, ONLINE_METHODS } from '../domain/order';
-import type { CarrierEvent, GatewayPayment } from '../domain/ports';
 import { PROVIDER_ERRORS } from '../domain/ports';
-import type { RefundInput } from '../domain/refund';
 import { ORDER_REVIEWER_ROLES } from '../domain/roles';
 import { addressChangeRefusal, assessRisk, cancelRefusal, lineEditRefusal } from '../domain/rules';
 import { caseCore, reject } from './case/core';
@@ -33,9 +23,9 @@ import {
   reviewOrderUpdate,
 } from './messages';
 import { OrderCase, type CancelRequest } from './order-case';
-import type { refundWorkflow } from './refund';
-import { refundWorkflowId } from './refund-messages';
-import { CaseTypeKey, CustomerIdKey, OrderStatusKey, OrderTotalKey, PaymentMethodKey } from './search-attributes';
+import { orderMoney } from './order-money';
+import { orderParcels } from './order-parcels';
+import { OrderStatusKey, OrderTotalKey, PaymentMethodKey } from './search-attributes';
 
 const raw = proxyActivities<OrderActivities>({
   startToCloseTimeout: '30s',
@@ -107,6 +97,14 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
     changeShipmentAddress: [PROVIDER_ERRORS.refused],
   });
 
+  const { returnMoney, takeTransferIfArrived, settleBack, returnStrayMoney, captureOnline } = orderMoney({
+    order,
+    act,
+    core,
+    undoneBy: () => undoneBy,
+  });
+  const { cancelBookings, fulfil, track } = orderParcels({ order, act, core, honourCancel, captureOnline });
+
   /**
    * Acts on a pending cancel request: throws OrderCancelled when it goes ahead, returns when it must be refused. Goods
    * the carrier already collected cannot be cancelled, so the carrier's tracking is read first (a pickup waiting in
@@ -128,29 +126,6 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
     request.refused = refusal;
     order.cancelRequest = undefined;
     order.busy = false;
-  }
-
-  /** Cancels the parcels not yet collected, newest first; a refusal puts back what was cancelled and is returned. */
-  async function cancelBookings(): Promise<string | null> {
-    const booked = () => order.shipments.filter((s) => s.status === 'BOOKED');
-    if (booked().length > 0) await syncParcels(booked().map((s) => s.waybill!));
-    const refusal = cancelRefusal(order.status, order.shipments);
-    if (refusal) return refusal;
-    const cancelled: Allocation[] = [];
-    for (const shipment of booked().reverse()) {
-      try {
-        await act.cancelShipment({ orderId, shipmentId: shipment.shipmentId, waybill: shipment.waybill! });
-      } catch (error) {
-        if (failureType(error) !== PROVIDER_ERRORS.refused) throw error;
-        // Collected between the look at tracking and the cancel: the order goes on, whole.
-        for (const allocation of cancelled) await bookParcel(allocation);
-        await syncParcels([shipment.waybill!]);
-        return `${shipment.waybill} was collected by the carrier: request a return instead`;
-      }
-      shipment.status = 'CANCELLED';
-      cancelled.push({ warehouseCode: shipment.warehouseCode, lines: shipment.lines });
-    }
-    return null;
   }
 
   setHandler(orderStateQuery, () => order.view());
@@ -406,112 +381,6 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
     await moveTo('PENDING_PAYMENT', decision.actor, 'review approved');
   }
 
-  /** The gateway's answer about one of the order's payments, noted in the order's own totals. */
-  async function confirmPayment(paymentId: string): Promise<GatewayPayment | null> {
-    const fact = await act.syncPayment({ orderId, paymentId });
-    if (fact) order.notePayment(paymentId, fact.capturedAmount, fact.refundedAmount);
-    return fact;
-  }
-
-  /**
-   * Money the order holds but does not need goes back at once. The id names the payment and what it had received, so
-   * a retry refunds nothing twice and money arriving later on the same payment is a refund of its own.
-   */
-  async function refund(fact: GatewayPayment, amount: number, purpose: RefundPurpose): Promise<void> {
-    const { paymentId } = fact;
-    await act.refundPayment({
-      refundId: `${orderId}-${purpose}-${paymentId}-${fact.capturedAmount}`,
-      orderId,
-      paymentId,
-      amount,
-      reason: purpose === 'excess' ? 'wrong_amount' : 'duplicate_payment',
-    });
-    order.noteRefund(paymentId, amount);
-  }
-
-  /**
-   * Paid money of a cancelled order goes back through a refund case of its own (approved by the system), which
-   * outlives the order: the order ends CANCELLED while the refund runs, and lists it.
-   */
-  async function startCancelRefund(paymentId: string, amount: number): Promise<void> {
-    const refundId = `${orderId}-cancel-${order.refunds.length + 1}`;
-    const requestedAt = now().toISOString();
-    const refundInput: RefundInput = {
-      refundId,
-      orderId,
-      customerId: input.customerId,
-      currency: order.totals.currency,
-      amount,
-      reason: 'order_cancelled',
-      origin: 'order',
-      requestedBy: undoneBy,
-      requestedAt,
-      paymentId,
-      policy: policy.refund,
-    };
-    await startChild<typeof refundWorkflow>('refundWorkflow', {
-      workflowId: refundWorkflowId(refundId),
-      args: [refundInput],
-      parentClosePolicy: ParentClosePolicy.ABANDON,
-      typedSearchAttributes: [
-        { key: CaseTypeKey, value: 'refund' },
-        { key: CustomerIdKey, value: input.customerId },
-      ],
-    });
-    order.refunds.push({ refundId, status: 'REQUESTED', amount, reason: 'order_cancelled', requestedAt });
-  }
-
-  /**
-   * Gives back whatever a payment holds, judged on the gateway's answer now and never on the order's own view: an
-   * open authorization or transfer is voided, captured money refunded. A void refused because the money arrived
-   * meanwhile is looked at again and refunded.
-   */
-  async function returnMoney(paymentId: string, purpose: RefundPurpose | 'cancel'): Promise<void> {
-    for (let look = 1; ; look += 1) {
-      const fact = await confirmPayment(paymentId);
-      if (!fact) return;
-      if (fact.status === 'authorized' || fact.status === 'pending') {
-        try {
-          await act.voidPayment({ orderId, paymentId });
-          return;
-        } catch (error) {
-          if (failureType(error) !== PROVIDER_ERRORS.refused) throw error;
-          if (look < 3) continue;
-          order.flag('payment_unsettled', `${paymentId} is ${fact.status} but cannot be voided`);
-          return;
-        }
-      }
-      const held = fact.capturedAmount - fact.refundedAmount;
-      if (held <= 0) return;
-      if (purpose === 'cancel') await startCancelRefund(paymentId, held);
-      else await refund(fact, held, purpose);
-      return;
-    }
-  }
-
-  /**
-   * Asks the gateway whether the awaited transfer arrived: enough money pays the order (any excess goes back), too
-   * little is flagged and kept waiting, to be returned if the order never gets paid.
-   */
-  async function takeTransferIfArrived(): Promise<boolean> {
-    const paymentId = order.payment.authorizationId;
-    if (order.payment.status !== 'AWAITING_TRANSFER' || !paymentId) return false;
-    const fact = await confirmPayment(paymentId);
-    if (!fact || fact.capturedAmount === 0) return false;
-    const held = fact.capturedAmount - fact.refundedAmount;
-    if (held < order.totals.total) {
-      if (!order.attention.has('payment_mismatch')) {
-        order.flag('payment_mismatch', `received ${fact.capturedAmount} of ${order.totals.total} on ${paymentId}`);
-        await persist(undefined, { actor: SYSTEM_ACTOR, action: 'payment.mismatch', detail: { paymentId, held } });
-      }
-      return false;
-    }
-    if (held > order.totals.total) await refund(fact, held - order.totals.total, 'excess');
-    order.payment.status = 'CAPTURED';
-    order.clear('payment_mismatch');
-    return true;
-  }
-
   /** Runs one payment attempt; true when the order may move on to fulfilment. */
   async function attemptPayment(instruction: PaymentInstruction): Promise<boolean> {
     return exclusive(async () => {
@@ -581,22 +450,6 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
     }, true);
   }
 
-  /** Compensation: every payment the order ever opened gives back what it holds. */
-  async function settleBack() {
-    const paidBefore = order.payment.status;
-    for (const paymentId of [...order.paymentIds].reverse()) await returnMoney(paymentId, 'cancel');
-    if (paidBefore === 'NONE' || paidBefore === 'DECLINED') return;
-    // Captured money is the refund cases' to give back; the payment's status follows once they have.
-    if (order.payment.captured === 0) order.payment.status = 'VOIDED';
-  }
-
-  /** Payments replaced by a later attempt must hold nothing once the order settles. */
-  async function returnStrayMoney() {
-    for (const paymentId of order.paymentIds) {
-      if (paymentId !== order.payment.authorizationId) await returnMoney(paymentId, 'superseded');
-    }
-  }
-
   /** 'paid' once the order may ship (cash on delivery included), 'review' when an edit sent it back to review. */
   async function collectPayment(): Promise<'paid' | 'review'> {
     const deadline = Date.now() + policy.paymentWindowMs;
@@ -646,142 +499,6 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
     order.slaDeadline = undefined;
     if (order.payment.status !== 'COD_PENDING') await moveTo('PAID', SYSTEM_ACTOR, `paid by ${order.payment.method}`);
     return 'paid';
-  }
-
-  /** Books one parcel for a warehouse's part of the order, to the address as it is now. */
-  async function bookParcel(allocation: Allocation): Promise<void> {
-    const shipmentId = `${orderId}-S${order.shipments.length + 1}`;
-    const booking = await act.bookShipment({
-      orderId,
-      shipmentId,
-      warehouseCode: allocation.warehouseCode,
-      lines: allocation.lines,
-      address: order.address,
-    });
-    const shipment: ShipmentView = { shipmentId, ...allocation, status: 'BOOKED', ...booking };
-    order.shipments.push(shipment);
-    order.progressAt.set(shipmentId, Date.now());
-    core.onUndo(`cancel shipment ${shipmentId}`, async () => {
-      if (shipment.status !== 'BOOKED') return;
-      await act.cancelShipment({ orderId, shipmentId, waybill: booking.waybill });
-      shipment.status = 'CANCELLED';
-    });
-  }
-
-  async function fulfil(): Promise<void> {
-    for (const allocation of order.allocations) {
-      await honourCancel();
-      await exclusive(() => bookParcel(allocation), true);
-    }
-    // A parcel may have been collected already, seen while checking a cancel request.
-    if (!order.handedToCarrier) {
-      await moveTo('FULFILLING', SYSTEM_ACTOR, `${order.shipments.length} shipment(s) booked`);
-    }
-  }
-
-  /** Reads the carrier's tracking of these parcels and applies every event not seen before, in order. */
-  async function syncParcels(waybills: Iterable<string>): Promise<void> {
-    for (const waybill of waybills) {
-      const shipment = order.shipmentByWaybill(waybill);
-      if (!shipment || shipment.status === 'DELIVERED' || shipment.status === 'CANCELLED') continue;
-      const tracking = await act.trackShipment({ orderId, waybill });
-      for (const event of tracking?.events ?? []) {
-        if (order.firstSighting(event.eventId)) await applyEvent(waybill, event);
-      }
-    }
-  }
-
-  async function applyEvent(waybill: string, event: CarrierEvent): Promise<void> {
-    const shipment = order.shipmentByWaybill(waybill)!;
-    if (shipment.status === 'DELIVERED' || shipment.status === 'CANCELLED') return;
-    const wasHandedOver = order.handedToCarrier;
-    const leavesWarehouse = shipment.status === 'BOOKED' && event.type !== 'EXCEPTION';
-    shipment.status = event.type;
-    shipment.lastEventAt = event.occurredAt;
-    order.progressAt.set(shipment.shipmentId, Date.now());
-    const silent = (order.attention.get('carrier_silent') ?? '')
-      .split(',')
-      .filter((id) => id && id !== shipment.shipmentId);
-    if (silent.length > 0) order.flag('carrier_silent', silent.join(','));
-    else order.clear('carrier_silent');
-    if (event.type === 'EXCEPTION') {
-      shipment.exception = event.exception;
-      order.flag('carrier_exception', `${shipment.shipmentId}:${event.exception ?? 'unknown'}`);
-      await core.notifyStaff('carrier_exception', `${waybill}: ${event.exception}`);
-    } else {
-      shipment.exception = undefined;
-      if (!order.shipments.some((s) => s.status === 'EXCEPTION')) order.clear('carrier_exception');
-    }
-    await act.recordShipmentEvent({
-      orderId,
-      shipmentId: shipment.shipmentId,
-      eventId: event.eventId,
-      status: shipment.status,
-      exception: event.exception,
-      occurredAt: event.occurredAt,
-    });
-    if (leavesWarehouse) {
-      await act.commitStock({ orderId, warehouseCode: shipment.warehouseCode, actor: 'system' });
-    }
-    if (!wasHandedOver && order.handedToCarrier) {
-      await captureOnline();
-      await moveTo('SHIPPED', SYSTEM_ACTOR, `${waybill} picked up`);
-    } else {
-      await persist();
-    }
-  }
-
-  const openShipments = () => order.shipments.filter((s) => s.status !== 'DELIVERED' && s.status !== 'CANCELLED');
-
-  /** Flags parcels the carrier's own tracking shows no progress for; called only after asking the carrier. */
-  async function flagSilentParcels(): Promise<void> {
-    const silent = openShipments()
-      .filter((s) => Date.now() - order.progressAt.get(s.shipmentId)! >= policy.shipmentStaleAfterMs)
-      .map((s) => s.shipmentId);
-    const detail = silent.join(',');
-    if (detail === (order.attention.get('carrier_silent') ?? '')) return;
-    if (silent.length === 0) {
-      order.clear('carrier_silent');
-      await persist();
-      return;
-    }
-    await core.raise('carrier_silent', detail, {
-      topic: 'carrier_silent',
-      message: `no carrier progress for ${detail}`,
-      audit: { actor: SYSTEM_ACTOR, action: 'shipment.carrier_silent', detail: { shipments: silent } },
-    });
-  }
-
-  /**
-   * Follows the parcels until all are delivered. Webhooks only wake it up; the facts come from the carrier's
-   * tracking, read for the hinted parcels, and for all open ones when nothing was heard for the poll interval or a
-   * parcel is about to count as silent.
-   */
-  async function track(): Promise<void> {
-    while (!order.allDelivered) {
-      const flagged = new Set((order.attention.get('carrier_silent') ?? '').split(','));
-      const nextSilence = Math.min(
-        ...openShipments()
-          .filter((s) => !flagged.has(s.shipmentId))
-          .map((s) => order.progressAt.get(s.shipmentId)! + policy.shipmentStaleAfterMs - Date.now()),
-      );
-      const hinted = await waitFor(
-        () => order.carrierHints.size > 0,
-        Math.max(0, Math.min(policy.carrierPollIntervalMs, nextSilence)),
-      );
-      const waybills = hinted ? [...order.carrierHints] : openShipments().map((s) => s.waybill!);
-      order.carrierHints.clear();
-      await syncParcels(waybills);
-      await flagSilentParcels();
-    }
-  }
-
-  async function captureOnline() {
-    if (order.payment.status !== 'AUTHORIZED' || !order.payment.authorizationId) return;
-    const paymentId = order.payment.authorizationId;
-    const captured = await act.capturePayment({ orderId, paymentId, amount: order.totals.total });
-    order.notePayment(paymentId, captured, 0);
-    order.payment.status = 'CAPTURED';
   }
 
   async function deliverAndComplete(): Promise<void> {

@@ -291,4 +291,4 @@ export function caseCore<S extends string, V>(options: CaseCoreOptions<S, V>) {
   };
 }
 
-export type CaseCore = ReturnType<typeof caseCore>;
+export type CaseCore<S extends string, V> = ReturnType<typeof caseCore<S, V>>;
