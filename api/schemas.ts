@@ -289,3 +289,27 @@ type ProblemStatus = 400 | 401 | 403 | 404 | 409 | 422 | 429 | 503;
 export function problems<S extends ProblemStatus>(...statuses: S[]): Record<S, typeof problemSchema> {
   return Object.fromEntries(statuses.map((status) => [status, problemSchema])) as Record<S, typeof problemSchema>;
 }
+
+/** A query parameter listing some of `values`, comma-separated (`status=PAID,SHIPPED`). */
+export const commaSeparated = <T extends readonly [string, ...string[]]>(values: T, what: string) =>
+  z
+    .string()
+    .transform((value) =>
+      value
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.enum(values)))
+    .optional()
+    .describe(`Comma-separated ${what}`);
+
+/** One page of a list read from PostgreSQL: the items, how many match in all, and the paging asked for. */
+export const pageOf = <T extends z.ZodType, E extends z.ZodRawShape = Record<never, never>>(item: T, extra?: E) =>
+  z.object({
+    items: z.array(item),
+    total: z.number().int(),
+    ...(extra ?? ({} as E)),
+    limit: z.number().int(),
+    offset: z.number().int(),
+  });

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { AuditLogSchema } from '../../db/entities';
 import type { ApiDeps } from '../app';
 import { AUDIT_READER_ROLES } from '../roles';
-import { caseTypeSchema, pagingQuery, problems } from '../schemas';
+import { caseTypeSchema, pageOf, pagingQuery, problems } from '../schemas';
 
 const listAuditQuery = z
   .object({
@@ -50,12 +50,7 @@ export function auditRoutes(deps: ApiDeps): FastifyPluginAsyncZod {
           summary: 'The audit log, newest first',
           querystring: listAuditQuery,
           response: {
-            200: z.object({
-              items: z.array(auditEntrySchema),
-              total: z.number().int(),
-              limit: z.number().int(),
-              offset: z.number().int(),
-            }),
+            200: pageOf(auditEntrySchema),
             ...problems(400, 401, 403, 503),
           },
         },

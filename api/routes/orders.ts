@@ -54,6 +54,8 @@ import {
   pagingQuery,
   paymentInstructionSchema,
   problems,
+  commaSeparated,
+  pageOf,
 } from '../schemas';
 
 const placeOrderBody = z.object({
@@ -100,17 +102,7 @@ const SORTS = {
 } as const;
 
 const listOrdersQuery = z.object({
-  status: z
-    .string()
-    .transform((value) =>
-      value
-        .split(',')
-        .map((s) => s.trim())
-        .filter(Boolean),
-    )
-    .pipe(z.array(z.enum(ORDER_STATUSES)))
-    .optional()
-    .describe('Comma-separated statuses'),
+  status: commaSeparated(ORDER_STATUSES, 'statuses'),
   customerId: z.string().optional(),
   channel: z.enum(ORDER_CHANNELS).optional(),
   placedFrom: z.iso.datetime({ offset: true }).optional(),
@@ -322,12 +314,8 @@ export function orderRoutes(deps: ApiDeps): FastifyPluginAsyncZod {
           summary: 'Search orders (from PostgreSQL)',
           querystring: listOrdersQuery,
           response: {
-            200: z.object({
-              items: z.array(orderSummarySchema),
-              total: z.number().int(),
+            200: pageOf(orderSummarySchema, {
               totalAmount: z.number().int().describe('Sum of the matching orders’ totals, in minor units'),
-              limit: z.number().int(),
-              offset: z.number().int(),
             }),
             ...problems(400, 401, 403, 503),
           },

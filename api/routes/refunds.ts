@@ -38,6 +38,8 @@ import {
   refundIdParams,
   refundIdSchema,
   refundViewSchema,
+  commaSeparated,
+  pageOf,
 } from '../schemas';
 
 /** Reasons only other cases give: an order refunds its own cancel, a return or a complaint starts its refund. */
@@ -90,17 +92,7 @@ const refundSummarySchema = z.object({
 });
 
 const listRefundsQuery = z.object({
-  status: z
-    .string()
-    .transform((value) =>
-      value
-        .split(',')
-        .map((s) => s.trim())
-        .filter(Boolean),
-    )
-    .pipe(z.array(z.enum(REFUND_STATUSES)))
-    .optional()
-    .describe('Comma-separated statuses'),
+  status: commaSeparated(REFUND_STATUSES, 'statuses'),
   orderId: orderIdSchema.optional(),
   escalated: z.stringbool().optional().describe('Only refunds escalated past their approval SLA (or only not)'),
   needsAttention: z.stringbool().optional(),
@@ -383,12 +375,7 @@ export function refundRoutes(deps: ApiDeps): FastifyPluginAsyncZod {
           summary: 'The refunds queue (from PostgreSQL), oldest first',
           querystring: listRefundsQuery,
           response: {
-            200: z.object({
-              items: z.array(refundSummarySchema),
-              total: z.number().int(),
-              limit: z.number().int(),
-              offset: z.number().int(),
-            }),
+            200: pageOf(refundSummarySchema),
             ...problems(400, 401, 403, 503),
           },
         },
