@@ -1,8 +1,13 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Client } from 'pg';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { Client, Pool } from 'pg';
+import { createActivities, type Activities } from '../../activities';
+import { openOrm } from '../../db/orm';
 import { findFreePort, startEmbeddedPostgres, type DatabaseHandle } from '../../db/postgres';
+import { seedDemoData } from '../../db/seed';
+import { SandboxCarrier, SandboxPaymentGateway } from '../../sandbox';
 
 export interface TestDatabase {
   /** Where the embedded cluster keeps its files (the application's DATA_DIR). */
@@ -30,4 +35,54 @@ export function testDatabase(name: string): TestDatabase {
     if (handle.dataDir) await fs.rm(handle.dataDir, { recursive: true, force: true });
   });
   return handle;
+}
+
+export interface ActivityHarness {
+  orm: MikroORM;
+  /** A pool for checks behind the activities' back. */
+  pool: Pool;
+  gateway: SandboxPaymentGateway;
+  carrier: SandboxCarrier;
+  act: Activities;
+}
+
+/**
+ * The activities against a fresh migrated, seeded embedded PostgreSQL and the sandbox providers (carrier in manual
+ * mode), for one test file (call at module level). The fields are set before the first test.
+ */
+export function activityHarness(name: string): ActivityHarness {
+  const database = testDatabase(name);
+  const harness = {} as ActivityHarness;
+  const webhookSecret = `${name}-test-secret-0123456789abcdef`;
+  beforeAll(async () => {
+    harness.orm = await openOrm(database.db.url);
+    await seedDemoData(harness.orm.em);
+    harness.pool = new Pool({ connectionString: database.db.url, max: 10 });
+    // pool.end() resolves before its sockets have closed, so the server stopping right after can still reach an idle
+    // client with "terminating connection" (57P01); anything else is a real failure.
+    harness.pool.on('error', (error: Error & { code?: string }) => {
+      if (error.code !== '57P01') throw error;
+    });
+    harness.gateway = await SandboxPaymentGateway.create(harness.pool, { latencyMs: 0, failureRate: 0, webhookSecret });
+    harness.carrier = await SandboxCarrier.create(harness.pool, {
+      mode: 'manual',
+      stepMs: 1_000,
+      latencyMs: 0,
+      failureRate: 0,
+      webhookSecret,
+    });
+    harness.act = createActivities({
+      orm: harness.orm,
+      gateway: harness.gateway,
+      carrier: harness.carrier,
+      pricing: { shippingFee: 800, freeShippingOver: 9_900 },
+    });
+  });
+  afterAll(async () => {
+    await harness.carrier?.stop();
+    await harness.gateway?.close();
+    await harness.pool?.end();
+    await harness.orm?.close();
+  });
+  return harness;
 }

@@ -1,46 +1,21 @@
-import type { MikroORM } from '@mikro-orm/postgresql';
 import { ApplicationFailure } from '@temporalio/common';
-import { Pool } from 'pg';
-import { createActivities } from '../../activities';
+import type { Pool } from 'pg';
 import type { OrderActivities } from '../../activities/types';
-import { openOrm } from '../../db/orm';
-import { seedDemoData } from '../../db/seed';
-import { SandboxCarrier, SandboxPaymentGateway } from '../../sandbox';
-import { testDatabase } from '../helpers/database';
+import type { SandboxPaymentGateway } from '../../sandbox';
+import { activityHarness } from '../helpers/database';
 
 /** The order activities against a real PostgreSQL and the sandbox providers: locking, facts, refused data. */
 
 const TEA = 'GRO-LJTEA-250'; // only in SH1
 const BOOKS = 'BOK-3BODY-SET'; // BJ1 and SH1
-const SECRET = 'activities-test-secret-0123456789abcdef';
 
-const database = testDatabase('activities');
-let orm: MikroORM;
+const harness = activityHarness('activities');
 let pool: Pool;
 let gateway: SandboxPaymentGateway;
-let carrier: SandboxCarrier;
 let act: OrderActivities;
 
-beforeAll(async () => {
-  orm = await openOrm(database.db.url);
-  await seedDemoData(orm.em);
-  pool = new Pool({ connectionString: database.db.url, max: 10 });
-  gateway = await SandboxPaymentGateway.create(pool, { latencyMs: 0, failureRate: 0, webhookSecret: SECRET });
-  carrier = await SandboxCarrier.create(pool, {
-    mode: 'manual',
-    stepMs: 1_000,
-    latencyMs: 0,
-    failureRate: 0,
-    webhookSecret: SECRET,
-  });
-  act = createActivities({ orm, gateway, carrier, pricing: { shippingFee: 800, freeShippingOver: 9_900 } });
-});
-
-afterAll(async () => {
-  await carrier?.stop();
-  await gateway?.close();
-  await pool?.end();
-  await orm?.close();
+beforeAll(() => {
+  ({ pool, gateway, act } = harness);
 });
 
 async function reservedConsistently(): Promise<{ levels: number; reservations: number }> {

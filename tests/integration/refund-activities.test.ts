@@ -1,55 +1,28 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { Pool } from 'pg';
-import { type Activities, createActivities } from '../../activities';
+import type { Pool } from 'pg';
+import type { Activities } from '../../activities';
 import { refundViewFromDb } from '../../api/records';
 import type { HistoryEntry } from '../../domain/case';
 import type { OrderView } from '../../domain/order';
 import type { RefundDecisionView, RefundStatus, RefundView } from '../../domain/refund';
-import { openOrm } from '../../db/orm';
-import { seedDemoData } from '../../db/seed';
-import { SandboxCarrier, SandboxPaymentGateway } from '../../sandbox';
-import { testDatabase } from '../helpers/database';
+import type { SandboxPaymentGateway } from '../../sandbox';
+import { activityHarness } from '../helpers/database';
 import { SHIPPING_ADDRESS } from '../helpers/fixtures';
 
 /** The refund case's activities and the order's money records against a real PostgreSQL and the sandbox gateway. */
 
-const SECRET = 'refund-activities-test-secret-0123456789';
 const CUSTOMER = 'C-1001'; // notified by email and sms
 
-const database = testDatabase('refund-activities');
+const harness = activityHarness('refund-activities');
 let orm: MikroORM;
 let pool: Pool;
 let gateway: SandboxPaymentGateway;
-let carrier: SandboxCarrier;
 let act: Activities;
 
-beforeAll(async () => {
-  orm = await openOrm(database.db.url);
-  await seedDemoData(orm.em);
-  pool = new Pool({ connectionString: database.db.url, max: 10 });
-  // pool.end() resolves before its sockets have closed, so the server stopping right after can still reach an idle
-  // client with "terminating connection" (57P01); anything else is a real failure.
-  pool.on('error', (error: Error & { code?: string }) => {
-    if (error.code !== '57P01') throw error;
-  });
-  gateway = await SandboxPaymentGateway.create(pool, { latencyMs: 0, failureRate: 0, webhookSecret: SECRET });
-  carrier = await SandboxCarrier.create(pool, {
-    mode: 'manual',
-    stepMs: 1_000,
-    latencyMs: 0,
-    failureRate: 0,
-    webhookSecret: SECRET,
-  });
-  act = createActivities({ orm, gateway, carrier, pricing: { shippingFee: 800, freeShippingOver: 9_900 } });
-});
-
-afterAll(async () => {
-  await carrier?.stop();
-  await gateway?.close();
-  await pool?.end();
-  await orm?.close();
+beforeAll(() => {
+  ({ orm, pool, gateway, act } = harness);
 });
 
 async function row<R extends Record<string, unknown>>(sql: string, params: unknown[]): Promise<R> {
