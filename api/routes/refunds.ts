@@ -74,22 +74,26 @@ const requestRefundBody = z
   });
 type RequestRefundBody = z.infer<typeof requestRefundBody>;
 
-const refundSummarySchema = z.object({
-  refundId: z.string(),
-  orderId: z.string(),
-  customerId: z.string(),
-  status: z.enum(REFUND_STATUSES),
-  amount: z.number().int(),
-  currency: z.string(),
-  reason: z.enum(REFUND_REASONS),
-  approver: z.enum(['system', 'agent', 'supervisor']),
-  escalationLevel: z.number().int(),
-  needsAttention: z.boolean(),
-  attentionReason: z.string().optional(),
-  slaDeadline: z.string().optional(),
-  requestedAt: z.string(),
-  ageSeconds: z.number().int().describe('Seconds since the refund was requested'),
-});
+/** A refund as the queue lists it: the view's own fields, plus the attention reasons as stored and its age. */
+const refundSummarySchema = refundViewSchema
+  .pick({
+    refundId: true,
+    orderId: true,
+    customerId: true,
+    status: true,
+    amount: true,
+    currency: true,
+    reason: true,
+    approver: true,
+    escalationLevel: true,
+    needsAttention: true,
+    slaDeadline: true,
+    requestedAt: true,
+  })
+  .extend({
+    attentionReason: z.string().optional(),
+    ageSeconds: z.number().int().describe('Seconds since the refund was requested'),
+  });
 
 const listRefundsQuery = z.object({
   status: commaSeparated(REFUND_STATUSES, 'statuses'),
