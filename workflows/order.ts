@@ -1,4 +1,4 @@
-import { condition, isCancellation, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import { condition, isCancellation, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { OrderActivities } from '../activities/types';
 import type { Actor } from '../domain/case';
 import { SYSTEM_ACTOR } from '../domain/case';
@@ -8,7 +8,7 @@ import { PROVIDER_ERRORS } from '../domain/ports';
 import { ORDER_REVIEWER_ROLES } from '../domain/roles';
 import { addressChangeRefusal, assessRisk, cancelRefusal, lineEditRefusal } from '../domain/rules';
 import { caseCore, reject } from './case/core';
-import { failureType, StepAbandoned } from './case/steps';
+import { caseActivities, failureType, StepAbandoned } from './case/steps';
 import {
   awaitIntakeUpdate,
   cancelOrderUpdate,
@@ -27,21 +27,7 @@ import { orderMoney } from './order-money';
 import { orderParcels } from './order-parcels';
 import { OrderStatusKey, OrderTotalKey, PaymentMethodKey } from './search-attributes';
 
-const raw = proxyActivities<OrderActivities>({
-  startToCloseTimeout: '30s',
-  // No attempt limit: an outage of any length ends when the dependency is back. Refusals stop at once.
-  retry: {
-    initialInterval: '1s',
-    backoffCoefficient: 2,
-    maximumInterval: '1m',
-    nonRetryableErrorTypes: [
-      ORDER_ERRORS.unknownSku,
-      ORDER_ERRORS.outOfStock,
-      ORDER_ERRORS.invalidData,
-      PROVIDER_ERRORS.refused,
-    ],
-  },
-});
+const raw = caseActivities<OrderActivities>([ORDER_ERRORS.unknownSku, ORDER_ERRORS.outOfStock]);
 
 const PAID = ['AUTHORIZED', 'CAPTURED', 'COD_PENDING'];
 

@@ -1,4 +1,4 @@
-import { condition, proxyActivities, setHandler } from '@temporalio/workflow';
+import { condition, setHandler } from '@temporalio/workflow';
 import type { RefundActivities } from '../activities/types';
 import { SYSTEM_ACTOR } from '../domain/case';
 import { PROVIDER_ERRORS } from '../domain/ports';
@@ -7,7 +7,7 @@ import { isRefundTerminal, refundDecisionRefusal } from '../domain/refund';
 import { REFUND_RETRY_ROLES } from '../domain/roles';
 import { caseCore, reject } from './case/core';
 import { CASE_ERRORS } from './case/messages';
-import { failureType, StepAbandoned } from './case/steps';
+import { caseActivities, failureType, StepAbandoned } from './case/steps';
 import {
   awaitRefundRequestUpdate,
   decideRefundUpdate,
@@ -18,16 +18,7 @@ import {
 } from './refund-messages';
 import { RefundCase } from './refund-case';
 
-const raw = proxyActivities<RefundActivities>({
-  startToCloseTimeout: '30s',
-  // No attempt limit: an outage of any length ends when the dependency is back. Refusals stop at once.
-  retry: {
-    initialInterval: '1s',
-    backoffCoefficient: 2,
-    maximumInterval: '1m',
-    nonRetryableErrorTypes: [CASE_ERRORS.ruleViolation, CASE_ERRORS.invalidData, PROVIDER_ERRORS.refused],
-  },
-});
+const raw = caseActivities<RefundActivities>([CASE_ERRORS.ruleViolation]);
 
 /**
  * One refund from request to money back (DESIGN §3 Refund): the amount is claimed against what the order captured,

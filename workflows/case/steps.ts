@@ -1,4 +1,13 @@
-import { ActivityFailure, ApplicationFailure, condition, isCancellation } from '@temporalio/workflow';
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  condition,
+  isCancellation,
+  proxyActivities,
+  type ActivityOptions,
+} from '@temporalio/workflow';
+import { PROVIDER_ERRORS } from '../../domain/ports';
+import { CASE_ERRORS } from './messages';
 
 /** The failure type an activity raised, e.g. `ProviderRefused`; undefined for timeouts and cancellations. */
 export function failureType(error: unknown): string | undefined {
@@ -72,4 +81,22 @@ export function guardSteps<A extends object>(activities: A, options: StepOptions
       return (...args: unknown[]) => step(name, () => (activity as (...a: unknown[]) => Promise<unknown>)(...args));
     },
   });
+}
+
+/**
+ * A case's activities as every case type calls them: no attempt limit, so an outage of any length ends when the
+ * dependency is back; refusals by a provider, data the database refuses and the case type's own `refusals` stop at
+ * once (and go to `guardSteps`).
+ */
+export function caseActivities<A extends object>(refusals: readonly string[]): A {
+  const options: ActivityOptions = {
+    startToCloseTimeout: '30s',
+    retry: {
+      initialInterval: '1s',
+      backoffCoefficient: 2,
+      maximumInterval: '1m',
+      nonRetryableErrorTypes: [...refusals, CASE_ERRORS.invalidData, PROVIDER_ERRORS.refused],
+    },
+  };
+  return proxyActivities<A>(options) as A;
 }
