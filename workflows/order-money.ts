@@ -1,4 +1,3 @@
-import { ParentClosePolicy, startChild } from '@temporalio/workflow';
 import type { OrderActivities, RefundPurpose } from '../activities/types';
 import type { Actor } from '../domain/case';
 import { SYSTEM_ACTOR } from '../domain/case';
@@ -9,9 +8,7 @@ import type { RefundInput } from '../domain/refund';
 import type { CaseCore } from './case/core';
 import { failureType } from './case/steps';
 import type { OrderCase } from './order-case';
-import type { refundWorkflow } from './refund';
-import { refundWorkflowId } from './refund-messages';
-import { CaseTypeKey, CustomerIdKey } from './search-attributes';
+import { startRefundCase } from './refund-child';
 
 export interface MoneyDeps {
   order: OrderCase;
@@ -72,15 +69,7 @@ export function orderMoney({ order, act, core, undoneBy }: MoneyDeps) {
       paymentId,
       policy: policy.refund,
     };
-    await startChild<typeof refundWorkflow>('refundWorkflow', {
-      workflowId: refundWorkflowId(refundId),
-      args: [refundInput],
-      parentClosePolicy: ParentClosePolicy.ABANDON,
-      typedSearchAttributes: [
-        { key: CaseTypeKey, value: 'refund' },
-        { key: CustomerIdKey, value: input.customerId },
-      ],
-    });
+    await startRefundCase(refundInput);
     order.refunds.push({ refundId, status: 'REQUESTED', amount, reason: 'order_cancelled', requestedAt });
   }
 

@@ -1,19 +1,13 @@
 import { defineQuery, defineUpdate } from '@temporalio/workflow';
 import type { Actor } from '../domain/case';
+import type { CaseDecision } from './case/decision';
 import type { RefundChannel, RefundView } from '../domain/refund';
 
 /** Messages of the refund workflow, shared by the workflow and every client (API, tests). */
 
 export const refundWorkflowId = (refundId: string): string => `refund-${refundId}`;
 
-export interface RefundDecision {
-  decision: 'approve' | 'reject';
-  /** Required to reject. */
-  reason?: string;
-  /** Names the decision: the same one sent again (a client retry) changes nothing and gets the refund back. */
-  decisionId: string;
-  actor: Actor;
-}
+export type RefundDecision = CaseDecision;
 /** An agent's or supervisor's decision on a pending refund; the validator checks role, limit and state. */
 export const decideRefundUpdate = defineUpdate<RefundView, [RefundDecision]>('decideRefund');
 

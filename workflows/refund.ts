@@ -6,6 +6,7 @@ import type { RefundChannel, RefundInput, RefundView } from '../domain/refund';
 import { isRefundTerminal, refundDecisionRefusal } from '../domain/refund';
 import { REFUND_RETRY_ROLES } from '../domain/roles';
 import { caseCore, reject } from './case/core';
+import { checkDecision } from './case/decision';
 import { CASE_ERRORS } from './case/messages';
 import { caseActivities, failureType, StepAbandoned } from './case/steps';
 import {
@@ -66,21 +67,11 @@ export async function refundWorkflow(input: RefundInput): Promise<RefundView> {
       validator: (request) => {
         const refusal = refundDecisionRefusal(request.actor, refund.view());
         if (refusal) reject(CASE_ERRORS.forbidden, refusal);
-        const made = decision ?? refund.decision;
-        if (made) {
-          // The same decision sent again (a client retry, a second click) changes nothing and is answered.
-          if (made.decisionId === request.decisionId || made.decision === request.decision) return;
-          reject(
-            CASE_ERRORS.wrongState,
-            `the refund was already ${made.decision === 'approve' ? 'approved' : 'rejected'}`,
-          );
-        }
-        if (refund.status !== 'PENDING_APPROVAL') {
-          reject(CASE_ERRORS.wrongState, `the refund is ${refund.status}, not awaiting approval`);
-        }
-        if (request.decision === 'reject' && !request.reason?.trim()) {
-          reject(CASE_ERRORS.ruleViolation, 'a rejection needs a reason');
-        }
+        checkDecision(request, decision ?? refund.decision, {
+          now: refund.status === 'PENDING_APPROVAL',
+          status: refund.status,
+          noun: 'refund',
+        });
       },
     },
   );
