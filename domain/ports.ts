@@ -109,6 +109,31 @@ export interface Carrier {
   changeAddress(req: { idempotencyKey: string; waybill: string; address: Address }): Promise<void>;
   /** The parcel as the carrier knows it, with every tracking event oldest first: the facts a webhook only hints at. */
   track(waybill: string): Promise<Tracking | null>;
+  /**
+   * Books a parcel back from a customer to a warehouse: a pickup at the customer's address, or a label the customer
+   * prints and takes to a drop-off point. Tracked, cancelled and reported by webhook like an outbound parcel (PICKED_UP
+   * is the hand-over, DELIVERED the arrival at the warehouse).
+   */
+  bookReturn(req: ReturnBookingRequest): Promise<ReturnBooking>;
+}
+
+export interface ReturnBookingRequest {
+  idempotencyKey: string;
+  /** The engine's id of the parcel (a return case's shipment id). */
+  shipmentId: string;
+  orderId: string;
+  method: 'pickup' | 'label';
+  /** The customer's address: where the courier collects, or the sender printed on the label. */
+  from: Address;
+  toWarehouse: string;
+  lines: LineRequest[];
+}
+
+export interface ReturnBooking {
+  carrier: string;
+  waybill: string;
+  /** Where the customer downloads the label to print; present for method `label`. */
+  labelUrl?: string;
 }
 
 export interface Tracking {

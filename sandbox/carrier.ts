@@ -10,7 +10,15 @@ import {
   type LineRequest,
   type ShipmentStatus,
 } from '../domain/order';
-import type { Booking, BookingRequest, Carrier, CarrierEvent, Tracking } from '../domain/ports';
+import type {
+  Booking,
+  BookingRequest,
+  Carrier,
+  CarrierEvent,
+  ReturnBooking,
+  ReturnBookingRequest,
+  Tracking,
+} from '../domain/ports';
 import {
   ensureSchema,
   FaultInjector,
@@ -38,6 +46,16 @@ const DEFAULT_DELAY_STEPS = 3;
 /** Parcels advanced per ticker round; the rest wait for the next round rather than hold one long transaction. */
 const TICK_BATCH = 100;
 const OPERATIONS_TABLE = 'sandbox.carrier_operations';
+/**
+ * What a return parcel holds in from_warehouse, which stays NOT NULL: it comes from a customer, not from a warehouse,
+ * and a warehouse code here would count the return among that warehouse's outbound parcels.
+ */
+const RETURN_ORIGIN = 'customer';
+const RETURN_METHODS = ['pickup', 'label'] as const satisfies readonly ReturnMethod[];
+const DEFAULT_LABEL_BASE_URL = 'http://127.0.0.1:3000';
+
+export type ParcelDirection = 'outbound' | 'return';
+export type ReturnMethod = ReturnBookingRequest['method'];
 
 const SCHEMA = [
   ...WEBHOOK_DELIVERIES_DDL,
@@ -54,6 +72,25 @@ const SCHEMA = [
     created_at     timestamptz NOT NULL DEFAULT now(),
     updated_at     timestamptz NOT NULL DEFAULT now()
   )`,
+  // Return parcels came later: tables from before gain their columns. Guarded by the last column it adds because ALTER
+  // TABLE locks the table exclusively even with nothing to add, and every start would then wait for tickers and
+  // bookings. It comes before the indexes, so that the exclusive lock is the first one taken on the table here and
+  // never an upgrade of a weaker one, which could deadlock with a ticker.
+  `DO $$
+   BEGIN
+     IF NOT EXISTS (SELECT 1 FROM pg_attribute
+                     WHERE attrelid = 'sandbox.parcels'::regclass
+                       AND attname = 'to_warehouse' AND NOT attisdropped) THEN
+       ALTER TABLE sandbox.parcels
+         ADD COLUMN IF NOT EXISTS direction    text NOT NULL DEFAULT 'outbound',
+         ADD COLUMN IF NOT EXISTS method       text,
+         ADD COLUMN IF NOT EXISTS to_warehouse text,
+         ADD CONSTRAINT parcels_direction_check CHECK (
+           direction = 'outbound' AND method IS NULL AND to_warehouse IS NULL
+           OR direction = 'return' AND method IN ('pickup', 'label') AND to_warehouse IS NOT NULL
+         );
+     END IF;
+   END $$`,
   'CREATE INDEX IF NOT EXISTS parcels_due_idx ON sandbox.parcels (next_event_at) WHERE next_event_at IS NOT NULL',
   'CREATE INDEX IF NOT EXISTS parcels_shipment_idx ON sandbox.parcels (shipment_id)',
   `CREATE TABLE IF NOT EXISTS sandbox.events (
@@ -81,6 +118,7 @@ const addressSchema = z.object({
   country: z.string().min(2),
 });
 const linesSchema = z.array(z.object({ sku: z.string().min(1), quantity: z.number().int().positive() })).min(1);
+const returnMethodSchema = z.enum(RETURN_METHODS);
 
 export interface SandboxCarrierOptions extends FaultSettings, WebhookSettings {
   /** auto: a ticker walks parcels to DELIVERED; manual: parcels move only through emit() and injectException(). */
@@ -89,13 +127,22 @@ export interface SandboxCarrierOptions extends FaultSettings, WebhookSettings {
   stepMs: number;
   /** Source of the fault-injection dice, 0 <= x < 1. */
   random?: () => number;
+  /** Where the API serving /v1/sandbox/carrier/labels is reached; the label URLs handed out start with it. */
+  labelBaseUrl?: string;
 }
 
 export interface Parcel {
   waybill: string;
   shipmentId: string;
   orderId: string;
+  direction: ParcelDirection;
+  /** How a return is handed over; absent for outbound parcels. */
+  method?: ReturnMethod;
+  /** The warehouse code for outbound parcels; 'customer' for returns. */
   fromWarehouse: string;
+  /** Where a return goes; absent for outbound parcels, which go to `address`. */
+  toWarehouse?: string;
+  /** Outbound: the recipient's address. Return: the customer's, where the courier collects or the label's sender. */
   address: Address;
   lines: LineRequest[];
   status: ShipmentStatus;
@@ -114,7 +161,10 @@ interface ParcelRow {
   waybill: string;
   shipment_id: string;
   order_id: string;
+  direction: ParcelDirection;
+  method: ReturnMethod | null;
   from_warehouse: string;
+  to_warehouse: string | null;
   address: Address;
   lines: LineRequest[];
   status: ShipmentStatus;
@@ -123,6 +173,11 @@ interface ParcelRow {
   created_at: Date;
   updated_at: Date;
 }
+
+type NewParcel = Pick<
+  ParcelRow,
+  'shipment_id' | 'order_id' | 'direction' | 'method' | 'from_warehouse' | 'to_warehouse' | 'address' | 'lines'
+>;
 
 interface EventRow {
   event_id: string;
@@ -140,16 +195,18 @@ type TrackingRow = Pick<ParcelRow, 'status'> & { parcel_exception: CarrierExcept
   );
 
 /**
- * A parcel carrier in PostgreSQL. Bookings, cancellations, address changes and tracking reads are subject to injected
- * latency and outages, and the changes are idempotent by key; tracking events are stored and posted as signed
- * webhooks, in order per parcel, from the moment create() returns. In auto mode start() also runs a ticker; tickers
- * and webhook dispatchers in several processes share the work through row locks.
+ * A parcel carrier in PostgreSQL, carrying parcels out to customers and back from them (returns), both alike once
+ * booked. Bookings, cancellations, address changes and tracking reads are subject to injected latency and outages, and
+ * the changes are idempotent by key; tracking events are stored and posted as signed webhooks, in order per parcel,
+ * from the moment create() returns. In auto mode start() also runs a ticker; tickers and webhook dispatchers in
+ * several processes share the work through row locks.
  */
 export class SandboxCarrier implements Carrier {
   private readonly faults: FaultInjector;
   private readonly webhooks: WebhookDispatcher;
   private readonly mode: 'auto' | 'manual';
   private readonly stepMs: number;
+  private readonly labelBaseUrl: string;
   private running = false;
   private timer: NodeJS.Timeout | undefined;
   private ticking: Promise<void> | undefined;
@@ -163,6 +220,7 @@ export class SandboxCarrier implements Carrier {
     }
     this.mode = opts.mode;
     this.stepMs = opts.stepMs;
+    this.labelBaseUrl = (opts.labelBaseUrl ?? DEFAULT_LABEL_BASE_URL).replace(/\/+$/, '');
     this.faults = new FaultInjector(
       { latencyMs: opts.latencyMs, failureRate: opts.failureRate },
       opts.random ?? Math.random,
@@ -200,17 +258,49 @@ export class SandboxCarrier implements Carrier {
         if (!req.shipmentId || !req.orderId || !req.fromWarehouse) {
           throw new ProviderRefusedError('sandbox: shipmentId, orderId and fromWarehouse are required');
         }
-        // Random waybills may collide; on a clash nothing is inserted and another one is drawn.
-        for (;;) {
-          const waybill = `SF${String(randomInt(1e12)).padStart(12, '0')}`;
-          const inserted = await client.query(
-            `INSERT INTO sandbox.parcels (waybill, shipment_id, order_id, from_warehouse, address, lines, status, next_event_at)
-             VALUES ($1, $2, $3, $4, $5, $6, 'BOOKED', ${this.nextStepSql()})
-             ON CONFLICT (waybill) DO NOTHING`,
-            [waybill, req.shipmentId, req.orderId, req.fromWarehouse, JSON.stringify(address), JSON.stringify(lines)],
-          );
-          if (inserted.rowCount === 1) return { response: { carrier: CARRIER_NAME, waybill }, subject: waybill };
+        const waybill = await this.insertParcel(client, 'SF', {
+          shipment_id: req.shipmentId,
+          order_id: req.orderId,
+          direction: 'outbound',
+          method: null,
+          from_warehouse: req.fromWarehouse,
+          to_warehouse: null,
+          address,
+          lines,
+        });
+        return { response: { carrier: CARRIER_NAME, waybill }, subject: waybill };
+      },
+    });
+  }
+
+  async bookReturn(req: ReturnBookingRequest): Promise<ReturnBooking> {
+    await this.faults.apply('bookReturn');
+    const { idempotencyKey, ...request } = req;
+    return runIdempotent<ReturnBooking>(this.pool, {
+      table: OPERATIONS_TABLE,
+      subjectColumn: 'waybill',
+      key: idempotencyKey,
+      operation: 'book_return',
+      request,
+      execute: async (client) => {
+        const method = parse(returnMethodSchema, req.method, 'method');
+        const address = parse(addressSchema, req.from, 'from');
+        const lines = parse(linesSchema, req.lines, 'lines');
+        if (!req.shipmentId || !req.orderId || !req.toWarehouse) {
+          throw new ProviderRefusedError('sandbox: shipmentId, orderId and toWarehouse are required');
         }
+        const waybill = await this.insertParcel(client, 'SR', {
+          shipment_id: req.shipmentId,
+          order_id: req.orderId,
+          direction: 'return',
+          method,
+          from_warehouse: RETURN_ORIGIN,
+          to_warehouse: req.toWarehouse,
+          address,
+          lines,
+        });
+        const labelUrl = method === 'label' ? `${this.labelBaseUrl}/v1/sandbox/carrier/labels/${waybill}` : undefined;
+        return { response: { carrier: CARRIER_NAME, waybill, ...(labelUrl ? { labelUrl } : {}) }, subject: waybill };
       },
     });
   }
@@ -354,6 +444,15 @@ export class SandboxCarrier implements Carrier {
     return rows[0] ? toParcel(rows[0]) : null;
   }
 
+  /** The label the customer prints for a return booked with one, as plain text; null for any other parcel. */
+  async label(waybill: string): Promise<string | null> {
+    const { rows } = await this.pool.query<ParcelRow>(
+      `SELECT * FROM sandbox.parcels WHERE waybill = $1 AND direction = 'return' AND method = 'label'`,
+      [waybill],
+    );
+    return rows[0] ? labelText(rows[0]) : null;
+  }
+
   /** The parcel's tracking history, oldest first. */
   async events(waybill: string): Promise<RecordedCarrierEvent[]> {
     const { rows } = await this.pool.query<EventRow>('SELECT * FROM sandbox.events WHERE waybill = $1 ORDER BY seq', [
@@ -444,6 +543,31 @@ export class SandboxCarrier implements Carrier {
     return event;
   }
 
+  /** Inserts a BOOKED parcel under a new waybill; random waybills may collide, and on a clash another one is drawn. */
+  private async insertParcel(client: PoolClient, prefix: 'SF' | 'SR', parcel: NewParcel): Promise<string> {
+    for (;;) {
+      const waybill = `${prefix}${String(randomInt(1e12)).padStart(12, '0')}`;
+      const inserted = await client.query(
+        `INSERT INTO sandbox.parcels (waybill, shipment_id, order_id, direction, method, from_warehouse, to_warehouse,
+                                      address, lines, status, next_event_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'BOOKED', ${this.nextStepSql()})
+         ON CONFLICT (waybill) DO NOTHING`,
+        [
+          waybill,
+          parcel.shipment_id,
+          parcel.order_id,
+          parcel.direction,
+          parcel.method,
+          parcel.from_warehouse,
+          parcel.to_warehouse,
+          JSON.stringify(parcel.address),
+          JSON.stringify(parcel.lines),
+        ],
+      );
+      if (inserted.rowCount === 1) return waybill;
+    }
+  }
+
   /** In manual mode parcels get no due time at all, so no auto-mode ticker elsewhere will move them either. */
   private nextStepSql(): string {
     return this.mode === 'auto' ? `now() + ${this.stepMs} * interval '1 millisecond'` : 'NULL::timestamptz';
@@ -468,15 +592,21 @@ async function lockParcel(client: PoolClient, waybill: string): Promise<ParcelRo
 }
 
 function detailFor(parcel: ParcelRow, type: CarrierEventType, exception?: CarrierExceptionKind): string {
+  const returning = parcel.direction === 'return';
   switch (type) {
     case 'PICKED_UP':
-      return `Picked up at ${parcel.from_warehouse}`;
+      if (!returning) return `Picked up at ${parcel.from_warehouse}`;
+      return parcel.method === 'label'
+        ? `Dropped off by ${parcel.address.name}`
+        : `Collected from ${parcel.address.name}`;
     case 'IN_TRANSIT':
       return 'Departed origin sorting centre';
     case 'OUT_FOR_DELIVERY':
-      return `Out for delivery in ${parcel.address.city}`;
+      return returning
+        ? `Out for delivery to warehouse ${parcel.to_warehouse}`
+        : `Out for delivery in ${parcel.address.city}`;
     case 'DELIVERED':
-      return `Delivered to ${parcel.address.name}`;
+      return returning ? `Delivered to warehouse ${parcel.to_warehouse}` : `Delivered to ${parcel.address.name}`;
     case 'EXCEPTION':
       return exception === 'lost'
         ? 'Parcel reported lost'
@@ -484,6 +614,28 @@ function detailFor(parcel: ParcelRow, type: CarrierEventType, exception?: Carrie
           ? 'Parcel damaged in transit'
           : 'Delayed at sorting centre';
   }
+}
+
+function labelText(parcel: ParcelRow): string {
+  const from = parcel.address;
+  return [
+    `${CARRIER_NAME} carrier - RETURN`,
+    `Waybill: ${parcel.waybill}`,
+    '',
+    'From:',
+    ...[from.name, from.phone, from.line1, from.line2, from.city, from.region, from.postalCode, from.country]
+      .filter((field) => field)
+      .map((field) => `  ${field}`),
+    '',
+    `To: warehouse ${parcel.to_warehouse}`,
+    '',
+    'Contents:',
+    ...parcel.lines.map((line) => `  ${line.quantity} x ${line.sku}`),
+    '',
+    `Return shipment: ${parcel.shipment_id}`,
+    `Order: ${parcel.order_id}`,
+    '',
+  ].join('\n');
 }
 
 function toEvent(row: Omit<EventRow, 'delivered'>): CarrierEvent {
@@ -502,7 +654,10 @@ function toParcel(row: ParcelRow): Parcel {
     waybill: row.waybill,
     shipmentId: row.shipment_id,
     orderId: row.order_id,
+    direction: row.direction,
+    ...(row.method ? { method: row.method } : {}),
     fromWarehouse: row.from_warehouse,
+    ...(row.to_warehouse ? { toWarehouse: row.to_warehouse } : {}),
     address: row.address,
     lines: row.lines,
     status: row.status,

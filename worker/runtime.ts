@@ -32,6 +32,7 @@ export async function openSandboxes(config: Config, databaseUrl: string): Promis
     failureRate: config.SANDBOX_CARRIER_FAILURE_RATE,
     webhookUrl: `${config.publicUrl}/v1/webhooks/carrier`,
     webhookSecret: config.CARRIER_WEBHOOK_SECRET,
+    labelBaseUrl: config.publicUrl,
   });
   if (config.SANDBOX_CARRIER_MODE === 'auto') carrier.start();
   return {

@@ -18,7 +18,8 @@ async function refusalsAsConflicts<T>(work: () => Promise<T>): Promise<T> {
 
 /**
  * Drives the simulated providers the way the outside world would: a customer paying a bank transfer, a carrier
- * scanning a parcel. Each produces the signed webhook a real provider would send. Only mounted with a sandbox.
+ * scanning a parcel. Each produces the signed webhook a real provider would send. The carrier's return labels are
+ * served here too. Only mounted with a sandbox.
  */
 export function sandboxRoutes(sandbox: {
   gateway: SandboxPaymentGateway;
@@ -92,6 +93,30 @@ export function sandboxRoutes(sandbox: {
         return reply
           .code(202)
           .send({ eventId: event.eventId, waybill: event.waybill, type: event.type, occurredAt: event.occurredAt });
+      },
+    );
+
+    app.get(
+      '/v1/sandbox/carrier/labels/:waybill',
+      {
+        config: { roles: SANDBOX_OPERATOR_ROLES },
+        schema: {
+          tags: ['sandbox'],
+          summary: 'Download the label of a return booked with one',
+          description: 'The `labelUrl` of a return booking. Answered as text/plain: what the customer prints.',
+          params: z.object({ waybill: z.string().min(1).max(100) }),
+          response: {
+            200: z.string().describe('The label, as text/plain'),
+            ...problems(400, 401, 403, 404),
+          },
+        },
+      },
+      async (request, reply) => {
+        const { waybill } = request.params;
+        const label = await sandbox.carrier.label(waybill);
+        if (label === null) throw new Problem('not-found', `no return label for waybill ${waybill}`);
+        // A string with a non-JSON type is sent as it is, past the JSON serializer.
+        return reply.type('text/plain; charset=utf-8').send(label);
       },
     );
   };
