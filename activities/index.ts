@@ -6,12 +6,13 @@ import { caseActivities } from './case-records';
 import { paymentActivities } from './payment';
 import { recordActivities, type PricingConfig } from './records';
 import { refundActivities } from './refunds';
+import { returnActivities } from './returns';
 import { shippingActivities } from './shipping';
 import { stockActivities } from './stock';
-import type { OrderActivities, RefundActivities } from './types';
+import type { OrderActivities, RefundActivities, ReturnActivities } from './types';
 
-/** Every activity the worker registers: the order's and the refund case's. */
-export type Activities = OrderActivities & RefundActivities;
+/** Every activity the worker registers: the order's, the refund case's and the return case's. */
+export type Activities = OrderActivities & RefundActivities & ReturnActivities;
 
 export interface ActivityDeps {
   orm: MikroORM;
@@ -62,5 +63,6 @@ export function createActivities({ orm, gateway, carrier, pricing }: ActivityDep
     ...paymentActivities(fork, gateway),
     ...shippingActivities(fork, carrier),
     ...refundActivities(fork, gateway),
+    ...returnActivities(fork, carrier),
   });
 }

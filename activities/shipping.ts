@@ -11,7 +11,8 @@ export function shippingActivities(
   'bookShipment' | 'cancelShipment' | 'changeShipmentAddress' | 'trackShipment' | 'recordShipmentEvent'
 > {
   return {
-    async bookShipment({ orderId, shipmentId, warehouseCode, lines, address }) {
+    async bookShipment(req) {
+      const { orderId, shipmentId, warehouseCode, lines, address, caseType = 'order', caseId = orderId } = req;
       const booking = await providerCall(() =>
         carrier.book({
           idempotencyKey: `${shipmentId}:book`,
@@ -23,12 +24,16 @@ export function shippingActivities(
         }),
       );
       await fork().execute(
-        `insert into shipments (id, order_id, warehouse_code, carrier, waybill, status, lines, address)
-         values (?, ?, ?, ?, ?, 'BOOKED', ?::jsonb, ?::jsonb)
+        `insert into shipments (id, order_id, case_type, case_id, purpose, warehouse_code, carrier, waybill, status,
+           lines, address)
+         values (?, ?, ?, ?, ?, ?, ?, ?, 'BOOKED', ?::jsonb, ?::jsonb)
          on conflict (id) do update set carrier = excluded.carrier, waybill = excluded.waybill, updated_at = now()`,
         [
           shipmentId,
           orderId,
+          caseType,
+          caseId,
+          req.purpose ?? null,
           warehouseCode,
           booking.carrier,
           booking.waybill,

@@ -40,7 +40,7 @@ async function lockOrder(em: EntityManager, orderId: string): Promise<void> {
 }
 
 /** Locks the stock rows of these SKUs in one global order, so transactions touching overlapping SKUs never deadlock. */
-async function lockLevels(
+export async function lockLevels(
   em: EntityManager,
   skus: string[],
 ): Promise<{ warehouse_code: string; sku: string; available: number }[]> {

@@ -12,6 +12,7 @@ import type {
 } from '../domain/order';
 import type { AuthorizeResult, Booking, DeferredResult, GatewayPayment, Tracking } from '../domain/ports';
 import type { RefundReason, RefundView } from '../domain/refund';
+import type { ReturnClaim, ReturnMethod, ReturnReason, ReturnView } from '../domain/return';
 
 export interface PricedOrder {
   lines: PricedLine[];
@@ -84,12 +85,17 @@ export interface OrderActivities extends CaseActivities {
   /** The payment as the gateway knows it, written to `payments`: webhooks only hint, this is the fact. */
   syncPayment(req: { orderId: string; paymentId: string }): Promise<GatewayPayment | null>;
 
+  /** Books an outbound parcel; `caseType`/`caseId` name the case its carrier events go to (default: the order). */
   bookShipment(req: {
     orderId: string;
     shipmentId: string;
     warehouseCode: string;
     lines: LineRequest[];
     address: Address;
+    caseType?: CaseType;
+    caseId?: string;
+    /** What an after-sales case ships: a replacement, or goods that failed inspection going back. */
+    purpose?: 'replacement' | 'send_back';
   }): Promise<Booking>;
   cancelShipment(req: { orderId: string; shipmentId: string; waybill: string }): Promise<void>;
   /** `version` counts the order's address changes, so A to B and back to A are three distinct requests. */
@@ -102,6 +108,8 @@ export interface OrderActivities extends CaseActivities {
   recordOrder(req: OrderRecord): Promise<void>;
   /** Settles a completed order once; captured and refunded money come from the payments and refunds recorded. */
   recordSettlement(req: { orderId: string; currency: string; total: number; shipping: number }): Promise<void>;
+  /** How many returns of the order are still open (not CLOSED, REJECTED or EXPIRED): the order settles only at 0. */
+  openReturns(req: { orderId: string }): Promise<number>;
 }
 
 /** What the refund workflow asks of the outside world; idempotent like the order's. */
@@ -145,4 +153,51 @@ export interface RefundActivities extends CaseActivities {
     currency: string;
     attempt: number;
   }): Promise<{ providerRefundId: string }>;
+}
+
+/** What the return workflow asks of the outside world; idempotent like the others. */
+export interface ReturnActivities
+  extends
+    CaseActivities,
+    Pick<
+      OrderActivities,
+      | 'bookShipment'
+      | 'cancelShipment'
+      | 'trackShipment'
+      | 'recordShipmentEvent'
+      | 'reserveStock'
+      | 'releaseStock'
+      | 'commitStock'
+    > {
+  /** Writes the return snapshot, its status history, the customer's notifications and the audit trail. */
+  recordReturn(req: CaseRecord<ReturnView>): Promise<void>;
+  /**
+   * Claims the lines for this return, atomically per order and once per return id: the order is delivered, the return
+   * is within `windowMs` of delivery, every SKU is on the order and returnable, and no more units are claimed than
+   * were ordered, counting every other return that is open or was received. Throws a non-retryable RuleViolation
+   * with the reason otherwise, and a retryable error while the return's row is not recorded yet.
+   */
+  claimReturn(req: {
+    returnId: string;
+    orderId: string;
+    lines: LineRequest[];
+    reason: ReturnReason;
+    windowMs: number;
+  }): Promise<ReturnClaim>;
+  /** Gives the claimed lines back (rejected, expired); nothing when there is no claim. */
+  releaseReturn(req: { returnId: string }): Promise<void>;
+  /** Books the parcel back with the carrier (pickup or label), keyed by its shipment id, and records the shipment. */
+  bookReturnParcel(req: {
+    returnId: string;
+    orderId: string;
+    shipmentId: string;
+    method: ReturnMethod;
+    from: Address;
+    warehouseCode: string;
+    lines: LineRequest[];
+  }): Promise<Booking & { labelUrl?: string }>;
+  /** Puts goods that passed inspection back on the shelf: one ledger movement (kind and reason `return`) per return. */
+  restockReturn(req: { returnId: string; warehouseCode: string; lines: LineRequest[]; actor: string }): Promise<void>;
+  /** Recomputes a settled order's settlement after a refund (captured − refunded = net); nothing if not settled yet. */
+  resettleOrder(req: { orderId: string }): Promise<void>;
 }

@@ -20,6 +20,17 @@ import {
   type RefundSummary,
   type RefundView,
 } from '../domain/refund';
+import {
+  FAILED_GOODS_CHOICES,
+  RETURN_METHODS,
+  RETURN_OUTCOMES,
+  RETURN_REASONS,
+  RETURN_STATUSES,
+  RETURN_TYPES,
+  type ReturnSummary,
+  type ReturnView,
+  type ReturnWaitingOn,
+} from '../domain/return';
 import { ROLES } from '../domain/roles';
 import { problemSchema } from './problems';
 
@@ -58,11 +69,13 @@ export const orderIdSchema = caseIdSchema('Order id, chosen by the client or gen
 export const orderIdParams = z.object({ orderId: orderIdSchema });
 export const refundIdSchema = caseIdSchema('Refund id, chosen by the client or generated at request');
 export const refundIdParams = z.object({ refundId: refundIdSchema });
+export const returnIdSchema = caseIdSchema('Return id, chosen by the client or generated at request');
+export const returnIdParams = z.object({ returnId: returnIdSchema });
 
 /** Loose: the other headers must stay on the request. */
 export const idempotencyHeaders = z.looseObject({
   'idempotency-key': caseIdSchema(
-    'Makes the request safe to retry; when starting a case, its id; for a refund decision, the decision id',
+    'Makes the request safe to retry; when starting a case, its id; for an approval or rejection, the decision id',
   ).optional(),
 });
 
@@ -127,6 +140,15 @@ const historySchema = <const S extends readonly [string, ...string[]]>(statuses:
 
 const actorSchema = z.object({ principal: z.string(), role: z.enum(ROLES) });
 
+/** A person's approve-or-reject on a case that waited for one (a refund, a return). */
+const decisionSchema = z.object({
+  decisionId: z.string(),
+  decision: z.enum(['approve', 'reject']),
+  actor: actorSchema,
+  reason: z.string().optional(),
+  at: z.string(),
+});
+
 const lineSchema = z.object({ sku: z.string(), quantity: z.number().int() });
 
 const pricedLineSchema = z.object({
@@ -183,6 +205,17 @@ export const refundSummarySchema = describing<RefundSummary>()(
   }),
 );
 
+export const returnSummarySchema = describing<ReturnSummary>()(
+  z.object({
+    returnId: z.string(),
+    status: z.enum(RETURN_STATUSES),
+    type: z.enum(RETURN_TYPES),
+    lines: z.array(lineSchema),
+    outcome: z.enum(RETURN_OUTCOMES).optional(),
+    requestedAt: z.string(),
+  }),
+);
+
 /** Money fields are integer minor units of `totals.currency`. */
 export const orderViewSchema = describing<OrderView>()(
   z
@@ -219,6 +252,7 @@ export const orderViewSchema = describing<OrderView>()(
       cancelReason: z.string().optional(),
       slaDeadline: z.string().optional(),
       refunds: z.array(refundSummarySchema).describe('Refunds of the order, oldest first'),
+      returns: z.array(returnSummarySchema).optional().describe('Returns of the order, oldest first'),
     })
     .meta({ id: 'Order' }),
 );
@@ -243,15 +277,7 @@ export const refundViewSchema = describing<RefundView>()(
       approver: z
         .enum(['system', 'agent', 'supervisor'])
         .describe('Who must approve: the system within the auto-approve limit, else an agent or a supervisor'),
-      decision: z
-        .object({
-          decisionId: z.string(),
-          decision: z.enum(['approve', 'reject']),
-          actor: actorSchema,
-          reason: z.string().optional(),
-          at: z.string(),
-        })
-        .optional(),
+      decision: decisionSchema.optional(),
       paymentId: z.string().optional(),
       paymentMethod: z.enum(PAYMENT_METHODS).optional(),
       channel: z.enum(REFUND_CHANNELS),
@@ -274,6 +300,80 @@ export const refundViewSchema = describing<RefundView>()(
       slaDeadline: z.string().optional(),
     })
     .meta({ id: 'Refund' }),
+);
+
+/** Spelled out because the domain only has the type; `describing` below fails the build if the two part. */
+export const RETURN_WAITING_ON = [
+  'agent',
+  'customer',
+  'carrier',
+  'warehouse',
+  'refund',
+  'none',
+] as const satisfies readonly ReturnWaitingOn[];
+
+/** Money fields are integer minor units of `currency`. */
+export const returnViewSchema = describing<ReturnView>()(
+  z
+    .object({
+      returnId: z.string(),
+      orderId: z.string(),
+      customerId: z.string(),
+      status: z.enum(RETURN_STATUSES),
+      currency: z.string(),
+      lines: z.array(lineSchema),
+      reason: z.enum(RETURN_REASONS),
+      type: z.enum(RETURN_TYPES),
+      method: z.enum(RETURN_METHODS),
+      failedGoods: z.enum(FAILED_GOODS_CHOICES),
+      evidence: z.object({ photos: z.array(z.string()).optional(), text: z.string().optional() }).optional(),
+      requestedBy: actorSchema,
+      requestedAt: z.string(),
+      approver: z
+        .enum(['system', 'agent'])
+        .describe('Who approves: the system for reasons it takes on trust (a change of mind), else an agent'),
+      decision: decisionSchema.optional(),
+      waitingOn: z.enum(RETURN_WAITING_ON).describe('Whom the return waits for; none once it has ended'),
+      parcels: z.array(
+        z.object({
+          shipmentId: z.string(),
+          purpose: z
+            .enum(['return', 'replacement', 'send_back'])
+            .describe('return: the goods coming back; replacement: the same goods again; send_back: failed goods'),
+          method: z.enum(RETURN_METHODS).optional(),
+          carrier: z.string(),
+          waybill: z.string(),
+          warehouseCode: z.string(),
+          status: z.enum(SHIPMENT_STATUSES),
+          labelUrl: z.string().optional().describe('The label the customer prints, for a return by label'),
+          lastEventAt: z.string().optional(),
+          exception: z.enum(CARRIER_EXCEPTION_KINDS).optional(),
+        }),
+      ),
+      receivedAt: z.string().optional(),
+      receivedBy: z.string().optional(),
+      inspection: z
+        .object({
+          lines: z.array(
+            z.object({ sku: z.string(), quantity: z.number().int(), passed: z.boolean(), note: z.string().optional() }),
+          ),
+          actor: z.string(),
+          at: z.string(),
+        })
+        .optional(),
+      refund: z
+        .object({ refundId: z.string(), amount: z.number().int(), status: z.enum(REFUND_STATUSES) })
+        .optional()
+        .describe('The refund case started for the goods, with its status as last seen'),
+      outcome: z.enum(RETURN_OUTCOMES).optional(),
+      rejectReason: z.string().optional(),
+      history: historySchema(RETURN_STATUSES),
+      needsAttention: z.boolean(),
+      attentionReasons: z.array(z.string()),
+      escalationLevel: z.number().int(),
+      slaDeadline: z.string().optional(),
+    })
+    .meta({ id: 'Return' }),
 );
 
 export const caseTypeSchema = z.enum(CASE_TYPES);

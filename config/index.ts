@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { parseDuration } from '../domain/duration';
 import type { OrderPolicy } from '../domain/order';
 import { REFUND_REASONS, type RefundPolicy } from '../domain/refund';
+import { RETURN_REASONS, type ReturnPolicy } from '../domain/return';
 import { ROLES, type Principal, type Role } from '../domain/roles';
 
 export { ROLES, type Principal, type Role } from '../domain/roles';
@@ -109,6 +110,21 @@ const schema = z.object({
         .filter(Boolean),
     )
     .pipe(z.array(z.enum(REFUND_REASONS))),
+
+  RETURN_WINDOW: duration('7d'),
+  RETURN_QUALITY_WINDOW: duration('15d'),
+  RETURN_AUTO_APPROVE_REASONS: z
+    .string()
+    .default('changed_mind')
+    .transform((value) =>
+      value
+        .split(',')
+        .map((reason) => reason.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.enum(RETURN_REASONS))),
+  RETURN_APPROVAL_SLA: duration('24h'),
+  RETURN_HANDOVER_WINDOW: duration('7d'),
 
   PAYMENT_WEBHOOK_SECRET: z.string().min(16).default(SANDBOX_WEBHOOK_SECRETS.PAYMENT_WEBHOOK_SECRET),
   CARRIER_WEBHOOK_SECRET: z.string().min(16).default(SANDBOX_WEBHOOK_SECRETS.CARRIER_WEBHOOK_SECRET),
@@ -219,6 +235,18 @@ export function refundPolicy(cfg: Config): RefundPolicy {
     agentLimit: cfg.REFUND_AGENT_LIMIT,
     autoApproveReasons: cfg.REFUND_AUTO_APPROVE_REASONS,
     approvalSlaMs: cfg.REFUND_APPROVAL_SLA,
+    stepAttentionAfterMs: cfg.STEP_ATTENTION_AFTER,
+  };
+}
+
+export function returnPolicy(cfg: Config): ReturnPolicy {
+  return {
+    windowMs: cfg.RETURN_WINDOW,
+    qualityWindowMs: cfg.RETURN_QUALITY_WINDOW,
+    autoApproveReasons: cfg.RETURN_AUTO_APPROVE_REASONS,
+    approvalSlaMs: cfg.RETURN_APPROVAL_SLA,
+    handoverWindowMs: cfg.RETURN_HANDOVER_WINDOW,
+    carrierPollIntervalMs: cfg.ORDER_CARRIER_POLL_INTERVAL,
     stepAttentionAfterMs: cfg.STEP_ATTENTION_AFTER,
   };
 }

@@ -12,6 +12,17 @@ import type {
 } from '../domain/order';
 import type { CaseType } from '../domain/case';
 import type { RefundApprover, RefundChannel, RefundOrigin, RefundReason, RefundStatus } from '../domain/refund';
+import type {
+  Evidence,
+  FailedGoodsChoice,
+  ReturnMethod,
+  ReturnOutcome,
+  ReturnReason,
+  ReturnStatus,
+  ReturnType as ReturnKind,
+  ReturnView,
+  ReturnWaitingOn,
+} from '../domain/return';
 
 /*
  * Tables reference each other by plain id columns rather than ORM relations: rows are written by
@@ -96,7 +107,7 @@ export const ReservationSchema = defineEntity({
   uniques: [{ properties: ['orderId', 'warehouseCode', 'sku'] }],
 });
 
-export const LEDGER_KINDS = ['reserve', 'release', 'commit', 'adjust', 'inbound', 'restock', 'seed'] as const;
+export const LEDGER_KINDS = ['reserve', 'release', 'commit', 'adjust', 'inbound', 'restock', 'seed', 'return'] as const;
 export type LedgerKind = (typeof LEDGER_KINDS)[number];
 
 export const StockLedgerEntrySchema = defineEntity({
@@ -112,7 +123,8 @@ export const StockLedgerEntrySchema = defineEntity({
     kind: p.text().$type<LedgerKind>(),
     reason: p.text(),
     actor: p.text(),
-    orderId: p.text().nullable(),
+    /** The order, or the return, whose goods moved. */
+    orderId: p.text().nullable().index(),
     at: createdAt(),
   },
   indexes: [{ properties: ['warehouseCode', 'sku'] }],
@@ -230,12 +242,26 @@ export const PaymentSchema = defineEntity({
   ],
 });
 
+export const SHIPMENT_DIRECTIONS = ['outbound', 'return'] as const;
+export type ShipmentDirection = (typeof SHIPMENT_DIRECTIONS)[number];
+
+/**
+ * A parcel of an order (`case_type` 'order') or of an after-sales case: a return parcel coming back (direction
+ * `return`), or a replacement or rejected goods going out again. Its carrier events go to the case it names.
+ */
 export const ShipmentSchema = defineEntity({
   name: 'Shipment',
   tableName: 'shipments',
   properties: {
     id: p.text().primary(),
     orderId: p.text().index(),
+    caseType: p.text().$type<CaseType>().default('order'),
+    caseId: p.text(),
+    direction: p.enum([...SHIPMENT_DIRECTIONS]).default('outbound'),
+    /** What an after-sales case's parcel is for (`return`, `replacement`, `send_back`); null for an order's own. */
+    purpose: p.text().nullable(),
+    /** The label a customer prints for a return parcel they drop off. */
+    labelUrl: p.text().nullable(),
     warehouseCode: p.text(),
     carrier: p.text().nullable(),
     waybill: p.text().nullable().unique(),
@@ -247,6 +273,7 @@ export const ShipmentSchema = defineEntity({
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
+  indexes: [{ properties: ['caseType', 'caseId'] }],
 });
 
 export const TrackingEventSchema = defineEntity({
@@ -370,6 +397,75 @@ export const RefundSchema = defineEntity({
   checks: [{ name: 'refunds_amount_check', expression: 'amount > 0' }],
 });
 
+/**
+ * One row per return: the return case's snapshot (written by its workflow) and whether its lines are claimed
+ * (`claimed`, written only by the claim activities beside the lines in `return_lines`).
+ */
+export const ReturnSchema = defineEntity({
+  name: 'Return',
+  tableName: 'returns',
+  properties: {
+    id: p.text().primary(),
+    orderId: p.text().index(),
+    customerId: p.text(),
+    currency: p.character().length(3),
+    status: p.text().$type<ReturnStatus>(),
+    reason: p.text().$type<ReturnReason>(),
+    type: p.text().$type<ReturnKind>(),
+    method: p.text().$type<ReturnMethod>(),
+    failedGoods: p.text().$type<FailedGoodsChoice>(),
+    lines: p.json<LineRequest[]>(),
+    evidence: p.json<Evidence>().nullable(),
+    requestedBy: p.text(),
+    requestedRole: p.text(),
+    approver: p.text().$type<ReturnView['approver']>(),
+    decidedBy: p.text().nullable(),
+    decidedRole: p.text().nullable(),
+    decision: p.text().$type<'approve' | 'reject'>().nullable(),
+    decisionId: p.text().nullable(),
+    decisionReason: p.text().nullable(),
+    decidedAt: p.datetime().nullable(),
+    rejectReason: p.text().nullable(),
+    outcome: p.text().$type<ReturnOutcome>().nullable(),
+    waitingOn: p.text().$type<ReturnWaitingOn>(),
+    receivedAt: p.datetime().nullable(),
+    receivedBy: p.text().nullable(),
+    inspection: p.json<NonNullable<ReturnView['inspection']>>().nullable(),
+    refundId: p.text().nullable(),
+    refundAmount: p.integer().nullable(),
+    claimed: p.boolean().default(false),
+    needsAttention: p.boolean().default(false),
+    attentionReason: p.text().nullable(),
+    escalationLevel: p.integer().default(0),
+    slaDeadline: p.datetime().nullable(),
+    /** Version of the workflow snapshot last written, so an older snapshot never overwrites a newer one. */
+    snapshotVersion: p.integer().default(0),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  indexes: [{ properties: ['status', 'createdAt'] }],
+});
+
+/**
+ * The units each return claims of its order's lines: what is left to return is what was ordered minus the lines not
+ * released. `order_id` repeats the return's, so a claim sums one order's lines without a join.
+ */
+export const ReturnLineSchema = defineEntity({
+  name: 'ReturnLine',
+  tableName: 'return_lines',
+  properties: {
+    id: p.integer().primary().autoincrement(),
+    returnId: p.text(),
+    orderId: p.text(),
+    sku: p.text(),
+    quantity: p.integer(),
+    released: p.boolean().default(false),
+  },
+  uniques: [{ properties: ['returnId', 'sku'] }],
+  indexes: [{ properties: ['orderId', 'sku'] }],
+  checks: [{ name: 'return_lines_quantity_check', expression: 'quantity > 0' }],
+});
+
 export const BALANCE_ENTRY_KINDS = ['refund'] as const;
 export type BalanceEntryKind = (typeof BALANCE_ENTRY_KINDS)[number];
 
@@ -405,6 +501,8 @@ export type AuditLog = InferEntity<typeof AuditLogSchema>;
 export type Settlement = InferEntity<typeof SettlementSchema>;
 export type Refund = InferEntity<typeof RefundSchema>;
 export type CustomerBalanceEntry = InferEntity<typeof CustomerBalanceEntrySchema>;
+export type Return = InferEntity<typeof ReturnSchema>;
+export type ReturnLine = InferEntity<typeof ReturnLineSchema>;
 
 export const entities = [
   ProductSchema,
@@ -424,4 +522,6 @@ export const entities = [
   SettlementSchema,
   RefundSchema,
   CustomerBalanceEntrySchema,
+  ReturnSchema,
+  ReturnLineSchema,
 ];

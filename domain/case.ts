@@ -49,6 +49,8 @@ export const ATTENTION_REASONS = [
   'address_split',
   // refunds
   'refund_failed',
+  // returns
+  'return_parcel_lost',
 ] as const;
 export type AttentionReason = (typeof ATTENTION_REASONS)[number];
 

@@ -1,5 +1,6 @@
 import type { Actor, HistoryEntry } from './case';
 import type { RefundPolicy, RefundSummary } from './refund';
+import type { ReturnSummary } from './return';
 export const ORDER_STATUSES = [
   'PENDING_REVIEW',
   'PENDING_PAYMENT',
@@ -181,6 +182,8 @@ export interface OrderView {
   slaDeadline?: string;
   /** Refund cases of the order, oldest first: the ones its workflow started, or all of them when read through the API. */
   refunds: RefundSummary[];
+  /** The order's returns, listed by the API from the records (the order workflow does not track them). */
+  returns?: ReturnSummary[];
 }
 
 export function isTerminal(status: OrderStatus): boolean {

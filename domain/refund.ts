@@ -115,9 +115,12 @@ export interface RefundView {
 
 export const isRefundTerminal = (status: RefundStatus): boolean => REFUND_TERMINAL_STATUSES.includes(status);
 
-/** Who must approve a refund of this amount and reason. An order cancelled after capture is always the system's. */
+/**
+ * Who must approve a refund of this amount and reason. An order cancelled after capture is always the system's, and so
+ * is a return's refund: the return was approved and its goods inspected (or an agent refunded a lost parcel).
+ */
 export function refundApprover(amount: number, reason: RefundReason, policy: RefundPolicy): RefundApprover {
-  if (reason === 'order_cancelled') return 'system';
+  if (reason === 'order_cancelled' || reason === 'return_received') return 'system';
   if (amount <= policy.autoApproveLimit && policy.autoApproveReasons.includes(reason)) return 'system';
   return amount <= policy.agentLimit ? 'agent' : 'supervisor';
 }

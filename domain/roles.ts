@@ -17,3 +17,7 @@ export const REFUND_APPROVER_ROLES: readonly Role[] = ['agent', 'supervisor', 'a
 export const REFUND_SENIOR_ROLES: readonly Role[] = ['supervisor', 'admin'];
 /** Finance settles and refunds (SEC-2a): they, and ops, retry or re-route a refund the gateway refused. */
 export const REFUND_RETRY_ROLES: readonly Role[] = ['finance', 'ops', 'admin'];
+/** Staff who approve or reject returns, and refund a return whose parcel the carrier lost. */
+export const RETURN_APPROVER_ROLES: readonly Role[] = ['agent', 'supervisor', 'admin'];
+/** The warehouse records receipt and inspection of returned goods. */
+export const WAREHOUSE_ROLES: readonly Role[] = ['warehouse', 'admin'];

@@ -1,3 +1,4 @@
 export { orderWorkflow } from './order';
 export { baselineWorkflow } from './baseline';
 export { refundWorkflow } from './refund';
+export { returnWorkflow } from './return';

@@ -68,6 +68,9 @@ export interface CarrierEventSignal {
 }
 export const carrierEventSignal = defineSignal<[CarrierEventSignal]>('carrierEvent');
 
+/** A return of the order opened or closed: a hint that the order's settlement may have to wait, or may go ahead. */
+export const returnsChangedSignal = defineSignal<[{ returnId: string }]>('returnsChanged');
+
 /** Completes once intake (pricing, stock reservation, risk check) is done; the API answers placement with it. */
 export const awaitIntakeUpdate = defineUpdate<OrderView>('awaitIntake');
 

@@ -48,6 +48,10 @@ export class OrderCase extends CaseState<OrderStatus> {
   readonly carrierHints = new Set<string>();
   /** A payment notification arrived; only the gateway's answer turns it into a payment. */
   transferHint = false;
+  /** A return of the order opened or closed; only the records say how many are still open. */
+  returnsHint = false;
+  /** Completion is decided (receipt confirmed or timer) and waits only for the order's open returns to close. */
+  awaitingReturns = false;
   /** Workflow time of the last carrier fact per shipment, for the stale-parcel check. */
   readonly progressAt = new Map<string, number>();
   private readonly seenEvents = new Set<string>();

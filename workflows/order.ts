@@ -20,6 +20,7 @@ import {
   orderStateQuery,
   paymentNotificationSignal,
   retryPaymentUpdate,
+  returnsChangedSignal,
   reviewOrderUpdate,
 } from './messages';
 import { OrderCase, type CancelRequest } from './order-case';
@@ -292,7 +293,8 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
     confirmReceiptUpdate,
     async ({ actor }) => {
       receiptConfirmedBy = actor;
-      await condition(() => order.status === 'COMPLETED' && order.writing === 0);
+      // With a return still open the order completes once it closes; the confirmation is taken now.
+      await condition(() => (order.status === 'COMPLETED' || order.awaitingReturns) && order.writing === 0);
       return order.view();
     },
     {
@@ -309,6 +311,10 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
 
   setHandler(carrierEventSignal, (event) => {
     order.carrierHints.add(event.waybill);
+  });
+
+  setHandler(returnsChangedSignal, () => {
+    order.returnsHint = true;
   });
 
   /** Cancels at intake when the catalogue or stock changed since the API checked the request. */
@@ -498,6 +504,7 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
     await moveTo('DELIVERED', SYSTEM_ACTOR, 'all parcels delivered');
     const confirmed = await condition(() => !!receiptConfirmedBy, policy.autoCompleteAfterMs);
     order.slaDeadline = undefined;
+    await awaitOpenReturns();
     await returnStrayMoney();
     await act.recordSettlement({
       orderId,
@@ -506,6 +513,24 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
       shipping: order.totals.shipping,
     });
     await moveTo('COMPLETED', receiptConfirmedBy ?? SYSTEM_ACTOR, confirmed ? 'receipt confirmed' : 'auto-completed');
+  }
+
+  /**
+   * Settles only once no return of the order is open, so the settlement counts what returns refund; the records are
+   * the fact, a return's signal only says when to look again. A return opened after settlement re-settles the order.
+   */
+  async function awaitOpenReturns(): Promise<void> {
+    for (;;) {
+      order.returnsHint = false;
+      const open = await act.openReturns({ orderId });
+      if (open === 0) break;
+      if (!order.awaitingReturns) {
+        order.awaitingReturns = true;
+        await persist(undefined, { actor: SYSTEM_ACTOR, action: 'order.completion_awaits_returns', detail: { open } });
+      }
+      await waitFor(() => order.returnsHint, policy.carrierPollIntervalMs);
+    }
+    order.awaitingReturns = false;
   }
 
   /** Undoes what the order holds, newest first, then ends it as `to`. */

@@ -15,6 +15,8 @@ export const CaseStatusKey = defineSearchAttributeKey('CaseStatus', SearchAttrib
 export const AwaitingSinceKey = defineSearchAttributeKey('AwaitingSince', SearchAttributeType.DATETIME);
 /** How often the case's current SLA was breached and escalated. */
 export const EscalationLevelKey = defineSearchAttributeKey('EscalationLevel', SearchAttributeType.INT);
+/** Whom an open case waits for (`customer`, `carrier`, `warehouse`, `agent`, `refund`); empty once it has ended. */
+export const WaitingOnKey = defineSearchAttributeKey('WaitingOn', SearchAttributeType.KEYWORD);
 export const OrderTotalKey = defineSearchAttributeKey('OrderTotal', SearchAttributeType.INT);
 
 export const SEARCH_ATTRIBUTES = [
@@ -30,4 +32,5 @@ export const SEARCH_ATTRIBUTES = [
   CaseStatusKey,
   AwaitingSinceKey,
   EscalationLevelKey,
+  WaitingOnKey,
 ] as const;

@@ -5,6 +5,7 @@ import { Migration20261123110501_order_snapshot_version } from './Migration20261
 import { Migration20261123180410_payments_refunded_le_captured } from './Migration20261123180410_payments_refunded_le_captured';
 import { Migration20261123202038_case_core_and_refunds } from './Migration20261123202038_case_core_and_refunds';
 import { Migration20261123213941_refund_decision } from './Migration20261123213941_refund_decision';
+import { Migration20261123230000_returns } from './Migration20261123230000_returns';
 
 export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261123092759_initial', class: Migration20261123092759_initial },
@@ -15,4 +16,5 @@ export const migrationsList: MigrationObject[] = [
   },
   { name: 'Migration20261123202038_case_core_and_refunds', class: Migration20261123202038_case_core_and_refunds },
   { name: 'Migration20261123213941_refund_decision', class: Migration20261123213941_refund_decision },
+  { name: 'Migration20261123230000_returns', class: Migration20261123230000_returns },
 ];

@@ -1,5 +1,5 @@
 import { ApplicationFailure } from '@temporalio/activity';
-import type { OrderActivities, OrderRecord, RefundActivities } from '../../activities/types';
+import type { OrderActivities, OrderRecord, RefundActivities, ReturnActivities } from '../../activities/types';
 import type { CaseRecord } from '../../domain/case';
 import type {
   Allocation,
@@ -11,8 +11,10 @@ import type {
 import type { CarrierEvent, GatewayPayment } from '../../domain/ports';
 import { PROVIDER_ERRORS } from '../../domain/ports';
 import type { RefundView } from '../../domain/refund';
+import type { ReturnView } from '../../domain/return';
 import { allocate, type StockMap } from '../../domain/rules';
 import { ORDER_ERRORS } from '../../workflows/messages';
+import { SHIPPING_ADDRESS } from './fixtures';
 
 export const CATALOGUE: Record<string, { name: string; price: number }> = {
   'SKU-A': { name: 'Tea set', price: 12_900 },
@@ -39,6 +41,13 @@ export function fakeActivities(stock: StockMap = { WH1: { 'SKU-A': 100, 'SKU-B':
   const claims = new Map<string, { paymentId: string; amount: number }>();
   /** What the gateway does with the next refund calls, oldest first; empty means it refunds. */
   const refundFaults: ('refuse' | 'outage')[] = [];
+  const returnRecords: CaseRecord<ReturnView>[] = [];
+  /** Lines claimed per return id, as the database's return_lines do; a released claim is removed. */
+  const returnClaims = new Map<string, LineRequest[]>();
+  /** Reasons the next return claims are refused with, oldest first; empty means they are eligible. */
+  const returnRefusals: string[] = [];
+  /** What the next `openReturns` calls answer, oldest first; then 0. */
+  const openReturnCounts: number[] = [];
   const reserved = new Map<string, Allocation[]>();
   const payments = new Map<string, GatewayPayment>();
   const parcels = new Map<string, { status: ShipmentStatus; events: CarrierEvent[] }>();
@@ -104,7 +113,7 @@ export function fakeActivities(stock: StockMap = { WH1: { 'SKU-A': 100, 'SKU-B':
     return `re_${key}`;
   }
 
-  const activities: OrderActivities & RefundActivities = {
+  const activities: OrderActivities & RefundActivities & ReturnActivities = {
     async priceOrder({ currency, lines }) {
       log('priceOrder', lines);
       const priced = lines.map(({ sku, quantity }: LineRequest) => {
@@ -232,6 +241,46 @@ export function fakeActivities(stock: StockMap = { WH1: { 'SKU-A': 100, 'SKU-B':
     async recordSettlement(req) {
       log('recordSettlement', req);
     },
+    async openReturns(req) {
+      log('openReturns', req.orderId);
+      return openReturnCounts.shift() ?? 0;
+    },
+    async recordReturn(req) {
+      returnRecords.push(req);
+    },
+    async claimReturn(req) {
+      log('claimReturn', req);
+      const refusal = returnRefusals.shift();
+      if (refusal) throw ApplicationFailure.nonRetryable(refusal, ORDER_ERRORS.ruleViolation);
+      returnClaims.set(req.returnId, req.lines);
+      return {
+        unitPrices: Object.fromEntries(Object.entries(CATALOGUE).map(([sku, p]) => [sku, p.price])),
+        warehouseCode: 'WH1',
+        address: { ...SHIPPING_ADDRESS },
+        deliveredAt: new Date().toISOString(),
+      };
+    },
+    async releaseReturn(req) {
+      log('releaseReturn', req.returnId);
+      returnClaims.delete(req.returnId);
+    },
+    async bookReturnParcel(req) {
+      log('bookReturnParcel', req);
+      waybillCount += 1;
+      const waybill = `RW${waybillCount}`;
+      parcels.set(waybill, { status: 'BOOKED', events: [] });
+      return {
+        carrier: 'sandbox',
+        waybill,
+        ...(req.method === 'label' ? { labelUrl: `http://labels.test/${waybill}` } : {}),
+      };
+    },
+    async restockReturn(req) {
+      log('restockReturn', req);
+    },
+    async resettleOrder(req) {
+      log('resettleOrder', req.orderId);
+    },
   };
 
   /** The carrier scans a parcel: a fact at the carrier, which the workflow learns by webhook hint or by polling. */
@@ -269,6 +318,10 @@ export function fakeActivities(stock: StockMap = { WH1: { 'SKU-A': 100, 'SKU-B':
     calls,
     records,
     refundRecords,
+    returnRecords,
+    returnClaims,
+    returnRefusals,
+    openReturnCounts,
     claims,
     refundFaults,
     reserved,

@@ -15,3 +15,4 @@ export const agent: Actor = { principal: 'alice', role: 'agent' };
 export const opsActor: Actor = { principal: 'olga', role: 'ops' };
 export const supervisor: Actor = { principal: 'sam', role: 'supervisor' };
 export const financeActor: Actor = { principal: 'fiona', role: 'finance' };
+export const warehouseActor: Actor = { principal: 'wang', role: 'warehouse' };

@@ -1,19 +1,23 @@
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import { loadConfig, orderPolicy } from '../../config';
+import { loadConfig, orderPolicy, returnPolicy } from '../../config';
 import type { OrderInput, OrderView } from '../../domain/order';
 import type { RefundInput, RefundView } from '../../domain/refund';
+import type { ReturnInput, ReturnView } from '../../domain/return';
 import { startTimeSkippingServer } from '../../infra/temporal';
 import { awaitIntakeUpdate, carrierEventSignal, orderStateQuery, orderWorkflowId } from '../../workflows/messages';
-import type { orderWorkflow, refundWorkflow } from '../../workflows';
+import type { orderWorkflow, refundWorkflow, returnWorkflow } from '../../workflows';
 import { awaitRefundRequestUpdate, refundStateQuery, refundWorkflowId } from '../../workflows/refund-messages';
+import { awaitReturnRequestUpdate, returnStateQuery, returnWorkflowId } from '../../workflows/return-messages';
 import type { FakeActivities } from './fake-activities';
 import { SHIPPING_ADDRESS } from './fixtures';
 import { uniqueId } from './names';
 
 /** The policy a default configuration gives, for tests to shrink or stretch. */
-export const policy = orderPolicy(loadConfig({ API_TOKENS: 't=admin:test' }));
+const defaults = loadConfig({ API_TOKENS: 't=admin:test' });
+export const policy = orderPolicy(defaults);
+export const returnsPolicy = returnPolicy(defaults);
 export const HOUR = 3_600_000;
 
 /** Lines the fake stock holds in two warehouses, so the order ships as two parcels (WB1 from WH1, WB2 from WH2). */
@@ -166,6 +170,55 @@ export async function startRefund(
     args: [input],
   });
   return { handle, view: await handle.executeUpdate(awaitRefundRequestUpdate) };
+}
+
+export type ReturnHandle = WorkflowHandle<typeof returnWorkflow>;
+
+export function returnInput(overrides: Partial<ReturnInput> = {}): ReturnInput {
+  return {
+    returnId: uniqueId('ret'),
+    orderId: 'o-returned',
+    customerId: 'cus_1',
+    currency: 'CNY',
+    lines: [{ sku: 'SKU-A', quantity: 1 }],
+    reason: 'changed_mind',
+    type: 'refund',
+    method: 'pickup',
+    failedGoods: 'send_back',
+    requestedBy: { principal: 'shop', role: 'system' },
+    requestedAt: new Date().toISOString(),
+    policy: returnsPolicy,
+    refundPolicy: policy.refund,
+    ...overrides,
+  };
+}
+
+/** Starts a return case and waits, as the API does, until its lines are claimed or refused. */
+export async function startReturn(
+  client: Client,
+  input: ReturnInput,
+): Promise<{ handle: ReturnHandle; view: ReturnView }> {
+  const handle = await client.workflow.start<typeof returnWorkflow>('returnWorkflow', {
+    taskQueue: 'orders',
+    workflowId: returnWorkflowId(input.returnId),
+    args: [input],
+  });
+  return { handle, view: await handle.executeUpdate(awaitReturnRequestUpdate) };
+}
+
+/** Polls a return's view until `ready` holds. */
+export async function waitForReturn(
+  handle: WorkflowHandle,
+  ready: (view: ReturnView) => boolean,
+  what = 'the expected state',
+): Promise<ReturnView> {
+  for (let i = 0; i < 100; i += 1) {
+    const view = await handle.query(returnStateQuery);
+    if (ready(view)) return view;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  const view = await handle.query(returnStateQuery);
+  throw new Error(`return never reached ${what}: ${view.status} ${JSON.stringify(view.attentionReasons)}`);
 }
 
 /** Polls a refund's view until `ready` holds. */

@@ -271,7 +271,7 @@ test('the refund-decision migration carries decisions over from the audit rows t
       },
     ]);
 
-    await orm.migrator.down();
+    await orm.migrator.down({ to: migrationsList[refundDecision].name });
     expect(
       await connection.execute(
         `select column_name from information_schema.columns where table_name = 'refunds'
