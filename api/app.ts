@@ -30,6 +30,7 @@ import { catalogueRoutes } from './routes/catalogue';
 import { healthRoutes } from './routes/health';
 import { orderRoutes } from './routes/orders';
 import { refundRoutes } from './routes/refunds';
+import { returnRoutes } from './routes/returns';
 import { sandboxRoutes } from './routes/sandbox';
 import { webhookRoutes } from './routes/webhooks';
 import { registerTextGuard } from './text-guard';
@@ -74,7 +75,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
         title: 'Order engine API',
         version: '1.0.0',
         description:
-          'Orders and refunds as durable workflows. Errors are application/problem+json with a stable `type` URI. ' +
+          'Orders, refunds and returns as durable workflows. Errors are application/problem+json with a stable `type` URI. ' +
           'Authenticate with `Authorization: Bearer <token>`; webhooks are authenticated by `x-sandbox-signature`.',
       },
       servers: [{ url: deps.config.publicUrl }],
@@ -89,6 +90,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(healthRoutes(deps));
   await app.register(orderRoutes(deps));
   await app.register(refundRoutes(deps));
+  await app.register(returnRoutes(deps));
   await app.register(auditRoutes(deps));
   await app.register(catalogueRoutes(deps));
   await app.register(webhookRoutes(deps));

@@ -19,6 +19,19 @@ import type {
   RefundSummary,
   RefundView,
 } from '../domain/refund';
+import type {
+  Evidence,
+  FailedGoodsChoice,
+  ReturnMethod,
+  ReturnOutcome,
+  ReturnParcelView,
+  ReturnReason,
+  ReturnStatus,
+  ReturnSummary,
+  ReturnType,
+  ReturnView,
+  ReturnWaitingOn,
+} from '../domain/return';
 import type { Role } from '../domain/roles';
 
 /** Reads from PostgreSQL, for cases whose workflow is gone (closed and past retention) and for lists. */
@@ -26,12 +39,13 @@ import type { Role } from '../domain/roles';
 export async function orderViewFromDb(em: EntityManager, orderId: string): Promise<OrderView | null> {
   const order = await em.findOne(OrderSchema, { id: orderId });
   if (!order) return null;
-  const [lines, history, payments, shipments, refunds] = await Promise.all([
+  const [lines, history, payments, shipments, refunds, returns] = await Promise.all([
     em.find(OrderLineSchema, { orderId }, { orderBy: { id: 'asc' } }),
     caseHistoryFromDb<OrderStatus>(em, 'order', orderId),
     em.find(PaymentSchema, { orderId }, { orderBy: { createdAt: 'asc' } }),
-    em.find(ShipmentSchema, { orderId }, { orderBy: { id: 'asc' } }),
+    em.find(ShipmentSchema, { orderId, caseType: 'order' }, { orderBy: { id: 'asc' } }),
     refundSummariesFromDb(em, orderId),
+    returnSummariesFromDb(em, orderId),
   ]);
   return {
     orderId: order.id,
@@ -67,6 +81,7 @@ export async function orderViewFromDb(em: EntityManager, orderId: string): Promi
     reviewReasons: [],
     ...(order.cancelReason ? { cancelReason: order.cancelReason } : {}),
     refunds,
+    returns,
   };
 }
 
@@ -183,7 +198,7 @@ export async function refundViewFromDb(em: EntityManager, refundId: string): Pro
   );
   if (!row) return null;
   const history = await caseHistoryFromDb<RefundStatus>(em, 'refund', refundId);
-  const decision = refundDecisionFromRow(row);
+  const decision = decisionFromRow(row);
   return {
     refundId: row.id,
     orderId: row.order_id,
@@ -214,8 +229,10 @@ export async function refundViewFromDb(em: EntityManager, refundId: string): Pro
   };
 }
 
-/** The decision as the refund's snapshot recorded it; its columns are written together, from the workflow's. */
-function refundDecisionFromRow(row: RefundRow): RefundDecisionView | undefined {
+/** The decision as a case's snapshot recorded it (refunds, returns); its columns are written together. */
+function decisionFromRow(
+  row: Pick<RefundRow, 'decision_id' | 'decision' | 'decided_by' | 'decided_role' | 'decided_at' | 'decision_reason'>,
+): RefundDecisionView | undefined {
   const { decision_id: decisionId, decision, decided_by: principal, decided_role: role, decided_at: at } = row;
   if (!decisionId || !decision || !principal || !role || !at) return undefined;
   return {
@@ -252,6 +269,167 @@ export async function refundRequestFromDb(em: EntityManager, refundId: string): 
 
 export async function refundStatusFromDb(em: EntityManager, refundId: string): Promise<string | null> {
   const [row] = await em.execute<{ status: string }[]>('select status from refunds where id = ?', [refundId]);
+  return row?.status ?? null;
+}
+
+/** Returns of an order, oldest first. */
+export async function returnSummariesFromDb(em: EntityManager, orderId: string): Promise<ReturnSummary[]> {
+  const rows = await em.execute<Pick<ReturnRow, 'id' | 'status' | 'type' | 'lines' | 'outcome' | 'created_at'>[]>(
+    'select id, status, type, lines, outcome, created_at from returns where order_id = ? order by created_at, id',
+    [orderId],
+  );
+  return rows.map((r) => ({
+    returnId: r.id,
+    status: r.status,
+    type: r.type,
+    lines: r.lines,
+    ...(r.outcome ? { outcome: r.outcome } : {}),
+    requestedAt: isoTime(r.created_at),
+  }));
+}
+
+interface ReturnRow {
+  id: string;
+  order_id: string;
+  customer_id: string;
+  currency: string;
+  status: ReturnStatus;
+  reason: ReturnReason;
+  type: ReturnType;
+  method: ReturnMethod;
+  failed_goods: FailedGoodsChoice;
+  lines: LineRequest[];
+  evidence: Evidence | null;
+  requested_by: string;
+  requested_role: Role;
+  approver: ReturnView['approver'];
+  decided_by: string | null;
+  decided_role: Role | null;
+  decision: 'approve' | 'reject' | null;
+  decision_id: string | null;
+  decision_reason: string | null;
+  decided_at: string | null;
+  reject_reason: string | null;
+  outcome: ReturnOutcome | null;
+  waiting_on: ReturnWaitingOn;
+  received_at: string | null;
+  received_by: string | null;
+  inspection: NonNullable<ReturnView['inspection']> | null;
+  refund_id: string | null;
+  refund_amount: number | null;
+  refund_status: RefundStatus | null;
+  needs_attention: boolean;
+  attention_reason: string | null;
+  escalation_level: number;
+  sla_deadline: string | null;
+  created_at: string;
+}
+
+interface ReturnParcelRow {
+  id: string;
+  purpose: ReturnParcelView['purpose'];
+  label_url: string | null;
+  warehouse_code: string;
+  carrier: string | null;
+  waybill: string | null;
+  status: ReturnParcelView['status'];
+  exception: ReturnParcelView['exception'] | null;
+  last_event_at: string | null;
+}
+
+export async function returnViewFromDb(em: EntityManager, returnId: string): Promise<ReturnView | null> {
+  const [row] = await em.execute<ReturnRow[]>(
+    `select r.*, f.status as refund_status
+       from returns r left join refunds f on f.id = r.refund_id
+      where r.id = ?`,
+    [returnId],
+  );
+  if (!row) return null;
+  const [history, parcels] = await Promise.all([
+    caseHistoryFromDb<ReturnStatus>(em, 'return', returnId),
+    em.execute<ReturnParcelRow[]>(
+      `select id, purpose, label_url, warehouse_code, carrier, waybill, status, exception, last_event_at
+         from shipments where case_type = 'return' and case_id = ? order by created_at, id`,
+      [returnId],
+    ),
+  ]);
+  const decision = decisionFromRow(row);
+  return {
+    returnId: row.id,
+    orderId: row.order_id,
+    customerId: row.customer_id,
+    status: row.status,
+    currency: row.currency,
+    lines: row.lines,
+    reason: row.reason,
+    type: row.type,
+    method: row.method,
+    failedGoods: row.failed_goods,
+    ...(row.evidence ? { evidence: row.evidence } : {}),
+    requestedBy: { principal: row.requested_by, role: row.requested_role },
+    requestedAt: isoTime(row.created_at),
+    approver: row.approver,
+    ...(decision ? { decision } : {}),
+    waitingOn: row.waiting_on,
+    // A booking is written before it has a waybill only while its workflow runs.
+    parcels: parcels.flatMap((p): ReturnParcelView[] => {
+      if (!p.carrier || !p.waybill) return [];
+      const { purpose } = p;
+      return [
+        {
+          shipmentId: p.id,
+          purpose,
+          ...(purpose === 'return' ? { method: row.method } : {}),
+          carrier: p.carrier,
+          waybill: p.waybill,
+          warehouseCode: p.warehouse_code,
+          status: p.status,
+          ...(p.last_event_at ? { lastEventAt: isoTime(p.last_event_at) } : {}),
+          ...(p.exception ? { exception: p.exception } : {}),
+          ...(p.label_url ? { labelUrl: p.label_url } : {}),
+        },
+      ];
+    }),
+    ...(row.received_at ? { receivedAt: isoTime(row.received_at) } : {}),
+    ...(row.received_by ? { receivedBy: row.received_by } : {}),
+    ...(row.inspection ? { inspection: row.inspection } : {}),
+    ...(row.refund_id && row.refund_amount !== null
+      ? { refund: { refundId: row.refund_id, amount: row.refund_amount, status: row.refund_status ?? 'REQUESTED' } }
+      : {}),
+    ...(row.outcome ? { outcome: row.outcome } : {}),
+    ...(row.reject_reason ? { rejectReason: row.reject_reason } : {}),
+    history,
+    needsAttention: row.needs_attention,
+    attentionReasons: row.attention_reason ? row.attention_reason.split(',') : [],
+    escalationLevel: row.escalation_level,
+    ...(row.sla_deadline ? { slaDeadline: isoTime(row.sla_deadline) } : {}),
+  };
+}
+
+/** What was asked under a return id, to compare a repeated request with. */
+export type ReturnRequest = Pick<
+  ReturnView,
+  'orderId' | 'lines' | 'reason' | 'type' | 'method' | 'failedGoods' | 'evidence'
+>;
+
+export async function returnRequestFromDb(em: EntityManager, returnId: string): Promise<ReturnRequest | null> {
+  const [row] = await em.execute<
+    Pick<ReturnRow, 'order_id' | 'lines' | 'reason' | 'type' | 'method' | 'failed_goods' | 'evidence'>[]
+  >('select order_id, lines, reason, type, method, failed_goods, evidence from returns where id = ?', [returnId]);
+  if (!row) return null;
+  return {
+    orderId: row.order_id,
+    lines: row.lines,
+    reason: row.reason,
+    type: row.type,
+    method: row.method,
+    failedGoods: row.failed_goods,
+    ...(row.evidence ? { evidence: row.evidence } : {}),
+  };
+}
+
+export async function returnStatusFromDb(em: EntityManager, returnId: string): Promise<string | null> {
+  const [row] = await em.execute<{ status: string }[]>('select status from returns where id = ?', [returnId]);
   return row?.status ?? null;
 }
 

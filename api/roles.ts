@@ -1,4 +1,4 @@
-import { REFUND_APPROVER_ROLES, type Role } from '../domain/roles';
+import { REFUND_APPROVER_ROLES, RETURN_APPROVER_ROLES, type Role } from '../domain/roles';
 
 /**
  * Who may call which route, where the domain has no list of its own (it holds the ones its rules check: reviewers,
@@ -20,6 +20,13 @@ export const REFUND_REQUESTER_ROLES: readonly Role[] = ['system', ...REFUND_APPR
 export const REFUND_READER_ROLES: readonly Role[] = [...STAFF, 'system', 'finance'];
 /** The queue of refunds is staff work; the shop reads the refunds it asked for one by one. */
 export const REFUND_QUEUE_ROLES: readonly Role[] = [...STAFF, 'finance'];
+
+/** The customer through the shop, or staff who may decide on returns (they still cannot approve their own). */
+export const RETURN_REQUESTER_ROLES: readonly Role[] = ['system', ...RETURN_APPROVER_ROLES];
+/** The warehouse reads the returns it receives and inspects, finance the ones that end in a refund. */
+export const RETURN_READER_ROLES: readonly Role[] = [...STAFF, 'system', 'warehouse', 'finance'];
+/** The queue of returns is staff and warehouse work; the shop reads the returns it asked for one by one. */
+export const RETURN_QUEUE_ROLES: readonly Role[] = [...STAFF, 'warehouse'];
 
 export const AUDIT_READER_ROLES: readonly Role[] = ['supervisor', 'ops', 'admin'];
 

@@ -36,7 +36,7 @@ import type { ApiDeps } from '../app';
 import { actorOf } from '../auth';
 import { caseAction, caseApi, hashRequest, recoverAction, type CaseAction, type CaseKind } from '../cases';
 import { Problem, type FieldError } from '../problems';
-import { orderStatusFromDb, orderViewFromDb, refundSummariesFromDb } from '../records';
+import { orderStatusFromDb, orderViewFromDb, refundSummariesFromDb, returnSummariesFromDb } from '../records';
 import {
   CUSTOMER_ACTOR_ROLES,
   ORDER_CANCEL_ROLES,
@@ -290,18 +290,19 @@ export function orderRoutes(deps: ApiDeps): FastifyPluginAsyncZod {
         schema: {
           tags: ['orders'],
           summary: 'One order, live from its workflow',
-          description: 'Lists every refund of the order, whoever started it, from PostgreSQL.',
+          description: 'Lists every refund and return of the order, whoever started it, from PostgreSQL.',
           params: orderIdParams,
           response: { 200: orderViewSchema, ...problems(400, 401, 403, 404, 503) },
         },
       },
       async (request) => {
         const em = deps.orm.em.fork();
-        const [view, refunds] = await Promise.all([
+        const [view, refunds, returns] = await Promise.all([
           orders.currentView(em, request.params.orderId),
           refundSummariesFromDb(em, request.params.orderId),
+          returnSummariesFromDb(em, request.params.orderId),
         ]);
-        return { ...view, refunds };
+        return { ...view, refunds, returns };
       },
     );
 

@@ -3,13 +3,14 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod, ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { ShipmentSchema } from '../../db/entities';
+import type { CaseType } from '../../domain/case';
 import { CARRIER_EVENT_TYPES, CARRIER_EXCEPTION_KINDS } from '../../domain/order';
 import { SIGNATURE_HEADER, verifySignature } from '../../sandbox/signing';
 import { carrierEventSignal, orderWorkflowId, paymentNotificationSignal } from '../../workflows/messages';
+import { returnWorkflowId } from '../../workflows/return-messages';
 import type { ApiDeps } from '../app';
 import { Problem } from '../problems';
-import { orderStatusFromDb } from '../records';
+import { orderStatusFromDb, returnStatusFromDb } from '../records';
 import { orderIdSchema, problems } from '../schemas';
 
 const paymentNotification = z.object({
@@ -41,8 +42,16 @@ const carrierEvent = z
     }
   });
 
+/** The cases a parcel can belong to: an order's goods going out, a return's coming back or going out again. */
+const PARCEL_CASES: Partial<
+  Record<CaseType, { workflowId(id: string): string; statusFromDb(em: EntityManager, id: string): Promise<unknown> }>
+> = {
+  order: { workflowId: orderWorkflowId, statusFromDb: orderStatusFromDb },
+  return: { workflowId: returnWorkflowId, statusFromDb: returnStatusFromDb },
+};
+
 const acknowledged = z.object({
-  status: z.enum(['accepted', 'ignored']).describe('ignored: the order has ended and takes no more events'),
+  status: z.enum(['accepted', 'ignored']).describe('ignored: the case has ended and takes no more events'),
   eventId: z.string(),
 });
 
@@ -90,17 +99,21 @@ export function webhookRoutes(deps: ApiDeps): FastifyPluginAsyncZod {
   const { temporal, config } = deps;
 
   /**
-   * Signals the order. An order that has ended takes no more events: the event is acknowledged (200, ignored) so the
-   * provider stops redelivering it for days, and nothing happens.
+   * Signals the case. A case that has ended takes no more events: the event is acknowledged (200, ignored) so the
+   * provider stops redelivering it for days, and nothing happens. `recorded` says whether the case was ever there.
    */
-  async function deliver(em: () => EntityManager, orderId: string, signal: () => Promise<void>): Promise<200 | 202> {
+  async function deliver(
+    what: string,
+    recorded: () => Promise<unknown>,
+    signal: () => Promise<void>,
+  ): Promise<200 | 202> {
     try {
       await signal();
       return 202;
     } catch (error) {
       if (!(error instanceof WorkflowNotFoundError)) throw error;
-      if (await orderStatusFromDb(em(), orderId)) return 200;
-      throw new Problem('not-found', `no order ${orderId}`);
+      if (await recorded()) return 200;
+      throw new Problem('not-found', `no ${what}`);
     }
   }
 
@@ -116,8 +129,8 @@ export function webhookRoutes(deps: ApiDeps): FastifyPluginAsyncZod {
             const n = request.body;
             // Only a hint: the order asks the gateway before anything moves, so redeliveries and forgeries are harmless.
             const code = await deliver(
-              () => deps.orm.em.fork(),
-              n.orderId,
+              `order ${n.orderId}`,
+              () => orderStatusFromDb(deps.orm.em.fork(), n.orderId),
               () =>
                 temporal.workflow.getHandle(orderWorkflowId(n.orderId)).signal(paymentNotificationSignal, {
                   eventId: n.eventId,
@@ -142,14 +155,18 @@ export function webhookRoutes(deps: ApiDeps): FastifyPluginAsyncZod {
           async (request, reply) => {
             const event = request.body;
             const em = deps.orm.em.fork();
-            const shipment = await em.findOne(ShipmentSchema, { waybill: event.waybill }, { fields: ['orderId'] });
-            if (!shipment) throw new Problem('not-found', `no shipment with waybill ${event.waybill}`);
-            // Only a hint: the order reads the parcel's tracking at the carrier before anything moves.
+            const [parcel] = await em.execute<{ case_type: CaseType; case_id: string }[]>(
+              'select case_type, case_id from shipments where waybill = ?',
+              [event.waybill],
+            );
+            const owner = parcel && PARCEL_CASES[parcel.case_type];
+            if (!owner) throw new Problem('not-found', `no shipment with waybill ${event.waybill}`);
+            // Only a hint: the case reads the parcel's tracking at the carrier before anything moves.
             const code = await deliver(
-              () => em,
-              shipment.orderId,
+              `${parcel.case_type} ${parcel.case_id}`,
+              () => owner.statusFromDb(em, parcel.case_id),
               () =>
-                temporal.workflow.getHandle(orderWorkflowId(shipment.orderId)).signal(carrierEventSignal, {
+                temporal.workflow.getHandle(owner.workflowId(parcel.case_id)).signal(carrierEventSignal, {
                   eventId: event.eventId,
                   waybill: event.waybill,
                   type: event.type,

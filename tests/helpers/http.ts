@@ -42,5 +42,9 @@ export function apiClient(baseUrl: () => string, defaultToken: string) {
   const untilRefund = (refundId: string, ready: (view: Record<string, any>) => boolean, seconds = 20) =>
     poll(`/v1/refunds/${refundId}`, ready, seconds);
 
-  return { call, until, untilRefund };
+  /** Polls the return until `ready` holds. */
+  const untilReturn = (returnId: string, ready: (view: Record<string, any>) => boolean, seconds = 20) =>
+    poll(`/v1/returns/${returnId}`, ready, seconds);
+
+  return { call, until, untilRefund, untilReturn };
 }

@@ -1,0 +1,481 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { refundPolicy, returnPolicy } from '../../config';
+import { sumQuantities } from '../../domain/order';
+import {
+  FAILED_GOODS_CHOICES,
+  RETURN_METHODS,
+  RETURN_REASONS,
+  RETURN_STATUSES,
+  RETURN_TYPES,
+  returnEligibilityRefusal,
+  type Evidence,
+  type ReturnInput,
+  type ReturnPolicy,
+  type ReturnView,
+} from '../../domain/return';
+import { RETURN_APPROVER_ROLES, WAREHOUSE_ROLES } from '../../domain/roles';
+import type * as workflows from '../../workflows';
+import {
+  awaitReturnRequestUpdate,
+  decideReturnUpdate,
+  inspectReturnUpdate,
+  receiveReturnUpdate,
+  refundLostReturnUpdate,
+  returnStateQuery,
+  returnWorkflowId,
+  type ReturnDecision,
+} from '../../workflows/return-messages';
+import { CustomerIdKey } from '../../workflows/search-attributes';
+import type { ApiDeps } from '../app';
+import { actorOf } from '../auth';
+import { caseAction, caseApi, hashRequest, recoverAction, type CaseAction, type CaseKind } from '../cases';
+import { Problem } from '../problems';
+import { isoTime, returnRequestFromDb, returnStatusFromDb, returnViewFromDb, type ReturnRequest } from '../records';
+import { RETURN_QUEUE_ROLES, RETURN_READER_ROLES, RETURN_REQUESTER_ROLES } from '../roles';
+import {
+  RETURN_WAITING_ON,
+  commaSeparated,
+  idempotencyHeaders,
+  lineRequestSchema,
+  orderIdSchema,
+  pageOf,
+  pagingQuery,
+  problems,
+  returnIdParams,
+  returnIdSchema,
+  returnViewSchema,
+} from '../schemas';
+
+const reasonSchema = z.string().trim().min(1).max(500);
+
+const requestReturnBody = z.object({
+  returnId: returnIdSchema.optional(),
+  orderId: orderIdSchema,
+  lines: z.array(lineRequestSchema).min(1).max(50).describe('The units to return, each of a line of the order'),
+  reason: z.enum(RETURN_REASONS),
+  type: z.enum(RETURN_TYPES).describe('refund: money back for the goods; exchange: the same goods again'),
+  method: z.enum(RETURN_METHODS).describe('pickup: the carrier collects; label: the customer drops the parcel off'),
+  failedGoods: z
+    .enum(FAILED_GOODS_CHOICES)
+    .default('send_back')
+    .describe('What happens to goods that fail inspection: sent back to the customer, or disposed of'),
+  evidence: z
+    .object({
+      photos: z
+        .array(z.url({ protocol: /^https?$/ }).max(2000))
+        .max(10)
+        .optional()
+        .describe('http or https URLs'),
+      text: z.string().trim().min(1).max(2000).optional(),
+    })
+    .optional(),
+});
+type RequestReturnBody = z.infer<typeof requestReturnBody>;
+
+/** A return as the queue lists it: the view's own fields, plus the attention reasons as stored and its age. */
+const queuedReturnSchema = returnViewSchema
+  .pick({
+    returnId: true,
+    orderId: true,
+    customerId: true,
+    status: true,
+    lines: true,
+    reason: true,
+    type: true,
+    method: true,
+    approver: true,
+    waitingOn: true,
+    outcome: true,
+    escalationLevel: true,
+    needsAttention: true,
+    slaDeadline: true,
+    requestedAt: true,
+  })
+  .extend({
+    attentionReason: z.string().optional(),
+    ageSeconds: z.number().int().describe('Seconds since the return was requested'),
+  });
+
+const listReturnsQuery = z.object({
+  status: commaSeparated(RETURN_STATUSES, 'statuses'),
+  orderId: orderIdSchema.optional(),
+  needsAttention: z.stringbool().optional().describe('Only returns flagged for a person (or only not)'),
+  flagged: z.stringbool().optional().describe('Same as needsAttention'),
+  waitingOn: z.enum(RETURN_WAITING_ON).optional().describe('Only open returns waiting for this party'),
+  ...pagingQuery,
+});
+
+const RETURN: CaseKind<ReturnView> = {
+  caseType: 'return',
+  idParam: 'returnId',
+  params: returnIdParams,
+  viewSchema: returnViewSchema,
+  workflowId: returnWorkflowId,
+  stateQuery: returnStateQuery,
+  viewFromDb: returnViewFromDb,
+  statusFromDb: returnStatusFromDb,
+  auditOutcome: ({ status, outcome }) => ({ status, outcome }),
+};
+
+const decisionDescription =
+  'Nobody decides on a return they requested. The Idempotency-Key names the decision: the same decision sent again ' +
+  'changes nothing and answers 200.';
+
+/** What people do to a return once it is requested. */
+const RETURN_ACTIONS: readonly CaseAction[] = [
+  caseAction({
+    method: 'POST',
+    path: '/v1/returns/:returnId/approve',
+    roles: RETURN_APPROVER_ROLES,
+    summary: 'Approve a return awaiting approval',
+    description: decisionDescription,
+    // Fastify hands a POST without a body over as null.
+    body: z.object({ reason: reasonSchema.optional() }).nullish(),
+    update: decideReturnUpdate,
+    args: (body, { actor, key }): ReturnDecision => ({
+      decision: 'approve',
+      reason: body?.reason,
+      decisionId: key,
+      actor,
+    }),
+    action: () => 'return.approve',
+    detail: (body, { key }) => ({ decisionId: key, reason: body?.reason }),
+  }),
+  caseAction({
+    method: 'POST',
+    path: '/v1/returns/:returnId/reject',
+    roles: RETURN_APPROVER_ROLES,
+    summary: 'Reject a return awaiting approval, saying why',
+    description: decisionDescription,
+    body: z.object({ reason: reasonSchema }),
+    update: decideReturnUpdate,
+    args: ({ reason }, { actor, key }): ReturnDecision => ({ decision: 'reject', reason, decisionId: key, actor }),
+    action: () => 'return.reject',
+    detail: ({ reason }, { key }) => ({ decisionId: key, reason }),
+  }),
+  caseAction({
+    method: 'POST',
+    path: '/v1/returns/:returnId/receive',
+    roles: WAREHOUSE_ROLES,
+    summary: 'Record that the warehouse has the returned parcel in hand',
+    description: 'Also when the carrier never reported the parcel delivered: the goods being there is the fact.',
+    body: z.object({ note: reasonSchema.optional() }).nullish(),
+    update: receiveReturnUpdate,
+    args: (body, { actor }) => ({ actor, note: body?.note }),
+    action: () => 'return.receive',
+    detail: (body) => ({ note: body?.note }),
+  }),
+  caseAction({
+    method: 'POST',
+    path: '/v1/returns/:returnId/inspect',
+    roles: WAREHOUSE_ROLES,
+    summary: 'Record the inspection of the received goods, one verdict per returned unit',
+    description:
+      'Every returned unit is judged once: the lines must add up to the returned lines, SKU by SKU. Passed goods ' +
+      'are restocked and refunded or replaced; failed ones are sent back or disposed of, as the customer chose.',
+    body: z.object({
+      lines: z
+        .array(
+          lineRequestSchema.extend({
+            passed: z.boolean(),
+            note: reasonSchema.optional(),
+          }),
+        )
+        .min(1)
+        .max(50),
+    }),
+    update: inspectReturnUpdate,
+    args: ({ lines }, { actor }) => ({ actor, lines }),
+    action: () => 'return.inspect',
+    detail: ({ lines }) => ({ lines }),
+  }),
+  caseAction({
+    method: 'POST',
+    path: '/v1/returns/:returnId/refund-without-receipt',
+    roles: RETURN_APPROVER_ROLES,
+    summary: 'Refund a return whose parcel the carrier lost, without the goods arriving',
+    body: z.object({ reason: reasonSchema }),
+    update: refundLostReturnUpdate,
+    args: ({ reason }, { actor }) => ({ actor, reason }),
+    action: () => 'return.refund_without_receipt',
+    detail: ({ reason }) => ({ reason }),
+  }),
+  recoverAction(
+    'return',
+    '/v1/returns/:returnId/recover',
+    'fail gives the return up: its claim on the order’s lines is released, a parcel not yet collected is cancelled, ' +
+      'and it ends REJECTED',
+  ),
+];
+
+/** The request as it is compared with a repeat of it, empty evidence dropped: the return id is the key. */
+function returnRequest(body: RequestReturnBody): ReturnRequest {
+  const { orderId, lines, reason, type, method, failedGoods } = body;
+  const evidence: Evidence = {
+    ...(body.evidence?.photos?.length ? { photos: body.evidence.photos } : {}),
+    ...(body.evidence?.text ? { text: body.evidence.text } : {}),
+  };
+  return {
+    orderId,
+    lines: lines.map(({ sku, quantity }) => ({ sku, quantity })),
+    reason,
+    type,
+    method,
+    failedGoods,
+    ...(Object.keys(evidence).length ? { evidence } : {}),
+  };
+}
+
+const returnRequestHash = ({ orderId, lines, reason, type, method, failedGoods, evidence }: ReturnRequest): string =>
+  hashRequest({ orderId, lines, reason, type, method, failedGoods, evidence });
+
+/**
+ * Refuses, before any workflow exists, goods that cannot come back: an order not delivered, the window passed, SKUs
+ * the order does not have or the catalogue does not take back, more units than are left to return. The claim in the
+ * workflow is the arbiter (two requests may both pass here for the last unit); these only answer early, naming the
+ * field.
+ */
+async function precheck(
+  em: EntityManager,
+  asked: ReturnRequest,
+  policy: ReturnPolicy,
+): Promise<{ customerId: string; currency: string }> {
+  const [order] = await em.execute<{ status: string; customer_id: string; currency: string }[]>(
+    'select status, customer_id, currency from orders where id = ?',
+    [asked.orderId],
+  );
+  if (!order) {
+    throw new Problem('not-found', `no order ${asked.orderId}`, [{ field: 'orderId', reason: 'no such order' }]);
+  }
+  const skus = [...sumQuantities(asked.lines).keys()];
+  const [[delivered], ordered, notReturnable, claimed] = await Promise.all([
+    em.execute<{ at: string }[]>(
+      `select at from case_history where case_type = 'order' and case_id = ? and to_status = 'DELIVERED'
+        order by seq limit 1`,
+      [asked.orderId],
+    ),
+    em.execute<{ sku: string; quantity: number }[]>('select sku, quantity from order_lines where order_id = ?', [
+      asked.orderId,
+    ]),
+    em.execute<{ sku: string }[]>('select sku from products where sku in (?) and not returnable', [skus]),
+    em.execute<{ sku: string; quantity: number }[]>(
+      `select sku, sum(quantity)::int as quantity from return_lines
+        where order_id = ? and not released group by sku`,
+      [asked.orderId],
+    ),
+  ]);
+  const refusal = returnEligibilityRefusal(
+    {
+      orderStatus: order.status,
+      ...(delivered ? { deliveredAt: isoTime(delivered.at) } : {}),
+      now: Date.now(),
+      ordered: sumQuantities(ordered),
+      claimed: new Map(claimed.map((row) => [row.sku, row.quantity])),
+      notReturnable: new Set(notReturnable.map((row) => row.sku)),
+    },
+    asked,
+    policy,
+  );
+  if (refusal) {
+    throw new Problem('rule-violation', `order ${asked.orderId} cannot take this return: ${refusal.reason}`, [refusal]);
+  }
+  return { customerId: order.customer_id, currency: order.currency };
+}
+
+/** A return whose claim found the goods not (or no longer) returnable was never a return to approve. */
+function refusedClaim(view: ReturnView): Problem | undefined {
+  if (view.status !== 'REJECTED' || view.decision) return undefined;
+  const reason = view.rejectReason ?? 'not eligible for return';
+  return new Problem('rule-violation', `return ${view.returnId} was refused: ${reason}`, [{ field: 'lines', reason }]);
+}
+
+export function returnRoutes(deps: ApiDeps): FastifyPluginAsyncZod {
+  const { config } = deps;
+  const returns = caseApi(deps, RETURN);
+
+  return async (app) => {
+    app.post(
+      '/v1/returns',
+      {
+        config: { roles: RETURN_REQUESTER_ROLES },
+        schema: {
+          tags: ['returns'],
+          summary: 'Request a return of delivered goods of an order',
+          description:
+            'Idempotent: the return id (body `returnId` or `Idempotency-Key`) names the return. Repeating a request ' +
+            'returns the same return (200); the same id with a different request is a 409. Goods that cannot be ' +
+            'returned (not delivered, past the window, not returnable, more units than are left) are a 422 naming ' +
+            'the field, also when another return took the last units a moment earlier.',
+          headers: idempotencyHeaders,
+          body: requestReturnBody,
+          response: { 200: returnViewSchema, 201: returnViewSchema, ...problems(400, 401, 403, 404, 409, 422, 503) },
+        },
+      },
+      async (request, reply) => {
+        const returnId = returns.requestedId(request, request.body.returnId, 'returnId', 'ret');
+        const asked = returnRequest(request.body);
+        const requestHash = returnRequestHash(asked);
+        const em = deps.orm.em.fork();
+        const actor = actorOf(request);
+        const replay = (existingHash: unknown) =>
+          returns.replay(em, returnId, requestHash, existingHash, awaitReturnRequestUpdate);
+
+        /** Starts the return, or finds the one a previous attempt of this request started. */
+        async function start(): Promise<{ status: 200 | 201; view: ReturnView }> {
+          const existing = await returns.describe(returnId);
+          if (existing) return replay(existing.memo?.requestHash);
+          // Temporal keeps closed workflows only so long; the row says what was asked under this id before.
+          const recorded = await returnRequestFromDb(em, returnId);
+          if (recorded) return replay(returnRequestHash(recorded));
+
+          const policy = returnPolicy(config);
+          const order = await precheck(em, asked, policy);
+          const input: ReturnInput = {
+            returnId,
+            ...asked,
+            customerId: order.customerId,
+            currency: order.currency,
+            requestedBy: actor,
+            requestedAt: new Date().toISOString(),
+            policy,
+            refundPolicy: refundPolicy(config),
+          };
+          return returns.startOnce(em, returnId, {
+            workflowType: 'returnWorkflow' satisfies keyof typeof workflows,
+            input,
+            requestHash,
+            searchAttributes: [{ key: CustomerIdKey, value: input.customerId }],
+            ready: awaitReturnRequestUpdate,
+          });
+        }
+
+        const { status, view } = await returns.audited(
+          request,
+          em,
+          'return.request',
+          returnId,
+          { ...asked, requestHash },
+          async () => {
+            const outcome = await start();
+            const refused = refusedClaim(outcome.view);
+            if (refused) throw refused;
+            return outcome;
+          },
+        );
+        return reply
+          .code(status)
+          .header('location', `/v1/returns/${encodeURIComponent(returnId)}`)
+          .send(view);
+      },
+    );
+
+    app.get(
+      '/v1/returns/:returnId',
+      {
+        config: { roles: RETURN_READER_ROLES },
+        schema: {
+          tags: ['returns'],
+          summary: 'One return, live from its workflow',
+          params: returnIdParams,
+          response: { 200: returnViewSchema, ...problems(400, 401, 403, 404, 503) },
+        },
+      },
+      async (request) => returns.currentView(deps.orm.em.fork(), request.params.returnId),
+    );
+
+    app.get(
+      '/v1/returns',
+      {
+        config: { roles: RETURN_QUEUE_ROLES },
+        schema: {
+          tags: ['returns'],
+          summary: 'The returns queue (from PostgreSQL), oldest first',
+          querystring: listReturnsQuery,
+          response: { 200: pageOf(queuedReturnSchema), ...problems(400, 401, 403, 503) },
+        },
+      },
+      async (request) => {
+        const query = request.query;
+        const where: string[] = [];
+        const params: unknown[] = [];
+        if (query.status?.length) {
+          where.push('status in (?)');
+          params.push(query.status);
+        }
+        if (query.orderId) {
+          where.push('order_id = ?');
+          params.push(query.orderId);
+        }
+        const flagged = query.needsAttention ?? query.flagged;
+        if (flagged !== undefined) {
+          where.push('needs_attention = ?');
+          params.push(flagged);
+        }
+        if (query.waitingOn) {
+          where.push('waiting_on = ?');
+          params.push(query.waitingOn);
+        }
+        const clause = where.length > 0 ? `where ${where.join(' and ')}` : '';
+        const em = deps.orm.em.fork();
+        const [rows, [{ total }]] = await Promise.all([
+          em.execute<ReturnListRow[]>(
+            `select id, order_id, customer_id, status, lines, reason, type, method, approver, waiting_on, outcome,
+                    escalation_level, needs_attention, attention_reason, sla_deadline, created_at,
+                    floor(extract(epoch from now() - created_at))::int as age_seconds
+               from returns ${clause} order by created_at, id limit ? offset ?`,
+            [...params, query.limit, query.offset],
+          ),
+          em.execute<{ total: number }[]>(`select count(*)::int as total from returns ${clause}`, params),
+        ]);
+        return {
+          items: rows.map((r) => ({
+            returnId: r.id,
+            orderId: r.order_id,
+            customerId: r.customer_id,
+            status: r.status,
+            lines: r.lines,
+            reason: r.reason,
+            type: r.type,
+            method: r.method,
+            approver: r.approver,
+            waitingOn: r.waiting_on,
+            ...(r.outcome ? { outcome: r.outcome } : {}),
+            escalationLevel: r.escalation_level,
+            needsAttention: r.needs_attention,
+            ...(r.attention_reason ? { attentionReason: r.attention_reason } : {}),
+            ...(r.sla_deadline ? { slaDeadline: isoTime(r.sla_deadline) } : {}),
+            requestedAt: isoTime(r.created_at),
+            ageSeconds: r.age_seconds,
+          })),
+          total,
+          limit: query.limit,
+          offset: query.offset,
+        };
+      },
+    );
+
+    returns.registerActions(app, RETURN_ACTIONS);
+  };
+}
+
+interface ReturnListRow {
+  id: string;
+  order_id: string;
+  customer_id: string;
+  status: ReturnView['status'];
+  lines: ReturnView['lines'];
+  reason: ReturnView['reason'];
+  type: ReturnView['type'];
+  method: ReturnView['method'];
+  approver: ReturnView['approver'];
+  waiting_on: ReturnView['waitingOn'];
+  outcome: ReturnView['outcome'] | null;
+  escalation_level: number;
+  needs_attention: boolean;
+  attention_reason: string | null;
+  sla_deadline: string | null;
+  created_at: string;
+  age_seconds: number;
+}
