@@ -143,6 +143,15 @@ export async function caseHistoryFromDb<S extends string>(
 }
 
 /** Refunds of an order, oldest first, whoever started them. */
+/** Money refunded on the order by every refund case, as the ledger of refunds has it. */
+export async function refundedOfOrder(em: EntityManager, orderId: string): Promise<number> {
+  const [row] = await em.execute<{ refunded: string }[]>(
+    'select coalesce(sum(amount), 0) as refunded from refunds where order_id = ? and refunded_at is not null',
+    [orderId],
+  );
+  return Number(row.refunded);
+}
+
 export async function refundSummariesFromDb(em: EntityManager, orderId: string): Promise<RefundSummary[]> {
   const rows = await em.execute<
     { id: string; status: RefundStatus; amount: number; reason: RefundReason; created_at: string }[]

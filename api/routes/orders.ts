@@ -36,7 +36,13 @@ import type { ApiDeps } from '../app';
 import { actorOf } from '../auth';
 import { caseAction, caseApi, hashRequest, recoverAction, type CaseAction, type CaseKind } from '../cases';
 import { Problem, type FieldError } from '../problems';
-import { orderStatusFromDb, orderViewFromDb, refundSummariesFromDb, returnSummariesFromDb } from '../records';
+import {
+  orderStatusFromDb,
+  orderViewFromDb,
+  refundedOfOrder,
+  refundSummariesFromDb,
+  returnSummariesFromDb,
+} from '../records';
 import {
   CUSTOMER_ACTOR_ROLES,
   ORDER_CANCEL_ROLES,
@@ -290,19 +296,23 @@ export function orderRoutes(deps: ApiDeps): FastifyPluginAsyncZod {
         schema: {
           tags: ['orders'],
           summary: 'One order, live from its workflow',
-          description: 'Lists every refund and return of the order, whoever started it, from PostgreSQL.',
+          description:
+            'Lists every refund and return of the order, whoever started it, and the money refunded, from PostgreSQL.',
           params: orderIdParams,
           response: { 200: orderViewSchema, ...problems(400, 401, 403, 404, 503) },
         },
       },
       async (request) => {
         const em = deps.orm.em.fork();
-        const [view, refunds, returns] = await Promise.all([
+        const [view, refunds, returns, refunded] = await Promise.all([
           orders.currentView(em, request.params.orderId),
           refundSummariesFromDb(em, request.params.orderId),
           returnSummariesFromDb(em, request.params.orderId),
+          refundedOfOrder(em, request.params.orderId),
         ]);
-        return { ...view, refunds, returns };
+        // Refund cases of returns and complaints pay back money the order workflow never hears of: the ledger counts.
+        const payment = { ...view.payment, refunded: Math.max(view.payment.refunded, refunded) };
+        return { ...view, payment, refunds, returns };
       },
     );
 

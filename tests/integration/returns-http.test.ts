@@ -615,3 +615,68 @@ describe('end to end', () => {
     });
   });
 });
+
+describe('a return racing the order’s cancellation', () => {
+  async function refundsOf(orderId: string): Promise<{ reason: string; amount: number; status: string }[]> {
+    const { rows } = await stack.sql.query(
+      'select reason, amount, status from refunds where order_id = $1 order by created_at',
+      [orderId],
+    );
+    return rows;
+  }
+
+  test('a delivered order refuses the cancel: only the return gives money back', async () => {
+    const orderId = await deliveredOrder([{ sku: CABLE, quantity: 1 }]);
+    const [cancelled, returned] = await Promise.all([
+      call('POST', `/v1/orders/${orderId}/cancel`, { reason: 'changed mind' }, TOKENS.alice),
+      requestReturn({ orderId, lines: [{ sku: CABLE, quantity: 1 }] }),
+    ]);
+    expect(cancelled.status).toBe(409);
+    expect(returned.status).toBe(201);
+    const returnId = returned.body.returnId as string;
+    const booked = await untilReturn(returnId, (v) => v.parcels.length > 0);
+    for (const type of ['PICKED_UP', 'IN_TRANSIT', 'DELIVERED']) await scan(booked.parcels[0].waybill, type);
+    await untilReturn(returnId, (v) => v.waitingOn === 'warehouse');
+    expect((await call('POST', `/v1/returns/${returnId}/receive`, {}, TOKENS.warehouse)).status).toBe(200);
+    const inspect = { lines: [{ sku: CABLE, quantity: 1, passed: true }] };
+    expect((await call('POST', `/v1/returns/${returnId}/inspect`, inspect, TOKENS.warehouse)).status).toBe(200);
+    await untilReturn(returnId, (v) => v.status === 'CLOSED');
+
+    expect(await refundsOf(orderId)).toEqual([{ reason: 'return_received', amount: 3900, status: 'REFUNDED' }]);
+    const order = await until(orderId, (v) => v.payment.refunded === 3900);
+    expect(order.status).not.toBe('CANCELLED');
+  });
+
+  test('a paid order not yet handed to the carrier refuses the return: only the cancel gives money back', async () => {
+    const placed = await call('POST', '/v1/orders', {
+      customerId: 'C-1001',
+      channel: 'web',
+      lines: [{ sku: CABLE, quantity: 1 }],
+      shippingAddress: { ...SHIPPING_ADDRESS },
+      payment: { method: 'bank_transfer' },
+    });
+    expect(placed.status).toBe(201);
+    const orderId = placed.body.orderId as string;
+    const reference = placed.body.payment.transferReference as string;
+    expect((await call('POST', `/v1/sandbox/bank-transfers/${reference}/receive`, {}, TOKENS.ops)).status).toBe(202);
+    const paid = await until(orderId, (v) => v.status === 'FULFILLING');
+
+    const [cancelled, returned] = await Promise.all([
+      call('POST', `/v1/orders/${orderId}/cancel`, { reason: 'changed mind' }, TOKENS.alice),
+      requestReturn({ orderId, lines: [{ sku: CABLE, quantity: 1 }] }),
+    ]);
+    expect(returned.status).toBe(422);
+    expect(returned.body.errors).toEqual([{ field: 'orderId', reason: expect.stringMatching(/only delivered goods/) }]);
+    expect(cancelled.status).toBe(200);
+    const refunds = await (async () => {
+      for (let i = 0; i < 100; i += 1) {
+        const rows = await refundsOf(orderId);
+        if (rows.some((r) => r.status === 'REFUNDED')) return rows;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      return refundsOf(orderId);
+    })();
+    expect(refunds).toEqual([{ reason: 'order_cancelled', amount: paid.totals.total, status: 'REFUNDED' }]);
+    expect(await returnRows(orderId)).toBe(0);
+  });
+});
