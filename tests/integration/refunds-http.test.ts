@@ -5,6 +5,7 @@ import { SHIPPING_ADDRESS } from '../helpers/fixtures';
 import { apiClient } from '../helpers/http';
 import { uniqueId } from '../helpers/names';
 import { fullStack } from '../helpers/stack';
+import { visible } from '../helpers/visibility';
 
 /**
  * Refunds over real HTTP, with the whole engine behind the API. Limits are small so a two-cable order (78.00 + 8.00
@@ -75,19 +76,9 @@ async function refundRows(orderId: string): Promise<number> {
   return rows[0].n;
 }
 
-/** Whether the refund's workflow shows up in a visibility query (eventually consistent: polled for a while). */
-async function visible(query: string, refundId: string): Promise<boolean> {
-  const workflowId = refundWorkflowId(refundId);
-  for (let i = 0; i < 50; i += 1) {
-    for await (const found of stack.temporal.client.workflow.list({
-      query: `${query} AND WorkflowId = '${workflowId}'`,
-    })) {
-      if (found.workflowId === workflowId) return true;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  return false;
-}
+/** Whether the refund's workflow shows up in a visibility query. */
+const visibleRefund = (query: string, refundId: string) =>
+  visible(stack.temporal.client, query, refundWorkflowId(refundId));
 
 async function workflowExists(refundId: string): Promise<boolean> {
   try {
@@ -203,16 +194,16 @@ test('above the agent limit only a supervisor approves', async () => {
   const refundId = requested.body.refundId as string;
   // Ops find it in the Temporal UI with the common search attributes every case type keeps current.
   const pending = `CaseType = 'refund' AND CaseStatus = 'PENDING_APPROVAL' AND AwaitingSince <= '${new Date().toISOString()}'`;
-  expect(await visible(pending, refundId)).toBe(true);
+  expect(await visibleRefund(pending, refundId)).toBe(true);
   const byAgent = await call('POST', `/v1/refunds/${refundId}/approve`, {}, TOKENS.bob);
   expect(byAgent.status).toBe(403);
   const bySupervisor = await call('POST', `/v1/refunds/${refundId}/approve`, {}, TOKENS.supervisor);
   expect(bySupervisor.status).toBe(200);
   expect(bySupervisor.body.decision).toMatchObject({ decision: 'approve', actor: { principal: 'sue' } });
   await untilRefund(refundId, (v) => v.status === 'REFUNDED');
-  expect(await visible(`CaseType = 'refund' AND CaseStatus = 'REFUNDED' AND AwaitingSince IS NULL`, refundId)).toBe(
-    true,
-  );
+  expect(
+    await visibleRefund(`CaseType = 'refund' AND CaseStatus = 'REFUNDED' AND AwaitingSince IS NULL`, refundId),
+  ).toBe(true);
 });
 
 test('a rejected refund cannot be approved afterwards', async () => {

@@ -6,6 +6,7 @@ import { SHIPPING_ADDRESS } from '../helpers/fixtures';
 import { apiClient } from '../helpers/http';
 import { uniqueId } from '../helpers/names';
 import { fullStack } from '../helpers/stack';
+import { visible } from '../helpers/visibility';
 
 /**
  * Returns over real HTTP, with the whole engine behind the API and the sandbox carrier in manual mode: every parcel
@@ -547,6 +548,9 @@ describe('end to end', () => {
     const parcel = labelled.parcels[0];
     expect(parcel).toMatchObject({ purpose: 'return', method: 'label', labelUrl: expect.any(String) });
     expect(labelled.waitingOn).toBe('customer');
+    // Ops find it in the Temporal UI with the README's queries, by whom it waits for.
+    const listed = (query: string) => visible(stack.temporal.client, query, returnWorkflowId(returnId));
+    expect(await listed(`CaseType = 'return' AND WaitingOn = 'customer'`)).toBe(true);
     const label = await fetch(parcel.labelUrl, { headers: { authorization: `Bearer ${TOKENS.ops}` } });
     expect(label.status).toBe(200);
     expect(await label.text()).toContain(parcel.waybill);
@@ -554,6 +558,7 @@ describe('end to end', () => {
     await scan(parcel.waybill, 'PICKED_UP');
     await scan(parcel.waybill, 'DELIVERED');
     await untilReturn(returnId, (v) => v.status === 'IN_TRANSIT' && v.parcels[0].status === 'DELIVERED');
+    expect(await listed(`CaseType = 'return' AND WaitingOn = 'warehouse'`)).toBe(true);
     expect((await call('POST', `/v1/returns/${returnId}/receive`, {}, TOKENS.warehouse)).status).toBe(200);
     const inspected = await call(
       'POST',
@@ -569,6 +574,7 @@ describe('end to end', () => {
       replacement.waybill,
     ]);
     expect(rows).toEqual([{ case_type: 'return', case_id: returnId, direction: 'outbound' }]);
+    expect(await listed(`CaseType = 'return' AND CaseStatus = 'INSPECTED' AND WaitingOn = 'carrier'`)).toBe(true);
     for (const type of ['PICKED_UP', 'IN_TRANSIT', 'OUT_FOR_DELIVERY', 'DELIVERED'])
       await scan(replacement.waybill, type);
 
@@ -597,8 +603,15 @@ describe('end to end', () => {
     await scan(parcels[0].waybill, 'EXCEPTION', { exception: 'lost' });
     const lost = await untilReturn(returnId, (v) => v.needsAttention);
     expect(lost).toMatchObject({ attentionReasons: ['return_parcel_lost'], waitingOn: 'agent' });
-    const flagged = await call('GET', `/v1/returns?flagged=true&orderId=${order}`, undefined, TOKENS.bob);
-    expect(flagged.body.items.map((r: { returnId: string }) => r.returnId)).toEqual([returnId]);
+    // The queue reads PostgreSQL, which the workflow writes a moment after its state moved.
+    const flaggedIds = async () => {
+      const flagged = await call('GET', `/v1/returns?flagged=true&orderId=${order}`, undefined, TOKENS.bob);
+      return flagged.body.items.map((r: { returnId: string }) => r.returnId);
+    };
+    for (let i = 0; i < 50 && (await flaggedIds()).length === 0; i += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(await flaggedIds()).toEqual([returnId]);
 
     const refunded = await call(
       'POST',
