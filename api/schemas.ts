@@ -68,7 +68,16 @@ const caseIdSchema = (description: string) =>
 export const orderIdSchema = caseIdSchema('Order id, chosen by the client or generated at placement');
 export const orderIdParams = z.object({ orderId: orderIdSchema });
 export const refundIdSchema = caseIdSchema('Refund id, chosen by the client or generated at request');
-export const refundIdParams = z.object({ refundId: refundIdSchema });
+/**
+ * Refunds other cases start are named after them (`<orderId>-cancel-<n>`, `<returnId>-refund`), so a refund's id in a
+ * path may be longer than one a client chooses.
+ */
+export const refundIdParams = z.object({
+  refundId: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,100}$/, 'must be 1-100 characters of A-Z, a-z, 0-9, _ or -')
+    .describe('Refund id: chosen by the client, or derived from the case that started the refund'),
+});
 export const returnIdSchema = caseIdSchema('Return id, chosen by the client or generated at request');
 export const returnIdParams = z.object({ returnId: returnIdSchema });
 

@@ -642,11 +642,13 @@ describe('a return racing the order’s cancellation', () => {
     const orderId = await deliveredOrder([{ sku: CABLE, quantity: 1 }]);
     const [cancelled, returned] = await Promise.all([
       call('POST', `/v1/orders/${orderId}/cancel`, { reason: 'changed mind' }, TOKENS.alice),
-      requestReturn({ orderId, lines: [{ sku: CABLE, quantity: 1 }] }),
+      // The longest id a client may choose: the refund named after it is still reachable.
+      requestReturn({ orderId, lines: [{ sku: CABLE, quantity: 1 }], returnId: `race-${'x'.repeat(59)}` }),
     ]);
     expect(cancelled.status).toBe(409);
     expect(returned.status).toBe(201);
     const returnId = returned.body.returnId as string;
+    expect(returnId).toHaveLength(64);
     const booked = await untilReturn(returnId, (v) => v.parcels.length > 0);
     for (const type of ['PICKED_UP', 'IN_TRANSIT', 'DELIVERED']) await scan(booked.parcels[0].waybill, type);
     await untilReturn(returnId, (v) => v.waitingOn === 'warehouse');
@@ -656,6 +658,9 @@ describe('a return racing the order’s cancellation', () => {
     await untilReturn(returnId, (v) => v.status === 'CLOSED');
 
     expect(await refundsOf(orderId)).toEqual([{ reason: 'return_received', amount: 3900, status: 'REFUNDED' }]);
+    const refund = await call('GET', `/v1/refunds/${returnId}-refund`, undefined, TOKENS.alice);
+    expect(refund.status).toBe(200);
+    expect(refund.body).toMatchObject({ origin: 'return', amount: 3900, status: 'REFUNDED' });
     const order = await until(orderId, (v) => v.payment.refunded === 3900);
     expect(order.status).not.toBe('CANCELLED');
   });
