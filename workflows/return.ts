@@ -1,4 +1,4 @@
-import { condition, getExternalWorkflowHandle, setHandler } from '@temporalio/workflow';
+import { condition, getExternalWorkflowHandle, isCancellation, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { ReturnActivities } from '../activities/types';
 import type { Actor } from '../domain/case';
 import { SYSTEM_ACTOR } from '../domain/case';
@@ -320,10 +320,9 @@ export async function returnWorkflow(input: ReturnInput): Promise<ReturnView> {
         await act.cancelShipment({ orderId, shipmentId: parcel.shipmentId, waybill: parcel.waybill });
       } catch (error) {
         if (failureType(error) !== PROVIDER_ERRORS.refused) throw error;
-        // Collected just now: the return goes on.
+        // Collected just now: the return goes on. Otherwise the carrier no longer holds the booking at all.
         await syncParcel(parcel);
         if (handed()) break;
-        throw error;
       }
       parcel.status = 'CANCELLED';
       ret.slaDeadline = undefined;
@@ -364,6 +363,15 @@ export async function returnWorkflow(input: ReturnInput): Promise<ReturnView> {
       }
     }
     if (receipt) {
+      if (parcel.status === 'BOOKED') {
+        // Brought to the warehouse without the carrier: the courier must not call for it any more.
+        try {
+          await act.cancelShipment({ orderId, shipmentId: parcel.shipmentId, waybill: parcel.waybill });
+          parcel.status = 'CANCELLED';
+        } catch (error) {
+          if (failureType(error) !== PROVIDER_ERRORS.refused) throw error;
+        }
+      }
       ret.clear('return_parcel_lost');
       ret.receivedAt = receipt.at;
       ret.receivedBy = receipt.actor.principal;
@@ -402,7 +410,12 @@ export async function returnWorkflow(input: ReturnInput): Promise<ReturnView> {
     const result = await child.result();
     ret.refund.status = result.status;
     await act.resettleOrder({ orderId });
-    return result.status === 'REFUNDED' ? 'refunded' : 'refund_rejected';
+    if (result.status === 'REFUNDED') return 'refunded';
+    await core.notifyStaff(
+      'return_refund_rejected',
+      `return ${returnId}: the refund of ${amount} was rejected (${result.rejectReason ?? 'no reason'})`,
+    );
+    return 'refund_rejected';
   }
 
   /** Ships the same goods again: reserved, booked and followed like an order's parcels, until delivered. */
@@ -534,11 +547,21 @@ export async function returnWorkflow(input: ReturnInput): Promise<ReturnView> {
     await close(outcome, SYSTEM_ACTOR, outcomeReason(outcome, input.failedGoods));
   } catch (error) {
     if (error instanceof ReturnEnded) return ret.view();
-    if (!(error instanceof StepAbandoned)) throw error;
-    ret.flag('failed', error.message);
     ret.taken = true;
-    ret.rejectReason = error.message;
-    await core.compensate(() => core.moveTo('REJECTED', core.recoveredBy(), error.message));
+    if (error instanceof StepAbandoned) {
+      ret.flag('failed', error.message);
+      ret.rejectReason = error.message;
+      await core.compensate(() => core.moveTo('REJECTED', core.recoveredBy(), error.message));
+    } else if (isCancellation(error)) {
+      // Cancelled in Temporal by ops: what the return holds (claimed units, an open booking) is given back first.
+      ret.rejectReason = 'workflow cancelled';
+      await core.compensate(() =>
+        core.moveTo('REJECTED', { principal: workflowInfo().workflowId, role: 'system' }, 'workflow cancelled'),
+      );
+      throw error;
+    } else {
+      throw error;
+    }
   } finally {
     if (isReturnTerminal(ret.status)) await tellOrder();
   }

@@ -257,7 +257,6 @@ describe('return workflow', () => {
       await scan(fakes, handle, waybill, 'EXCEPTION', 'lost');
       const lost = await waitForReturn(handle, (v) => v.attentionReasons.includes('return_parcel_lost'), 'flagged');
       expect(lost.waitingOn).toBe('agent');
-      expect(fakes.staffTopics()).toContain('return_parcel_lost');
 
       await expectRejection(
         handle.executeUpdate(refundLostReturnUpdate, { args: [{ actor: warehouseActor, reason: 'lost' }] }),
@@ -272,6 +271,7 @@ describe('return workflow', () => {
       expect(done.history.at(-1)).toMatchObject({ actor: 'alice', reason: 'carrier confirmed loss' });
       expect(fakes.names()).not.toContain('restockReturn');
       expect(fakes.payments.get('pay_o-r6')!.refundedAmount).toBe(PRICE_B);
+      expect(fakes.staffTopics()).toContain('return_parcel_lost');
     });
   });
 
@@ -325,6 +325,54 @@ describe('return workflow', () => {
       expect(done.refund).toBeUndefined();
       expect(fakes.argsOf('commitStock')).toEqual(['WH1']);
       expect(fakes.argsOf('restockReturn')).toHaveLength(1);
+    });
+  });
+
+  it('takes goods brought to the warehouse before any hand-over, and cancels the courier', async () => {
+    const fakes = fakeActivities();
+    await withWorker(fakes, async () => {
+      const input = returnInput({ orderId: 'o-r10' });
+      const { handle } = await startReturn(env().client, input);
+      const booked = await waitForReturn(handle, (v) => v.parcels.length === 1, 'a pickup');
+      const received = await handle.executeUpdate(receiveReturnUpdate, { args: [{ actor: warehouseActor }] });
+      expect(received.status).toBe('RECEIVED');
+      expect(returnParcel(received).status).toBe('CANCELLED');
+      expect(fakes.argsOf('cancelShipment')).toEqual([returnParcel(booked).waybill]);
+      expect(statuses(received)).toEqual(['REQUESTED', 'APPROVED', 'RECEIVED']);
+    });
+  });
+
+  it('closes as refund_rejected and tells staff when the refund case finds nothing left to refund', async () => {
+    const fakes = fakeActivities();
+    await withWorker(fakes, async () => {
+      const { handle } = await startReturn(env().client, returnInput({ orderId: 'o-r11' }));
+      const booked = await waitForReturn(handle, (v) => v.parcels.length === 1, 'a pickup');
+      await carry(fakes, handle, returnParcel(booked).waybill);
+      await handle.executeUpdate(receiveReturnUpdate, { args: [{ actor: warehouseActor }] });
+      await handle.executeUpdate(inspectReturnUpdate, {
+        args: [{ actor: warehouseActor, lines: [{ sku: 'SKU-A', quantity: 1, passed: true }] }],
+      });
+      const done = await handle.result();
+      expect(done).toMatchObject({ status: 'CLOSED', outcome: 'refund_rejected' });
+      expect(done.refund).toMatchObject({ amount: PRICE_A, status: 'REJECTED' });
+      expect(fakes.staffTopics()).toContain('return_refund_rejected');
+    });
+  });
+
+  it('gives back the claimed units and the booking when ops cancel the workflow', async () => {
+    const fakes = fakeActivities();
+    await withWorker(fakes, async () => {
+      const input = returnInput({ orderId: 'o-r12' });
+      const { handle } = await startReturn(env().client, input);
+      const booked = await waitForReturn(handle, (v) => v.parcels.length === 1, 'a pickup');
+      await handle.cancel();
+      await expect(handle.result()).rejects.toThrow();
+      expect(fakes.argsOf('cancelShipment')).toEqual([returnParcel(booked).waybill]);
+      expect(fakes.returnClaims.has(input.returnId)).toBe(false);
+      expect(fakes.returnRecords.at(-1)!.view).toMatchObject({
+        status: 'REJECTED',
+        rejectReason: 'workflow cancelled',
+      });
     });
   });
 
