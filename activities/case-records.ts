@@ -108,3 +108,31 @@ export function caseActivities(fork: () => EntityManager): CaseActivities {
     },
   };
 }
+
+/** The values of the decision columns (decided_by, decided_role, decision, decision_id, decision_reason, decided_at). */
+export function decisionValues(decision?: {
+  actor: { principal: string; role: string };
+  decision: string;
+  decisionId: string;
+  reason?: string;
+  at: string;
+}): (string | null)[] {
+  return [
+    decision?.actor.principal ?? null,
+    decision?.actor.role ?? null,
+    decision?.decision ?? null,
+    decision?.decisionId ?? null,
+    decision?.reason ?? null,
+    decision?.at ?? null,
+  ];
+}
+
+/** The values of the columns every case table has for ops (needs_attention, attention_reason, escalation_level, sla_deadline). */
+export function attentionValues(view: {
+  needsAttention: boolean;
+  attentionReasons: string[];
+  escalationLevel: number;
+  slaDeadline?: string;
+}): (string | number | boolean | null)[] {
+  return [view.needsAttention, view.attentionReasons.join(',') || null, view.escalationLevel, view.slaDeadline ?? null];
+}

@@ -4,7 +4,7 @@ import type { PaymentMethod } from '../domain/order';
 import type { GatewayPayment, PaymentGateway } from '../domain/ports';
 import type { RefundChannel } from '../domain/refund';
 import { CASE_ERRORS } from '../workflows/case/messages';
-import { recordTransition } from './case-records';
+import { attentionValues, decisionValues, recordTransition } from './case-records';
 import { lockOrderRow, syncOrderMoney } from './order-money';
 import { recordFact } from './payment-facts';
 import { providerCall } from './provider';
@@ -190,20 +190,12 @@ export function refundActivities(
             view.requestedBy.principal,
             view.requestedBy.role,
             view.approver,
-            view.decision?.actor.principal ?? null,
-            view.decision?.actor.role ?? null,
-            view.decision?.decision ?? null,
-            view.decision?.decisionId ?? null,
-            view.decision?.reason ?? null,
-            view.decision?.at ?? null,
+            ...decisionValues(view.decision),
             view.rejectReason ?? null,
             view.note ?? null,
             view.lines ? JSON.stringify(view.lines) : null,
             view.includeShipping ?? false,
-            view.needsAttention,
-            view.attentionReasons.join(',') || null,
-            view.escalationLevel,
-            view.slaDeadline ?? null,
+            ...attentionValues(view),
             version,
             view.requestedAt,
           ],

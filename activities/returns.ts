@@ -4,7 +4,7 @@ import { sumQuantities, type Address } from '../domain/order';
 import type { Carrier } from '../domain/ports';
 import { RETURN_TERMINAL_STATUSES, returnEligibilityRefusal, type ReturnClaim } from '../domain/return';
 import { CASE_ERRORS } from '../workflows/case/messages';
-import { recordTransition } from './case-records';
+import { attentionValues, decisionValues, recordTransition } from './case-records';
 import { CAPTURED_OF_ORDER, REFUNDED_OF_ORDER } from './order-money';
 import { providerCall } from './provider';
 import { lockLevels } from './stock';
@@ -174,12 +174,7 @@ export function returnActivities(
             view.requestedBy.principal,
             view.requestedBy.role,
             view.approver,
-            view.decision?.actor.principal ?? null,
-            view.decision?.actor.role ?? null,
-            view.decision?.decision ?? null,
-            view.decision?.decisionId ?? null,
-            view.decision?.reason ?? null,
-            view.decision?.at ?? null,
+            ...decisionValues(view.decision),
             view.rejectReason ?? null,
             view.outcome ?? null,
             view.waitingOn,
@@ -188,10 +183,7 @@ export function returnActivities(
             view.inspection ? JSON.stringify(view.inspection) : null,
             view.refund?.refundId ?? null,
             view.refund?.amount ?? null,
-            view.needsAttention,
-            view.attentionReasons.join(',') || null,
-            view.escalationLevel,
-            view.slaDeadline ?? null,
+            ...attentionValues(view),
             version,
             view.requestedAt,
           ],

@@ -18,7 +18,7 @@ import { CaseTypeKey } from '../workflows/search-attributes';
 import type { ApiDeps } from './app';
 import { actorOf } from './auth';
 import { Problem, PROBLEM_BASE, toProblem } from './problems';
-import { writeAudit } from './records';
+import { isoTime, writeAudit } from './records';
 import { idempotencyHeaders, problems } from './schemas';
 
 /** What the API needs to know of a case type to read one, act on it and audit what was done. */
@@ -299,4 +299,76 @@ export function caseApi<V>(deps: ApiDeps, kind: CaseKind<V>) {
   }
 
   return { currentView, audited, describe, replay, requestedId, startOnce, registerActions };
+}
+
+/** The columns every case queue reads besides the case type's own. */
+export interface QueueRow {
+  id: string;
+  order_id: string;
+  customer_id: string;
+  escalation_level: number;
+  needs_attention: boolean;
+  attention_reason: string | null;
+  sla_deadline: string | null;
+  created_at: string;
+  age_seconds: number;
+}
+
+/** The filters and paging every case queue takes; `where` and `params` add the case type's own filters. */
+export interface QueueQuery {
+  status?: string[];
+  orderId?: string;
+  needsAttention?: boolean;
+  limit: number;
+  offset: number;
+  where?: string[];
+  params?: unknown[];
+}
+
+/** One page of a case table (`refunds`, `returns`, …), oldest first, with its total under the same filters. */
+export async function queuePage<R extends QueueRow>(
+  em: EntityManager,
+  table: string,
+  columns: string,
+  query: QueueQuery,
+): Promise<{ rows: R[]; total: number }> {
+  const where = [...(query.where ?? [])];
+  const params = [...(query.params ?? [])];
+  if (query.status?.length) {
+    where.push('status in (?)');
+    params.push(query.status);
+  }
+  if (query.orderId) {
+    where.push('order_id = ?');
+    params.push(query.orderId);
+  }
+  if (query.needsAttention !== undefined) {
+    where.push('needs_attention = ?');
+    params.push(query.needsAttention);
+  }
+  const clause = where.length > 0 ? `where ${where.join(' and ')}` : '';
+  const [rows, [{ total }]] = await Promise.all([
+    em.execute<R[]>(
+      `select id, order_id, customer_id, ${columns}, escalation_level, needs_attention, attention_reason, sla_deadline,
+              created_at, floor(extract(epoch from now() - created_at))::int as age_seconds
+         from ${table} ${clause} order by created_at, id limit ? offset ?`,
+      [...params, query.limit, query.offset],
+    ),
+    em.execute<{ total: number }[]>(`select count(*)::int as total from ${table} ${clause}`, params),
+  ]);
+  return { rows, total };
+}
+
+/** What every queue item says besides the case type's own fields. */
+export function queueFields(row: QueueRow) {
+  return {
+    orderId: row.order_id,
+    customerId: row.customer_id,
+    escalationLevel: row.escalation_level,
+    needsAttention: row.needs_attention,
+    ...(row.attention_reason ? { attentionReason: row.attention_reason } : {}),
+    ...(row.sla_deadline ? { slaDeadline: isoTime(row.sla_deadline) } : {}),
+    requestedAt: isoTime(row.created_at),
+    ageSeconds: row.age_seconds,
+  };
 }

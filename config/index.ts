@@ -22,6 +22,19 @@ const duration = (fallback: string) =>
       }
     });
 
+/** A comma-separated list of names from `allowed`. */
+const commaList = <T extends string>(allowed: readonly [T, ...T[]], fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((value) =>
+      value
+        .split(',')
+        .map((name) => name.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.enum(allowed)));
+
 const minorUnits = (fallback: number) => z.coerce.number().int().nonnegative().default(fallback);
 
 const tokens = z
@@ -100,29 +113,14 @@ const schema = z.object({
   REFUND_AUTO_APPROVE_LIMIT: minorUnits(10_000),
   REFUND_AGENT_LIMIT: minorUnits(200_000),
   REFUND_APPROVAL_SLA: duration('24h'),
-  REFUND_AUTO_APPROVE_REASONS: z
-    .string()
-    .default('customer_request_before_shipment,duplicate_payment,wrong_amount,logistics_failure')
-    .transform((value) =>
-      value
-        .split(',')
-        .map((reason) => reason.trim())
-        .filter(Boolean),
-    )
-    .pipe(z.array(z.enum(REFUND_REASONS))),
+  REFUND_AUTO_APPROVE_REASONS: commaList(
+    REFUND_REASONS,
+    'customer_request_before_shipment,duplicate_payment,wrong_amount,logistics_failure',
+  ),
 
   RETURN_WINDOW: duration('7d'),
   RETURN_QUALITY_WINDOW: duration('15d'),
-  RETURN_AUTO_APPROVE_REASONS: z
-    .string()
-    .default('changed_mind')
-    .transform((value) =>
-      value
-        .split(',')
-        .map((reason) => reason.trim())
-        .filter(Boolean),
-    )
-    .pipe(z.array(z.enum(RETURN_REASONS))),
+  RETURN_AUTO_APPROVE_REASONS: commaList(RETURN_REASONS, 'changed_mind'),
   RETURN_APPROVAL_SLA: duration('24h'),
   RETURN_HANDOVER_WINDOW: duration('7d'),
 

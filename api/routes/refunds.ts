@@ -25,9 +25,19 @@ import {
 import { CustomerIdKey } from '../../workflows/search-attributes';
 import type { ApiDeps } from '../app';
 import { actorOf } from '../auth';
-import { caseAction, caseApi, hashRequest, recoverAction, type CaseAction, type CaseKind } from '../cases';
+import {
+  caseAction,
+  caseApi,
+  hashRequest,
+  queueFields,
+  queuePage,
+  recoverAction,
+  type CaseAction,
+  type CaseKind,
+  type QueueRow,
+} from '../cases';
 import { Problem, type FieldError } from '../problems';
-import { isoTime, refundRequestFromDb, refundStatusFromDb, refundViewFromDb, type RefundRequest } from '../records';
+import { refundRequestFromDb, refundStatusFromDb, refundViewFromDb, type RefundRequest } from '../records';
 import { REFUND_QUEUE_ROLES, REFUND_READER_ROLES, REFUND_REQUESTER_ROLES } from '../roles';
 import {
   idempotencyHeaders,
@@ -385,51 +395,24 @@ export function refundRoutes(deps: ApiDeps): FastifyPluginAsyncZod {
         },
       },
       async (request) => {
-        const query = request.query;
-        const where: string[] = [];
-        const params: unknown[] = [];
-        if (query.status?.length) {
-          where.push(`status in (${query.status.map(() => '?').join(', ')})`);
-          params.push(...query.status);
-        }
-        if (query.orderId) {
-          where.push('order_id = ?');
-          params.push(query.orderId);
-        }
-        if (query.escalated !== undefined)
-          where.push(query.escalated ? 'escalation_level > 0' : 'escalation_level = 0');
-        if (query.needsAttention !== undefined) {
-          where.push('needs_attention = ?');
-          params.push(query.needsAttention);
-        }
-        const clause = where.length > 0 ? `where ${where.join(' and ')}` : '';
-        const em = deps.orm.em.fork();
-        const [rows, [{ total }]] = await Promise.all([
-          em.execute<RefundListRow[]>(
-            `select id, order_id, customer_id, status, amount, currency, reason, approver, escalation_level,
-                    needs_attention, attention_reason, sla_deadline, created_at,
-                    floor(extract(epoch from now() - created_at))::int as age_seconds
-               from refunds ${clause} order by created_at, id limit ? offset ?`,
-            [...params, query.limit, query.offset],
-          ),
-          em.execute<{ total: number }[]>(`select count(*)::int as total from refunds ${clause}`, params),
-        ]);
+        const { query } = request;
+        const escalated =
+          query.escalated === undefined ? [] : [query.escalated ? 'escalation_level > 0' : 'escalation_level = 0'];
+        const { rows, total } = await queuePage<RefundListRow>(
+          deps.orm.em.fork(),
+          'refunds',
+          'status, amount, currency, reason, approver',
+          { ...query, where: escalated },
+        );
         return {
           items: rows.map((r) => ({
             refundId: r.id,
-            orderId: r.order_id,
-            customerId: r.customer_id,
             status: r.status,
             amount: r.amount,
             currency: r.currency,
             reason: r.reason,
             approver: r.approver,
-            escalationLevel: r.escalation_level,
-            needsAttention: r.needs_attention,
-            ...(r.attention_reason ? { attentionReason: r.attention_reason } : {}),
-            ...(r.sla_deadline ? { slaDeadline: isoTime(r.sla_deadline) } : {}),
-            requestedAt: isoTime(r.created_at),
-            ageSeconds: r.age_seconds,
+            ...queueFields(r),
           })),
           total,
           limit: query.limit,
@@ -442,19 +425,10 @@ export function refundRoutes(deps: ApiDeps): FastifyPluginAsyncZod {
   };
 }
 
-interface RefundListRow {
-  id: string;
-  order_id: string;
-  customer_id: string;
+interface RefundListRow extends QueueRow {
   status: RefundView['status'];
   amount: number;
   currency: string;
   reason: RefundReason;
   approver: RefundView['approver'];
-  escalation_level: number;
-  needs_attention: boolean;
-  attention_reason: string | null;
-  sla_deadline: string | null;
-  created_at: string;
-  age_seconds: number;
 }

@@ -30,7 +30,17 @@ import {
 import { CustomerIdKey } from '../../workflows/search-attributes';
 import type { ApiDeps } from '../app';
 import { actorOf } from '../auth';
-import { caseAction, caseApi, hashRequest, recoverAction, type CaseAction, type CaseKind } from '../cases';
+import {
+  caseAction,
+  caseApi,
+  hashRequest,
+  queueFields,
+  queuePage,
+  recoverAction,
+  type CaseAction,
+  type CaseKind,
+  type QueueRow,
+} from '../cases';
 import { Problem } from '../problems';
 import { isoTime, returnRequestFromDb, returnStatusFromDb, returnViewFromDb, type ReturnRequest } from '../records';
 import { RETURN_QUEUE_ROLES, RETURN_READER_ROLES, RETURN_REQUESTER_ROLES } from '../roles';
@@ -397,43 +407,21 @@ export function returnRoutes(deps: ApiDeps): FastifyPluginAsyncZod {
         },
       },
       async (request) => {
-        const query = request.query;
-        const where: string[] = [];
-        const params: unknown[] = [];
-        if (query.status?.length) {
-          where.push('status in (?)');
-          params.push(query.status);
-        }
-        if (query.orderId) {
-          where.push('order_id = ?');
-          params.push(query.orderId);
-        }
-        const flagged = query.needsAttention ?? query.flagged;
-        if (flagged !== undefined) {
-          where.push('needs_attention = ?');
-          params.push(flagged);
-        }
-        if (query.waitingOn) {
-          where.push('waiting_on = ?');
-          params.push(query.waitingOn);
-        }
-        const clause = where.length > 0 ? `where ${where.join(' and ')}` : '';
-        const em = deps.orm.em.fork();
-        const [rows, [{ total }]] = await Promise.all([
-          em.execute<ReturnListRow[]>(
-            `select id, order_id, customer_id, status, lines, reason, type, method, approver, waiting_on, outcome,
-                    escalation_level, needs_attention, attention_reason, sla_deadline, created_at,
-                    floor(extract(epoch from now() - created_at))::int as age_seconds
-               from returns ${clause} order by created_at, id limit ? offset ?`,
-            [...params, query.limit, query.offset],
-          ),
-          em.execute<{ total: number }[]>(`select count(*)::int as total from returns ${clause}`, params),
-        ]);
+        const { query } = request;
+        const { rows, total } = await queuePage<ReturnListRow>(
+          deps.orm.em.fork(),
+          'returns',
+          'status, lines, reason, type, method, approver, waiting_on, outcome',
+          {
+            ...query,
+            needsAttention: query.needsAttention ?? query.flagged,
+            where: query.waitingOn ? ['waiting_on = ?'] : [],
+            params: query.waitingOn ? [query.waitingOn] : [],
+          },
+        );
         return {
           items: rows.map((r) => ({
             returnId: r.id,
-            orderId: r.order_id,
-            customerId: r.customer_id,
             status: r.status,
             lines: r.lines,
             reason: r.reason,
@@ -442,12 +430,7 @@ export function returnRoutes(deps: ApiDeps): FastifyPluginAsyncZod {
             approver: r.approver,
             waitingOn: r.waiting_on,
             ...(r.outcome ? { outcome: r.outcome } : {}),
-            escalationLevel: r.escalation_level,
-            needsAttention: r.needs_attention,
-            ...(r.attention_reason ? { attentionReason: r.attention_reason } : {}),
-            ...(r.sla_deadline ? { slaDeadline: isoTime(r.sla_deadline) } : {}),
-            requestedAt: isoTime(r.created_at),
-            ageSeconds: r.age_seconds,
+            ...queueFields(r),
           })),
           total,
           limit: query.limit,
@@ -460,10 +443,7 @@ export function returnRoutes(deps: ApiDeps): FastifyPluginAsyncZod {
   };
 }
 
-interface ReturnListRow {
-  id: string;
-  order_id: string;
-  customer_id: string;
+interface ReturnListRow extends QueueRow {
   status: ReturnView['status'];
   lines: ReturnView['lines'];
   reason: ReturnView['reason'];
@@ -472,10 +452,4 @@ interface ReturnListRow {
   approver: ReturnView['approver'];
   waiting_on: ReturnView['waitingOn'];
   outcome: ReturnView['outcome'] | null;
-  escalation_level: number;
-  needs_attention: boolean;
-  attention_reason: string | null;
-  sla_deadline: string | null;
-  created_at: string;
-  age_seconds: number;
 }

@@ -337,3 +337,24 @@ export function fakeActivities(stock: StockMap = { WH1: { 'SKU-A': 100, 'SKU-B':
 }
 
 export type FakeActivities = ReturnType<typeof fakeActivities>;
+
+/** A payment the gateway captured for an order, as the order workflow would have left it. */
+export function capturedPayment(
+  fakes: FakeActivities,
+  orderId: string,
+  amount: number,
+  paymentId = `pay_${orderId}`,
+): GatewayPayment {
+  const payment: GatewayPayment = {
+    paymentId,
+    orderId,
+    method: 'card',
+    status: 'captured',
+    amount,
+    currency: 'CNY',
+    capturedAmount: amount,
+    refundedAmount: 0,
+  };
+  fakes.payments.set(paymentId, payment);
+  return payment;
+}

@@ -1,11 +1,10 @@
 import { ApplicationFailure } from '@temporalio/common';
-import type { GatewayPayment } from '../../domain/ports';
 import type { refundWorkflow } from '../../workflows';
 import { decideRefundUpdate, refundStateQuery, retryRefundUpdate } from '../../workflows/refund-messages';
 import { recoverStepUpdate } from '../../workflows/case/messages';
 import { cancelOrderUpdate, orderStateQuery, paymentNotificationSignal } from '../../workflows/messages';
 import { expectRejection } from '../helpers/assertions';
-import { fakeActivities, type FakeActivities } from '../helpers/fake-activities';
+import { capturedPayment, fakeActivities, type FakeActivities } from '../helpers/fake-activities';
 import { agent, financeActor, opsActor, supervisor } from '../helpers/fixtures';
 import {
   HOUR,
@@ -19,22 +18,6 @@ import {
 } from '../helpers/workflow-env';
 
 const { withWorker, env } = workflowTestEnv();
-
-/** A payment the gateway captured for an order, as the order workflow would have left it. */
-function capturedPayment(fakes: FakeActivities, orderId: string, amount: number, paymentId = `pay_${orderId}`) {
-  const payment: GatewayPayment = {
-    paymentId,
-    orderId,
-    method: 'card',
-    status: 'captured',
-    amount,
-    currency: 'CNY',
-    capturedAmount: amount,
-    refundedAmount: 0,
-  };
-  fakes.payments.set(paymentId, payment);
-  return payment;
-}
 
 const decide = (
   decision: 'approve' | 'reject',

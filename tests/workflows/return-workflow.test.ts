@@ -1,5 +1,4 @@
 import type { WorkflowHandle } from '@temporalio/client';
-import type { GatewayPayment } from '../../domain/ports';
 import type { RefundView } from '../../domain/refund';
 import type { ReturnView } from '../../domain/return';
 import { CASE_ERRORS } from '../../workflows/case/messages';
@@ -18,7 +17,7 @@ import {
   returnStateQuery,
 } from '../../workflows/return-messages';
 import { expectRejection } from '../helpers/assertions';
-import { CATALOGUE, fakeActivities, type FakeActivities } from '../helpers/fake-activities';
+import { capturedPayment, CATALOGUE, fakeActivities, type FakeActivities } from '../helpers/fake-activities';
 import { agent, supervisor, warehouseActor } from '../helpers/fixtures';
 import {
   deliverAll,
@@ -37,22 +36,6 @@ import {
 const { withWorker, env } = workflowTestEnv();
 const PRICE_A = CATALOGUE['SKU-A'].price;
 const PRICE_B = CATALOGUE['SKU-B'].price;
-
-/** A payment the gateway captured for the order, as the order workflow would have left it. */
-function capturedPayment(fakes: FakeActivities, orderId: string, amount: number): GatewayPayment {
-  const payment: GatewayPayment = {
-    paymentId: `pay_${orderId}`,
-    orderId,
-    method: 'card',
-    status: 'captured',
-    amount,
-    currency: 'CNY',
-    capturedAmount: amount,
-    refundedAmount: 0,
-  };
-  fakes.payments.set(payment.paymentId, payment);
-  return payment;
-}
 
 /** The carrier scans the parcel and posts its webhook to the return. */
 async function scan(
