@@ -6,21 +6,29 @@ import path from 'node:path';
 import { parseDuration } from '../domain/duration';
 import { Api, Driver, expectedOutcome, TERMINAL, type OrderRecord, type Outage } from './chaos/driver';
 import { planOrders, seededRandom } from './chaos/plan';
-import { openRefunds, reconcile, snapshotStock, unsettledRecords, type Check } from './chaos/reconcile';
+import { openRefunds, openReturns, reconcile, snapshotStock, unsettledRecords, type Check } from './chaos/reconcile';
 import { pickPorts, Tree } from './chaos/tree';
 
 /**
  * Chaos test (`npm run chaos`): runs the all-in-one tree (`tsx scripts/start.ts`) on a fresh data directory,
- * places CHAOS_ORDERS orders of every payment method through the API, and partial refunds of some once shipped,
- * while SIGKILLing the whole tree CHAOS_KILLS times and restarting it on the same data, waits until every order and
- * every refund case is over, then reconciles PostgreSQL (the engine's tables and the sandbox providers') and exits 1
- * on any mismatch.
+ * places CHAOS_ORDERS orders of every payment method through the API, partial refunds of some once shipped and
+ * returns of some once delivered, while SIGKILLing the whole tree CHAOS_KILLS times and restarting it on the same
+ * data, waits until every order, refund case and return case is over, then reconciles PostgreSQL (the engine's tables
+ * and the sandbox providers') and Temporal, and exits 1 on any mismatch.
  */
 
 const ROOT = path.resolve(__dirname, '..');
-const TOKENS = { system: 'chaos-system', ops: 'chaos-ops', agent: 'chaos-agent' };
-/** One principal per token: the agent approving a refund must not be who requested it (the shop, as system). */
-const API_TOKENS = `${TOKENS.system}=system:chaos-shop,${TOKENS.ops}=ops:chaos-ops,${TOKENS.agent}=agent:chaos-agent`;
+const TOKENS = { system: 'chaos-system', ops: 'chaos-ops', agent: 'chaos-agent', warehouse: 'chaos-warehouse' };
+/**
+ * One principal per token: the agent approving a refund or a return must not be who requested it (the shop, as
+ * system); the warehouse receives and inspects returned goods.
+ */
+const API_TOKENS = [
+  `${TOKENS.system}=system:chaos-shop`,
+  `${TOKENS.ops}=ops:chaos-ops`,
+  `${TOKENS.agent}=agent:chaos-agent`,
+  `${TOKENS.warehouse}=warehouse:chaos-warehouse`,
+].join(',');
 /** The engine's default; the first refund of a refund scenario order stays within it to be approved by the system. */
 const REFUND_AUTO_APPROVE_LIMIT = 10_000;
 
@@ -128,7 +136,7 @@ async function main(): Promise<number> {
     ? Number(env.REFUND_AUTO_APPROVE_LIMIT)
     : REFUND_AUTO_APPROVE_LIMIT;
   const knobs = Object.keys(env)
-    .filter((name) => name in TREE_DEFAULTS || /^(ORDER_|SANDBOX_|STEP_|WORKER_|RISK_|REFUND_)/.test(name))
+    .filter((name) => name in TREE_DEFAULTS || /^(ORDER_|SANDBOX_|STEP_|WORKER_|RISK_|REFUND_|RETURN_)/.test(name))
     .sort()
     .map((name) => `${name}=${env[name]}`);
 
@@ -222,24 +230,27 @@ async function main(): Promise<number> {
     for (let waited = 0; waited < 30_000 && (await unsettledRecords(dbUrl, records)).length > 0; waited += 1000) {
       await sleep(1000);
     }
-    // Refund cases outlive their orders (a cancel after capture ends the order while its refund runs on): they must
-    // all be over too, within the same deadline, giving up sooner when none moved for CHAOS_STALL.
-    let refundsOpen = await openRefunds(dbUrl, records);
-    let refundsMovedAt = Date.now();
-    while (refundsOpen.length > 0 && Date.now() < deadline && Date.now() - refundsMovedAt < settings.stallMs) {
+    // Refund and return cases outlive their orders (a cancel after capture ends the order while its refund runs on, a
+    // return asked for after completion runs on its own): they must all be over too, within the same deadline, giving
+    // up sooner when none moved for CHAOS_STALL.
+    const openCases = async () => [...(await openRefunds(dbUrl, records)), ...(await openReturns(dbUrl, records))];
+    let casesOpen = await openCases();
+    let casesMovedAt = Date.now();
+    while (casesOpen.length > 0 && Date.now() < deadline && Date.now() - casesMovedAt < settings.stallMs) {
       await sleep(1000);
-      const now = await openRefunds(dbUrl, records);
-      if (now.join() !== refundsOpen.join()) refundsMovedAt = Date.now();
-      refundsOpen = now;
+      const now = await openCases();
+      if (now.join() !== casesOpen.join()) casesMovedAt = Date.now();
+      casesOpen = now;
     }
-    const refundsDrainedAt = Date.now();
+    const casesDrainedAt = Date.now();
     say(
-      refundsOpen.length
-        ? `gave up waiting for refunds with ${refundsOpen.length} not over: ${refundsOpen.slice(0, 8).join(', ')}`
-        : `all refunds terminal ${seconds(refundsDrainedAt - drainedAt)} after the orders`,
+      casesOpen.length
+        ? `gave up waiting for refunds and returns, ${casesOpen.length} not over: ${casesOpen.slice(0, 8).join(', ')}`
+        : `all refunds and returns terminal ${seconds(casesDrainedAt - drainedAt)} after the orders`,
     );
 
-    const result = await reconcile(dbUrl, records, snapshot, outages, paymentWindowMs);
+    const temporal = { address: `127.0.0.1:${temporalPort}`, namespace: env.TEMPORAL_NAMESPACE || 'default' };
+    const result = await reconcile(dbUrl, temporal, records, snapshot, outages, paymentWindowMs);
     const all = [...records.values()];
     const statusOf = (r: OrderRecord) => result.statusOf.get(r.plan.orderId) ?? 'MISSING';
     console.log('\nFigures');
@@ -276,6 +287,30 @@ async function main(): Promise<number> {
         `requests retried through outages: ${asked.filter((f) => (f.request?.attempts ?? 0) > 1 || (f.approval?.attempts ?? 0) > 1).length}`,
     );
     console.log(`  refund cases:        ${tally([...result.refundCases].sort())}`);
+    const returns = all.flatMap((r) => (r.return ? [r.return] : []));
+    const plannedReturns = all.filter((r) => r.plan.return).map((r) => r.plan.return!);
+    console.log(
+      `  returns planned: ${plannedReturns.length} (${tally(
+        plannedReturns.map((p) => `${p.reason}/${p.type}/${p.method}`).sort(),
+      )})`,
+    );
+    console.log(
+      `  returns requested by the driver: ${returns.filter((r) => r.request).length}, asked at order status ` +
+        `${tally(returns.flatMap((r) => (r.orderStatus ? [r.orderStatus] : [])).sort())}; ` +
+        `422 refusals asked again: ${returns.reduce((n, r) => n + r.refusals.length, 0)}`,
+    );
+    console.log(
+      `  return answers:      ${tally(
+        returns
+          .flatMap((r) =>
+            (['request', 'approval', 'receipt', 'inspection'] as const).flatMap((kind) =>
+              r[kind] ? [`${kind} ${r[kind].status}`] : [],
+            ),
+          )
+          .sort(),
+      )}; actions repeated: ${returns.reduce((n, r) => n + r.repeats, 0)}`,
+    );
+    console.log(`  return cases:        ${tally([...result.returnCases].sort()) || '-'}`);
     console.log(
       `  receipt confirmations planned: ${all.filter((r) => r.plan.confirm).length} (the rest auto-complete)`,
     );
@@ -287,8 +322,8 @@ async function main(): Promise<number> {
       `  drain after the last restart: ${open.length ? `gave up, ${open.length} open` : seconds(drainedAt - lastUp)}`,
     );
     console.log(
-      `  refunds drained after the orders: ` +
-        `${refundsOpen.length ? `gave up, ${refundsOpen.length} open` : seconds(refundsDrainedAt - drainedAt)}`,
+      `  refunds and returns drained after the orders: ` +
+        `${casesOpen.length ? `gave up, ${casesOpen.length} open` : seconds(casesDrainedAt - drainedAt)}`,
     );
 
     console.log('\nReconciliation');

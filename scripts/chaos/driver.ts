@@ -1,12 +1,15 @@
 import type { PlannedOrder, PlannedRefund } from './plan';
 
-/** The parts of an order view or problem answer the driver looks at. */
+/** The parts of an order or return view, or of a problem answer, the driver looks at. */
 export interface AnswerBody {
   status?: string;
   detail?: string;
   cancelReason?: string;
   totals?: { total?: number };
   payment?: { status?: string; transferReference?: string };
+  waitingOn?: string;
+  outcome?: string;
+  parcels?: { purpose?: string; status?: string }[];
 }
 
 export interface Answer {
@@ -38,6 +41,30 @@ export interface RefundRecord {
   approval?: Answer;
 }
 
+/**
+ * The planned return as the driver took it through: the request (422s while the order's record lags behind the
+ * workflow are kept apart, and asked again), the agent's approval, the warehouse's receipt and inspection.
+ */
+export interface ReturnRecord {
+  returnId: string;
+  /** The order's status when the driver first asked. */
+  orderStatus?: string;
+  /** 422 answers asked again later, oldest first. */
+  refusals: Answer[];
+  request?: Answer;
+  approval?: Answer;
+  receipt?: Answer;
+  inspection?: Answer;
+  /** Actions sent again because the last answer was no 200 while the return still called for them. */
+  repeats: number;
+  /** Last status, whom it waited on and its parcel's status, from the answers and GET /v1/returns/:id. */
+  lastStatus?: string;
+  waitingOn?: string;
+  parcelStatus?: string;
+  /** Set when the driver stopped following the return: it ended, or the driver gave up on it. */
+  done?: string;
+}
+
 export interface OrderRecord {
   plan: PlannedOrder;
   placement?: Answer;
@@ -47,6 +74,8 @@ export interface OrderRecord {
   confirmation?: Answer;
   /** The refunds of the plan, once requested (scenario refund). */
   refunds?: RefundRecord[];
+  /** The return of the plan, once asked for (scenario return). */
+  return?: ReturnRecord;
   /** Last status read through GET /v1/orders/:id; MISSING when the API knows no such order. */
   lastStatus?: string;
 }
@@ -62,8 +91,21 @@ const ADDRESS = {
   postalCode: '200000',
   country: 'CN',
 };
+/** Goods delivered to the customer: a return may be asked for. */
+const RETURNABLE = ['DELIVERED', 'COMPLETED'];
+const RETURN_TERMINAL = ['CLOSED', 'REJECTED', 'EXPIRED'];
 const ATTEMPT_TIMEOUT_MS = 30_000;
 const LOOK_TIMEOUT_MS = 10_000;
+/**
+ * How long a return request refused 422 is asked again: the API judges eligibility on the order's row, which may
+ * still say SHIPPED a moment after the workflow said DELIVERED. A refusal that outlasts this is the answer.
+ */
+const RETURN_REFUSAL_PATIENCE_MS = 60_000;
+/**
+ * Times the actions of one return are sent again after an answer other than 200 while the return still calls for them;
+ * after a 409 because an action already happened, the next look no longer does.
+ */
+const MAX_RETURN_ACTION_REPEATS = 5;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const placedOk = (answer?: Answer) => answer?.status === 200 || answer?.status === 201;
@@ -152,11 +194,13 @@ export class Driver {
   private readonly awaitingDelivery = new Set<string>();
   /** Orders whose planned refunds wait until they are shipped. */
   private readonly awaitingShipment = new Set<string>();
+  /** Orders whose planned return the driver has still to ask for or take through (approval, receipt, inspection). */
+  private readonly awaitingReturn = new Set<string>();
   private placing = true;
 
   constructor(
     private readonly api: Api,
-    private readonly tokens: { system: string; ops: string; agent: string },
+    private readonly tokens: { system: string; ops: string; agent: string; warehouse: string },
     private readonly concurrency: number,
     private readonly deadline: number,
     private readonly stallMs: number,
@@ -175,14 +219,14 @@ export class Driver {
 
   /**
    * Polls orders until every one is over (or the deadline passes, or none changed for stallMs), confirming
-   * receipt of those the plan says to once they are delivered and requesting the planned refunds once they are
-   * shipped. While placements go on it looks only at orders awaiting a confirmation or a refund, to leave the API to
-   * the placements; then at every order not known to be over, and at those still awaiting their refunds.
-   * Runs beside run() from the start.
+   * receipt of those the plan says to once they are delivered, requesting the planned refunds once they are
+   * shipped and taking the planned returns through once delivered. While placements go on it looks only at orders
+   * awaiting a confirmation, a refund or a return, to leave the API to the placements; then at every order not known
+   * to be over, and at those still awaiting their refunds or returns. Runs beside run() from the start.
    */
   async watch(): Promise<void> {
     for (;;) {
-      const waiting = new Set([...this.awaitingDelivery, ...this.awaitingShipment]);
+      const waiting = new Set([...this.awaitingDelivery, ...this.awaitingShipment, ...this.awaitingReturn]);
       const due = [...this.records.values()].filter(
         (r) =>
           waiting.has(r.plan.orderId) ||
@@ -191,9 +235,15 @@ export class Driver {
       const stalled = !this.placing && Date.now() - this.lastChange > this.stallMs;
       if ((!this.placing && due.length === 0) || stalled || Date.now() >= this.deadline || this.api.stopped) return;
       await pool(due, this.concurrency, async (record) => {
-        const status = await this.look(record);
+        // An order that has ended stays as it is; only its return is still followed.
+        const status = TERMINAL.includes(record.lastStatus ?? '') ? record.lastStatus : await this.look(record);
         if (status && REFUNDABLE.includes(status) && this.awaitingShipment.delete(record.plan.orderId)) {
           await this.requestRefunds(record, status);
+        }
+        // Before a confirmation of receipt, so that the return is asked for while the order is still DELIVERED.
+        if (this.awaitingReturn.has(record.plan.orderId)) {
+          await this.advanceReturn(record, record.lastStatus);
+          if (record.return?.done) this.awaitingReturn.delete(record.plan.orderId);
         }
         if (status === 'DELIVERED' && this.awaitingDelivery.delete(record.plan.orderId)) {
           record.confirmation = await this.api.send('POST', `/v1/orders/${record.plan.orderId}/confirm-receipt`, {
@@ -259,6 +309,89 @@ export class Driver {
     }
   }
 
+  /**
+   * Takes the planned return one step further each round, as shop, agent and warehouse would: asks for it once the
+   * goods are delivered, under its planned id (a repeat after a kill is the same request, answered 200); approves it
+   * as the agent when it awaits an agent; records the receipt once the carrier has delivered the parcel to the
+   * warehouse, then the planned inspection. Each decision and action carries an Idempotency-Key of its own, so a
+   * repeat after a kill is the same one; a 409 because it already happened is followed by a fresh look.
+   */
+  private async advanceReturn(record: OrderRecord, orderStatus: string | undefined): Promise<void> {
+    const planned = record.plan.return!;
+    const ret = (record.return ??= { returnId: planned.returnId, refusals: [], repeats: 0 });
+    const path = `/v1/returns/${encodeURIComponent(planned.returnId)}`;
+    const note = (answer: Answer) => {
+      if (!placedOk(answer) || !answer.body.status) return;
+      if (answer.body.status !== ret.lastStatus) this.lastChange = Date.now();
+      ret.lastStatus = answer.body.status;
+      ret.waitingOn = answer.body.waitingOn;
+      ret.parcelStatus = answer.body.parcels?.find((p) => p.purpose === 'return')?.status ?? ret.parcelStatus;
+    };
+    /** Sends an action once, and again while its last answer was no 200 and the return still calls for it. */
+    const act = async (field: 'approval' | 'receipt' | 'inspection', action: string, token: string, body: unknown) => {
+      const last = ret[field];
+      if (last?.status === 200) return;
+      if (last) {
+        if (ret.repeats >= MAX_RETURN_ACTION_REPEATS) return;
+        ret.repeats += 1;
+      }
+      ret[field] = await this.api.send('POST', `${path}/${action}`, {
+        token,
+        key: `${planned.returnId}-${action}`,
+        body,
+      });
+      this.lastChange = Date.now();
+      note(ret[field]);
+    };
+
+    if (!placedOk(ret.request)) {
+      if (!RETURNABLE.includes(orderStatus ?? '')) {
+        // The goods were never delivered: the order's own verdict says why.
+        if (TERMINAL.includes(orderStatus ?? '') || orderStatus === 'MISSING') ret.done = `order ${orderStatus}`;
+        return;
+      }
+      ret.orderStatus ??= orderStatus;
+      const answer = await this.api.send('POST', '/v1/returns', {
+        token: this.tokens.system,
+        key: planned.returnId,
+        body: {
+          returnId: planned.returnId,
+          orderId: record.plan.orderId,
+          lines: planned.lines,
+          reason: planned.reason,
+          type: planned.type,
+          method: planned.method,
+          failedGoods: planned.failedGoods,
+        },
+      });
+      this.lastChange = Date.now();
+      if (answer.status === 422) {
+        ret.refusals.push(answer);
+        if (answer.at - ret.refusals[0].startedAt < RETURN_REFUSAL_PATIENCE_MS) return;
+      }
+      ret.request = answer;
+      if (!placedOk(answer)) {
+        ret.done = `request answered ${answer.status}`;
+        return;
+      }
+      note(answer);
+    } else {
+      note(await this.api.send('GET', path, { token: this.tokens.system, once: true, timeoutMs: LOOK_TIMEOUT_MS }));
+    }
+
+    if (ret.lastStatus === 'PENDING_APPROVAL') {
+      await act('approval', 'approve', this.tokens.agent, { reason: 'chaos: the photos show the defect' });
+    }
+    const arrived = ret.waitingOn === 'warehouse' || ret.parcelStatus === 'DELIVERED';
+    if ((ret.lastStatus === 'APPROVED' || ret.lastStatus === 'IN_TRANSIT') && arrived) {
+      await act('receipt', 'receive', this.tokens.warehouse, { note: 'chaos: parcel in hand' });
+    }
+    if (ret.lastStatus === 'RECEIVED') {
+      await act('inspection', 'inspect', this.tokens.warehouse, { lines: planned.inspection });
+    }
+    if (RETURN_TERMINAL.includes(ret.lastStatus ?? '')) ret.done = ret.lastStatus;
+  }
+
   private async look(record: OrderRecord): Promise<string | undefined> {
     const answer = await this.api.send('GET', `/v1/orders/${record.plan.orderId}`, {
       token: this.tokens.system,
@@ -296,6 +429,7 @@ export class Driver {
     if (!placedOk(record.placement)) return;
     record.lastStatus = record.placement.body.status;
     if (order.refunds.length > 0) this.awaitingShipment.add(id);
+    if (order.return) this.awaitingReturn.add(id);
 
     await sleep(order.followUpDelayMs);
     switch (order.scenario) {
@@ -392,6 +526,8 @@ export function expectedOutcome(record: OrderRecord, outages: readonly Outage[],
     }
     case 'refund':
       return { accept: ['COMPLETED'], why: `${plan.method} order left to run, part of it refunded once shipped` };
+    case 'return':
+      return { accept: ['COMPLETED'], why: `${plan.method} order left to run, part of it returned once delivered` };
     case 'decline_retry':
       return record.retryPayment?.status === 200
         ? { accept: ['COMPLETED'], why: 'declined, then paid on retry' }

@@ -1,4 +1,4 @@
-import { DEMO_STOCK } from '../../db/seed';
+import { DEMO_PRODUCTS, DEMO_STOCK } from '../../db/seed';
 import {
   ORDER_CHANNELS,
   PAYMENT_METHODS,
@@ -6,6 +6,7 @@ import {
   type OrderChannel,
   type PaymentMethod,
 } from '../../domain/order';
+import type { FailedGoodsChoice, InspectionLine, ReturnMethod, ReturnType } from '../../domain/return';
 
 /**
  * What the driver does with an order after placing it:
@@ -16,9 +17,10 @@ import {
  *   bank_paid_cancel  bank transfer paid, then cancelled: the money arrived, so the cancel starts a refund case
  *   cancel            cancelled soon after placement (a refusal because a parcel was picked up lets it complete)
  *   refund            authorized at placement, captured at pickup; once shipped, part is refunded (`refunds`)
+ *   return            paid (online or on delivery); once delivered, part of the goods come back (`return`)
  */
 export type Scenario =
-  'plain' | 'decline_retry' | 'bank_paid' | 'bank_unpaid' | 'bank_paid_cancel' | 'cancel' | 'refund';
+  'plain' | 'decline_retry' | 'bank_paid' | 'bank_unpaid' | 'bank_paid_cancel' | 'cancel' | 'refund' | 'return';
 
 /**
  * A partial refund the driver requests once the order is shipped. The id is fixed by the plan, so a request repeated
@@ -29,6 +31,23 @@ export interface PlannedRefund {
   /** duplicate_payment within the auto-approve limit is the system's to approve; quality_problem needs an agent. */
   reason: 'duplicate_payment' | 'quality_problem';
   share: number;
+}
+
+/**
+ * A return the driver requests once the order is delivered, acting as shop, agent and warehouse. The id is fixed by
+ * the plan, so a request repeated after a kill is the same request.
+ */
+export interface PlannedReturn {
+  returnId: string;
+  /** changed_mind is the system's to approve; quality waits for an agent. */
+  reason: 'changed_mind' | 'quality';
+  type: ReturnType;
+  method: ReturnMethod;
+  failedGoods: FailedGoodsChoice;
+  /** Part of the order's returnable lines. */
+  lines: LineRequest[];
+  /** The warehouse's verdict, every returned unit judged once; a SKU may be split into a passed and a failed line. */
+  inspection: InspectionLine[];
 }
 
 export interface PlannedOrder {
@@ -50,6 +69,8 @@ export interface PlannedOrder {
   followUpDelayMs: number;
   /** Partial refunds requested once shipped; empty unless the scenario is `refund`. */
   refunds: PlannedRefund[];
+  /** Requested once delivered; only in the scenario `return`. */
+  return?: PlannedReturn;
 }
 
 /** mulberry32: small, fast and good enough to make a run's plan and kill points repeatable from its seed. */
@@ -81,6 +102,23 @@ const CANCEL_SHARE = 0.15;
 /** Of the methods captured at pickup (4 of 6): about 10 % of all orders. */
 const REFUND_SHARE_OF_CAPTURED = 0.15;
 const CAPTURED_AT_PICKUP: readonly PaymentMethod[] = ['card', 'wallet', 'balance', 'instalments'];
+/** Of the orders paid online or on delivery (bank transfers have scenarios of their own): about 12 % of all orders. */
+const RETURN_SHARE_OF_PAID = 0.15;
+const RETURN_METHODS: readonly PaymentMethod[] = [...CAPTURED_AT_PICKUP, 'cod'];
+/** Returns an agent has to approve (quality), returns exchanged rather than refunded, dropped off with a label. */
+const QUALITY_SHARE_OF_RETURN = 0.5;
+const EXCHANGE_SHARE_OF_RETURN = 0.25;
+const LABEL_SHARE_OF_RETURN = 0.5;
+/**
+ * Inspections where every unit fails (the return ends inspection_failed), and, of returns of several units, where some
+ * pass and some fail.
+ */
+const FAILED_SHARE_OF_RETURN = 0.1;
+const MIXED_SHARE_OF_SEVERAL_UNITS = 0.3;
+/** Goods the catalogue does not take back: never planned in a return. */
+const NOT_RETURNABLE = new Set<string>(
+  DEMO_PRODUCTS.filter((p) => 'returnable' in p && !p.returnable).map((p) => p.sku),
+);
 /** Refund orders that also ask for a second refund, one an agent has to approve. */
 const APPROVAL_SHARE_OF_REFUND = 0.5;
 const DECLINE_SHARE_OF_CARD = 0.35;
@@ -125,11 +163,14 @@ export function planOrders(count: number, seed: number, random: () => number): P
     }
 
     const roll = random();
+    const refundUpTo = CANCEL_SHARE + REFUND_SHARE_OF_CAPTURED;
+    const returnUpTo = refundUpTo + RETURN_SHARE_OF_PAID;
+    const returnable = RETURN_METHODS.includes(method) && lines.some((line) => !NOT_RETURNABLE.has(line.sku));
     let scenario: Scenario = 'plain';
     if (roll < CANCEL_SHARE) scenario = 'cancel';
-    else if (CAPTURED_AT_PICKUP.includes(method) && roll < CANCEL_SHARE + REFUND_SHARE_OF_CAPTURED) scenario = 'refund';
-    else if (method === 'card' && roll < CANCEL_SHARE + REFUND_SHARE_OF_CAPTURED + DECLINE_SHARE_OF_CARD)
-      scenario = 'decline_retry';
+    else if (CAPTURED_AT_PICKUP.includes(method) && roll < refundUpTo) scenario = 'refund';
+    else if (returnable && roll >= refundUpTo && roll < returnUpTo) scenario = 'return';
+    else if (method === 'card' && roll < returnUpTo + DECLINE_SHARE_OF_CARD) scenario = 'decline_retry';
     else if (method === 'bank_transfer') {
       if (roll < CANCEL_SHARE + UNPAID_SHARE_OF_BANK) scenario = 'bank_unpaid';
       else if (roll < CANCEL_SHARE + UNPAID_SHARE_OF_BANK + PAID_CANCEL_SHARE_OF_BANK) scenario = 'bank_paid_cancel';
@@ -146,6 +187,7 @@ export function planOrders(count: number, seed: number, random: () => number): P
         refunds.push({ refundId: `${orderId}-r2`, reason: 'quality_problem', share: 0.05 + random() * 0.15 });
       }
     }
+    const planned = scenario === 'return' ? planReturn(`${orderId}-ret1`, lines, random) : undefined;
     return {
       orderId,
       customerId: pick(CUSTOMERS),
@@ -158,6 +200,38 @@ export function planOrders(count: number, seed: number, random: () => number): P
       split,
       followUpDelayMs: Math.floor(random() * delayCap),
       refunds,
+      ...(planned ? { return: planned } : {}),
     };
   });
+}
+
+/** Some of the order's returnable units, whole lines or part of one, and the warehouse's verdict on each. */
+function planReturn(returnId: string, orderLines: readonly LineRequest[], random: () => number): PlannedReturn {
+  const returnable = orderLines.filter((line) => !NOT_RETURNABLE.has(line.sku));
+  const chosen = returnable.filter(() => random() < 0.5);
+  if (chosen.length === 0) chosen.push(returnable[Math.floor(random() * returnable.length)]);
+  const lines = chosen.map(({ sku, quantity }) => ({ sku, quantity: 1 + Math.floor(random() * quantity) }));
+  const verdict = random();
+  const units = lines.reduce((sum, line) => sum + line.quantity, 0);
+  let inspection: InspectionLine[] = lines.map((line) => ({ ...line, passed: true }));
+  if (verdict < FAILED_SHARE_OF_RETURN) {
+    inspection = lines.map((line) => ({ ...line, passed: false, note: 'chaos: scratched' }));
+  } else if (units > 1 && verdict < FAILED_SHARE_OF_RETURN + MIXED_SHARE_OF_SEVERAL_UNITS) {
+    // The first line's first unit fails, the rest passes.
+    const [first, ...rest] = lines;
+    inspection = [
+      { sku: first.sku, quantity: 1, passed: false, note: 'chaos: scratched' },
+      ...(first.quantity > 1 ? [{ sku: first.sku, quantity: first.quantity - 1, passed: true }] : []),
+      ...rest.map((line) => ({ ...line, passed: true })),
+    ];
+  }
+  return {
+    returnId,
+    reason: random() < QUALITY_SHARE_OF_RETURN ? 'quality' : 'changed_mind',
+    type: random() < EXCHANGE_SHARE_OF_RETURN ? 'exchange' : 'refund',
+    method: random() < LABEL_SHARE_OF_RETURN ? 'label' : 'pickup',
+    failedGoods: random() < 0.5 ? 'send_back' : 'dispose',
+    lines,
+    inspection,
+  };
 }

@@ -1,5 +1,9 @@
+import { Client as TemporalClient, Connection } from '@temporalio/client';
 import { Client } from 'pg';
+import { RETURN_TERMINAL_STATUSES } from '../../domain/return';
+import { returnWorkflowId } from '../../workflows/return-messages';
 import { expectedOutcome, type OrderRecord, type Outage } from './driver';
+import type { PlannedReturn } from './plan';
 
 /** Stock as it stood before the first order, and where the ledger stood, so later deltas can be told apart. */
 export interface StockSnapshot {
@@ -24,12 +28,23 @@ export interface Reconciliation {
   refundStatusOf: Map<string, string>;
   /** Every refund case as `origin→status`, to be tallied. */
   refundCases: string[];
+  /** Every return case as `status outcome`, to be tallied. */
+  returnCases: string[];
   diagnostics: string[];
+}
+
+/** Where the tree's Temporal dev server answers. */
+export interface TemporalTarget {
+  address: string;
+  namespace: string;
 }
 
 const key = (warehouse: string, sku: string) => `${warehouse}/${sku}`;
 const answeredOk = (status?: number) => status === 200 || status === 201;
 const REFUND_TERMINAL = ['REFUNDED', 'REJECTED'];
+const RETURN_TERMINAL: readonly string[] = RETURN_TERMINAL_STATUSES;
+/** Temporal's visibility store follows the workflows a moment behind; a closed one may still be listed running. */
+const VISIBILITY_PATIENCE_MS = 15_000;
 /**
  * A settlement reads the refunds committed when its statement began; `refunded_at` is when a refund's recording
  * transaction began. One that began this shortly before the settlement may have committed after it: either is right.
@@ -108,6 +123,28 @@ export function openRefunds(url: string, records: ReadonlyMap<string, OrderRecor
   });
 }
 
+/**
+ * Return cases not over yet, for the drain to wait on: rows not CLOSED, REJECTED or EXPIRED, and returns the API
+ * accepted from the driver without a row yet.
+ */
+export function openReturns(url: string, records: ReadonlyMap<string, OrderRecord>): Promise<string[]> {
+  return withClient(url, async (client) => {
+    const open = await client.query<{ id: string; status: string }>(
+      'select id, status from returns where status <> all($1) order by id',
+      [RETURN_TERMINAL],
+    );
+    const asked = [...records.values()].flatMap((r) =>
+      r.return && answeredOk(r.return.request?.status) ? [r.return.returnId] : [],
+    );
+    const rows = await client.query<{ id: string }>('select id from returns where id = any($1)', [asked]);
+    const recorded = new Set(rows.rows.map((r) => r.id));
+    return [
+      ...open.rows.map((r) => `${r.id}(${r.status})`),
+      ...asked.filter((id) => !recorded.has(id)).map((id) => `${id}(accepted, no row yet)`),
+    ];
+  });
+}
+
 function sumBy<T>(rows: readonly T[], keyOf: (row: T) => string, valueOf: (row: T) => number): Map<string, number> {
   const sums = new Map<string, number>();
   for (const row of rows) sums.set(keyOf(row), (sums.get(keyOf(row)) ?? 0) + valueOf(row));
@@ -120,10 +157,11 @@ function check(name: string, offenders: string[], summary: string): Check {
 
 /**
  * Reads the engine's tables and the sandbox providers' own (the provider is the source of truth for money and
- * parcels) and checks every invariant a crash must not break.
+ * parcels), and what Temporal still runs, and checks every invariant a crash must not break.
  */
 export function reconcile(
   url: string,
+  temporal: TemporalTarget,
   records: ReadonlyMap<string, OrderRecord>,
   snapshot: StockSnapshot,
   outages: readonly Outage[],
@@ -141,8 +179,8 @@ export function reconcile(
       cancel_reason: string | null;
       attention_reason: string | null;
     }>('select id, status, total, captured_amount, refunded_amount, cancel_reason, attention_reason from orders');
-    const lines = await q<{ order_id: string; sku: string; quantity: number }>(
-      'select order_id, sku, quantity from order_lines',
+    const lines = await q<{ order_id: string; sku: string; quantity: number; unit_price: number }>(
+      'select order_id, sku, quantity, unit_price from order_lines',
     );
     const reservations = await q<{ order_id: string; warehouse_code: string; sku: string; quantity: number }>(
       `select order_id, warehouse_code, sku, quantity from reservations where status = 'active'`,
@@ -150,19 +188,11 @@ export function reconcile(
     const levels = await q<{ warehouse_code: string; sku: string; on_hand: number; reserved: number }>(
       'select warehouse_code, sku, on_hand, reserved from stock_levels',
     );
-    const ledger = await q<{
-      warehouse_code: string;
-      sku: string;
-      delta: number;
-      reserved_delta: number;
-      kind: string;
-      order_id: string | null;
-    }>('select warehouse_code, sku, delta, reserved_delta, kind, order_id from stock_ledger where id > $1', [
-      snapshot.ledgerMaxId,
-    ]);
-    const settlements = await q<{ order_id: string; captured: number; refunded: number; settled_at: Date }>(
-      'select order_id, captured, refunded, settled_at from settlements',
+    const ledger = await q<LedgerRow>(
+      'select warehouse_code, sku, delta, reserved_delta, kind, order_id from stock_ledger where id > $1',
+      [snapshot.ledgerMaxId],
     );
+    const settlements = await q<SettlementRow>('select order_id, captured, refunded, net, settled_at from settlements');
     const refunds = await q<RefundRow>(
       `select id, order_id, payment_id, amount, status, reason, origin, channel, approver, decision, decided_by, claimed,
               refunded_at, provider_refund_id from refunds order by id`,
@@ -174,14 +204,19 @@ export function reconcile(
     const payments = await q<{ id: string; order_id: string; status: string; captured: string; refunded: string }>(
       'select id, order_id, status, captured_amount as captured, refunded_amount as refunded from sandbox.payments',
     );
-    const parcels = await q<{
-      waybill: string;
-      shipment_id: string;
-      order_id: string;
-      from_warehouse: string;
-      status: string;
-      lines: { sku: string; quantity: number }[];
-    }>('select waybill, shipment_id, order_id, from_warehouse, status, lines from sandbox.parcels');
+    const parcels = await q<ParcelRow>(
+      `select waybill, shipment_id, order_id, direction, method, from_warehouse, to_warehouse, status, lines
+         from sandbox.parcels`,
+    );
+    const returns = await q<ReturnRow>(
+      `select id, order_id, status, reason, type, method, failed_goods, approver, decision, decided_by, decided_role,
+              outcome, received_by, inspection, refund_id, refund_amount, claimed from returns order by id`,
+    );
+    const returnLines = await q<ReturnLineRow>('select return_id, order_id, sku, quantity, released from return_lines');
+    // The engine's shipments name the case a parcel belongs to; at the carrier a return's parcel has its order's id.
+    const returnShipments = await q<{ id: string; case_id: string; purpose: string | null }>(
+      `select id, case_id, purpose from shipments where case_type = 'return'`,
+    );
 
     const intended = new Set(records.keys());
     const byId = new Map(orders.map((o) => [o.id, o]));
@@ -191,6 +226,16 @@ export function reconcile(
     const cancelled = ours.filter((o) => o.status === 'CANCELLED');
     const terminal = new Set([...completed, ...cancelled].map((o) => o.id));
     const checks: Check[] = [];
+    const returnById = new Map(returns.map((r) => [r.id, r]));
+    const ownerOfShipment = new Map(returnShipments.map((s) => [s.id, { returnId: s.case_id, purpose: s.purpose }]));
+    /** Units of a return's replacement: the passed lines of a return that ended replaced, under the return's id. */
+    const replaced = [...records.values()].flatMap((r) => {
+      const planned = r.plan.return;
+      if (!planned || returnById.get(planned.returnId)?.outcome !== 'replaced') return [];
+      return [...verdictOf(planned, true)].map(([sku, quantity]) => ({ order_id: planned.returnId, sku, quantity }));
+    });
+    const describeOwner = (id: string) =>
+      statusOf.get(id) ?? (returnById.has(id) ? `return ${returnById.get(id)!.status}` : 'unknown');
 
     const missing = [...intended].filter((id) => !byId.has(id));
     const foreign = orders.filter((o) => !intended.has(o.id)).map((o) => o.id);
@@ -252,8 +297,8 @@ export function reconcile(
     const capturedOf = (id: string) => (paymentsOf.get(id) ?? []).reduce((sum, p) => sum + Number(p.captured), 0);
     const refundsOf = new Map<string, typeof refunds>();
     for (const r of refunds) refundsOf.set(r.order_id, [...(refundsOf.get(r.order_id) ?? []), r]);
-    // Refunds asked for by the customer or an agent take money the order was owed; the order's own (an excess, a
-    // replaced payment) return money it never needed, and its cancel's return all of it.
+    // Refunds asked for by the customer or an agent, and those of returned goods, take money the order was owed; the
+    // order's own (an excess, a replaced payment) return money it never needed, and its cancel's return all of it.
     const askedRefundedOf = (id: string) =>
       (refundsOf.get(id) ?? [])
         .filter((r) => r.refunded_at && r.origin !== 'order')
@@ -267,7 +312,7 @@ export function reconcile(
     });
     checks.push(
       check(
-        'provider money: captured - refunded = total - refunds asked for (completed) / 0 (cancelled)',
+        'provider money: captured - refunded = total - refunds asked for or of returns (completed) / 0 (cancelled)',
         moneyOff,
         `${moneyOff.length} of ${terminal.size} terminal orders off, ` +
           `${completed.filter((o) => askedRefundedOf(o.id) > 0).length} completed orders partly refunded, ` +
@@ -320,20 +365,21 @@ export function reconcile(
       (e) => `${e.order_id}|${e.sku}`,
       (e) => -e.delta,
     );
+    // What left the shelf for customers: the lines of completed orders, and replacements under their return's id.
+    const shipped = [...lines.filter((l) => statusOf.get(l.order_id) === 'COMPLETED'), ...replaced];
     const orderedPerOrderSku = sumBy(
-      lines.filter((l) => statusOf.get(l.order_id) === 'COMPLETED'),
+      shipped,
       (l) => `${l.order_id}|${l.sku}`,
       (l) => l.quantity,
     );
     const ledgerOrders = new Set<string>();
     for (const k of new Set([...committedPerOrderSku.keys(), ...orderedPerOrderSku.keys()])) {
-      const [orderId, sku] = k.split('|');
-      const status = statusOf.get(orderId) ?? 'unknown';
+      const [owner, sku] = k.split('|');
       const units = committedPerOrderSku.get(k) ?? 0;
-      if (status === 'COMPLETED' && units !== orderedPerOrderSku.get(k)) {
-        ledgerOrders.add(`${orderId}(COMPLETED: ${sku} committed ${units}, ordered ${orderedPerOrderSku.get(k) ?? 0})`);
+      const owed = orderedPerOrderSku.get(k) ?? 0;
+      if (units !== owed) {
+        ledgerOrders.add(`${owner}(${describeOwner(owner)}: ${sku} committed ${units}, owed ${owed})`);
       }
-      if (status !== 'COMPLETED' && units !== 0) ledgerOrders.add(`${orderId}(${status}: ${units} ${sku} committed)`);
     }
     const committedPerSku = sumBy(
       commits,
@@ -341,7 +387,7 @@ export function reconcile(
       (e) => e.delta,
     );
     const soldPerSku = sumBy(
-      lines.filter((l) => statusOf.get(l.order_id) === 'COMPLETED'),
+      shipped,
       (l) => l.sku,
       (l) => l.quantity,
     );
@@ -350,22 +396,29 @@ export function reconcile(
     );
     checks.push(
       check(
-        'stock ledger: commits per SKU = -units of completed orders, none for others',
+        'stock ledger: commits per SKU = -units of completed orders and replacements, none for others',
         [
           ...skuOff.map(
             (sku) => `${sku}(commits ${committedPerSku.get(sku) ?? 0}, completed units ${soldPerSku.get(sku) ?? 0})`,
           ),
           ...ledgerOrders,
         ],
-        `${[...soldPerSku.values()].reduce((a, b) => a + b, 0)} units completed, ` +
+        `${[...soldPerSku.values()].reduce((a, b) => a + b, 0)} units completed or replaced, ` +
           `${-[...committedPerSku.values()].reduce((a, b) => a + b, 0)} committed, ${skuOff.length} SKUs off`,
       ),
     );
 
-    // Goods are gone from the shelf once the carrier has them, whatever the engine heard of it.
+    // Goods are gone from the shelf once the carrier has them, whatever the engine heard of it. A return parcel brings
+    // goods from the customer (restocked once inspected, checked below) and a send-back parcel takes failed goods that
+    // never went back on the shelf; a replacement leaves it under its return's id.
     const collected = parcels
-      .filter((p) => p.status !== 'BOOKED' && p.status !== 'CANCELLED')
-      .flatMap((p) => p.lines.map((line) => ({ ...line, order_id: p.order_id, warehouse: p.from_warehouse })));
+      .filter((p) => p.status !== 'BOOKED' && p.status !== 'CANCELLED' && p.direction === 'outbound')
+      .flatMap((p) => {
+        const owner = ownerOfShipment.get(p.shipment_id);
+        if (owner?.purpose === 'send_back') return [];
+        const id = owner?.returnId ?? p.order_id;
+        return p.lines.map((line) => ({ ...line, order_id: id, warehouse: p.from_warehouse }));
+      });
     const pickedUp = sumBy(
       collected,
       (l) => `${l.order_id}|${key(l.warehouse, l.sku)}`,
@@ -381,11 +434,11 @@ export function reconcile(
       .map((k) => {
         const [orderId, where] = k.split('|');
         const units = `picked up ${pickedUp.get(k) ?? 0}, committed ${committed.get(k) ?? 0}`;
-        return `${orderId}(${statusOf.get(orderId) ?? '?'}: ${where} ${units})`;
+        return `${orderId}(${describeOwner(orderId)}: ${where} ${units})`;
       });
     checks.push(
       check(
-        'stock committed = units the carrier actually picked up, per order and warehouse',
+        'stock committed = units the carrier actually picked up, per order (or replacement) and warehouse',
         shelfOff,
         `${[...pickedUp.values()].reduce((a, b) => a + b, 0)} units picked up, ` +
           `${[...committed.values()].reduce((a, b) => a + b, 0)} committed`,
@@ -420,12 +473,16 @@ export function reconcile(
     );
 
     const settled = new Map(settlements.map((s) => [s.order_id, s]));
+    const withReturns = new Set(returns.map((r) => r.order_id));
     const settlementOff = [
       ...completed.flatMap((o) => {
         const s = settled.get(o.id);
         if (!s) return [`${o.id}(no settlement)`];
         if (s.captured !== capturedOf(o.id))
           return [`${o.id}(settled captured ${s.captured}, provider ${capturedOf(o.id)})`];
+        if (s.net !== s.captured - s.refunded) return [`${o.id}(net ${s.net}, captured ${s.captured} - ${s.refunded})`];
+        // Settled after its returns, or settled again by a return's refund: checked against every refund below.
+        if (withReturns.has(o.id)) return [];
         // A refund asked for once the order shipped may be paid out after the settlement: the settlement counts the
         // refunds done when it was written, and with the later ones adds up to the provider's figures.
         const at = s.settled_at.getTime();
@@ -444,14 +501,18 @@ export function reconcile(
     ];
     checks.push(
       check(
-        'each completed order has one settlement: captured as at the provider, refunded = refunds done by then',
+        'each completed order has one settlement: captured as at the provider, refunded = refunds done by then, ' +
+          'net = captured - refunded',
         settlementOff,
         `${completed.filter((o) => settled.has(o.id)).length} of ${completed.length} completed settled`,
       ),
     );
 
+    // The order's own parcels; those of its returns are checked with the returns.
     const parcelsOf = new Map<string, typeof parcels>();
-    for (const p of parcels) parcelsOf.set(p.order_id, [...(parcelsOf.get(p.order_id) ?? []), p]);
+    for (const p of parcels.filter((p) => p.direction === 'outbound' && !ownerOfShipment.has(p.shipment_id))) {
+      parcelsOf.set(p.order_id, [...(parcelsOf.get(p.order_id) ?? []), p]);
+    }
     const perShipment = sumBy(
       parcels,
       (p) => p.shipment_id,
@@ -472,7 +533,7 @@ export function reconcile(
     ];
     checks.push(
       check(
-        'carrier: completed orders delivered, cancelled orders have no live parcel, one parcel per shipment',
+        "carrier: completed orders' parcels delivered, cancelled orders' not live, one parcel per shipment",
         parcelOff,
         `${parcels.length} parcels, ${parcelOff.length} off`,
       ),
@@ -489,10 +550,28 @@ export function reconcile(
       ),
     );
 
+    checks.push(
+      ...returnChecks({
+        records,
+        returns,
+        returnLines,
+        ledger,
+        refunds,
+        gatewayRefunds,
+        lines,
+        parcels,
+        ownerOfShipment,
+        settlements,
+        capturedOf,
+      }),
+    );
+    checks.push(await temporalCheck(temporal, records));
+
     return {
       checks,
       statusOf,
       refundStatusOf: new Map(refunds.map((r) => [r.id, r.status])),
+      returnCases: returns.map((r) => `${r.status}${r.outcome ? ` ${r.outcome}` : ''}`),
       refundCases: refunds.map((r) => `${r.origin}→${r.status}`),
       diagnostics: await diagnose(db, ours),
     };
@@ -697,6 +776,461 @@ function refundChecks(
     ),
   );
   return checks;
+}
+
+interface SettlementRow {
+  order_id: string;
+  captured: number;
+  refunded: number;
+  net: number;
+  settled_at: Date;
+}
+interface ParcelRow {
+  waybill: string;
+  shipment_id: string;
+  order_id: string;
+  direction: 'outbound' | 'return';
+  method: string | null;
+  from_warehouse: string;
+  to_warehouse: string | null;
+  status: string;
+  lines: { sku: string; quantity: number }[];
+}
+interface ReturnRow {
+  id: string;
+  order_id: string;
+  status: string;
+  reason: string;
+  type: string;
+  method: string;
+  failed_goods: string;
+  approver: string;
+  decision: string | null;
+  decided_by: string | null;
+  decided_role: string | null;
+  outcome: string | null;
+  received_by: string | null;
+  inspection: { lines: { sku: string; quantity: number; passed: boolean }[] } | null;
+  refund_id: string | null;
+  refund_amount: number | null;
+  claimed: boolean;
+}
+interface ReturnLineRow {
+  return_id: string;
+  order_id: string;
+  sku: string;
+  quantity: number;
+  released: boolean;
+}
+interface LedgerRow {
+  warehouse_code: string;
+  sku: string;
+  delta: number;
+  reserved_delta: number;
+  kind: string;
+  order_id: string | null;
+}
+
+/** Units per SKU the planned inspection passes (or fails). */
+function verdictOf(planned: PlannedReturn, passed: boolean): Map<string, number> {
+  return sumBy(
+    planned.inspection.filter((l) => l.passed === passed),
+    (l) => l.sku,
+    (l) => l.quantity,
+  );
+}
+
+/** How a return ends when its inspection went as planned: what passed is refunded or replaced. */
+function expectedReturnOutcome(planned: PlannedReturn): string {
+  if (verdictOf(planned, true).size === 0) return 'inspection_failed';
+  return planned.type === 'exchange' ? 'replaced' : 'refunded';
+}
+
+/** `sku×n, …` in SKU order, so two lists of lines compare as strings. */
+function linesText(units: ReadonlyMap<string, number>): string {
+  return (
+    [...units]
+      .filter(([, n]) => n !== 0)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([sku, n]) => `${sku}×${n}`)
+      .join(', ') || 'nothing'
+  );
+}
+
+const unitsOf = (lines: readonly { sku: string; quantity: number }[]) =>
+  sumBy(
+    lines,
+    (l) => l.sku,
+    (l) => l.quantity,
+  );
+
+/**
+ * Returns happen exactly once, end to end: each planned return was accepted and closed with the outcome its inspection
+ * calls for; its goods went back on the shelf once, in the warehouse the parcel went to; its refund was paid once, for
+ * the passed units at the price paid; its claim on the order's lines stands; the order's settlement counts it; its
+ * parcels are where they should be.
+ */
+function returnChecks(data: {
+  records: ReadonlyMap<string, OrderRecord>;
+  returns: readonly ReturnRow[];
+  returnLines: readonly ReturnLineRow[];
+  ledger: readonly LedgerRow[];
+  refunds: readonly RefundRow[];
+  gatewayRefunds: readonly GatewayRefundRow[];
+  lines: readonly { order_id: string; sku: string; quantity: number; unit_price: number }[];
+  parcels: readonly ParcelRow[];
+  ownerOfShipment: ReadonlyMap<string, { returnId: string; purpose: string | null }>;
+  settlements: readonly SettlementRow[];
+  capturedOf: (orderId: string) => number;
+}): Check[] {
+  const { records, returns, returnLines, ledger, refunds, gatewayRefunds, lines, parcels, ownerOfShipment } = data;
+  const checks: Check[] = [];
+  const byId = new Map(returns.map((r) => [r.id, r]));
+  const plannedOrders = [...records.values()].filter((r) => r.plan.return);
+  const planned = new Map(plannedOrders.map((r) => [r.plan.return!.returnId, r.plan.return!]));
+  /** Planned returns that closed: the ones whose goods, money and parcels are checked. */
+  const closed = [...planned.values()].filter((p) => byId.get(p.returnId)?.status === 'CLOSED');
+
+  const accepted = plannedOrders.filter((r) => answeredOk(r.return?.request?.status));
+  const returnOff = [
+    ...plannedOrders.flatMap((record) => {
+      const plan = record.plan.return!;
+      const taken = record.return;
+      if (!taken?.request) {
+        const last = taken?.refusals.at(-1);
+        const why = last ? `refused ${taken!.refusals.length} times: ${last.body.detail ?? ''}` : 'never requested';
+        return [`${plan.returnId}(${why}${taken?.done ? `, ${taken.done}` : ''}, order ${record.lastStatus ?? '?'})`];
+      }
+      if (!answeredOk(taken.request.status)) {
+        const refusals = taken.refusals.length ? `, after ${taken.refusals.length} refusals` : '';
+        return [
+          `${plan.returnId}(request answered ${taken.request.status} ${taken.request.body.detail ?? ''}${refusals})`,
+        ];
+      }
+      const row = byId.get(plan.returnId);
+      if (!row) return [`${plan.returnId}(accepted, no row)`];
+      const wrong: string[] = [];
+      if (row.status !== 'CLOSED') wrong.push(`${row.status}, waiting on ${taken.waitingOn ?? '?'}`);
+      if (row.outcome !== expectedReturnOutcome(plan)) {
+        wrong.push(`outcome ${row.outcome ?? '-'}, expected ${expectedReturnOutcome(plan)}`);
+      }
+      if (row.reason !== plan.reason || row.type !== plan.type || row.method !== plan.method) {
+        wrong.push(`recorded as ${row.reason}/${row.type}/${row.method}`);
+      }
+      if (plan.reason === 'quality') {
+        if (row.approver !== 'agent' || row.decision !== 'approve' || row.decided_role !== 'agent') {
+          wrong.push(`approver ${row.approver}, decision ${row.decision ?? '-'} by ${row.decided_by ?? '-'}`);
+        }
+      } else if (row.approver !== 'system' || row.decision) {
+        wrong.push(`approver ${row.approver}, decision ${row.decision ?? '-'}: expected the system's`);
+      }
+      if (row.status === 'CLOSED') {
+        const judged = row.inspection?.lines ?? [];
+        const passed = linesText(unitsOf(judged.filter((l) => l.passed)));
+        if (!row.received_by || passed !== linesText(verdictOf(plan, true))) {
+          wrong.push(`received by ${row.received_by ?? '-'}, passed ${passed}`);
+        }
+      }
+      return wrong.length ? [`${plan.returnId}(${wrong.join('; ')})`] : [];
+    }),
+    ...returns.filter((r) => !planned.has(r.id)).map((r) => `${r.id}(unexpected return of ${r.order_id}, ${r.status})`),
+  ];
+  const outcomes = [
+    ...sumBy(
+      closed,
+      (p) => byId.get(p.returnId)!.outcome ?? '-',
+      () => 1,
+    ),
+  ]
+    .map(([outcome, n]) => `${outcome} ${n}`)
+    .join(', ');
+  checks.push(
+    check(
+      'every planned return was accepted and CLOSED with the outcome its inspection calls for, approved as policy ' +
+        'says; no other return, none open',
+      returnOff,
+      `${planned.size} planned, ${accepted.length} accepted, ${closed.length} closed (${outcomes || '-'}), ` +
+        `${returns.filter((r) => r.decision === 'approve').length} approved by an agent, ` +
+        `${returns.filter((r) => !RETURN_TERMINAL.includes(r.status)).length} open`,
+    ),
+  );
+
+  // Where each return's parcel went: the warehouse its goods must be restocked in.
+  const parcelsOfReturn = new Map<string, ParcelRow[]>();
+  const strayParcels: string[] = [];
+  for (const p of parcels) {
+    const owner = ownerOfShipment.get(p.shipment_id);
+    if (!owner) {
+      if (p.direction === 'return') strayParcels.push(`${p.waybill}(return parcel of ${p.order_id}, no return case)`);
+      continue;
+    }
+    parcelsOfReturn.set(owner.returnId, [...(parcelsOfReturn.get(owner.returnId) ?? []), p]);
+  }
+  const purposeOf = (p: ParcelRow) =>
+    p.direction === 'return' ? 'return' : ownerOfShipment.get(p.shipment_id)?.purpose;
+
+  const restocks = ledger.filter((e) => e.kind === 'return');
+  const restocksOf = new Map<string, LedgerRow[]>();
+  for (const e of restocks) restocksOf.set(e.order_id ?? '-', [...(restocksOf.get(e.order_id ?? '-') ?? []), e]);
+  const restockOff = [
+    ...closed.flatMap((plan) => {
+      const rows = restocksOf.get(plan.returnId) ?? [];
+      const want = verdictOf(plan, true);
+      const got = sumBy(
+        rows,
+        (e) => e.sku,
+        (e) => e.delta,
+      );
+      const rowsPerSku = sumBy(
+        rows,
+        (e) => e.sku,
+        () => 1,
+      );
+      const warehouse = (parcelsOfReturn.get(plan.returnId) ?? []).find((p) => p.direction === 'return')?.to_warehouse;
+      const wrong: string[] = [];
+      if (linesText(got) !== linesText(want)) wrong.push(`restocked ${linesText(got)}, passed ${linesText(want)}`);
+      const doubled = [...rowsPerSku].filter(([, n]) => n > 1).map(([sku, n]) => `${sku} ${n} times`);
+      if (doubled.length) wrong.push(`restocked ${doubled.join(', ')}`);
+      const elsewhere = rows.filter((e) => e.warehouse_code !== warehouse || e.reserved_delta !== 0);
+      if (elsewhere.length) {
+        wrong.push(
+          `restocked in ${elsewhere.map((e) => e.warehouse_code).join(',')}, parcel went to ${warehouse ?? '-'}`,
+        );
+      }
+      return wrong.length ? [`${plan.returnId}(${wrong.join('; ')})`] : [];
+    }),
+    ...[...restocksOf]
+      .filter(([id]) => !closed.some((p) => p.returnId === id))
+      .map(([id, rows]) => `${id}(${byId.get(id)?.status ?? 'no return'}: ${rows.length} restock rows)`),
+  ];
+  checks.push(
+    check(
+      'restock once: stock_ledger kind return per closed return = its passed units, in the warehouse its parcel ' +
+        'went to; none for others',
+      restockOff,
+      `${restocks.reduce((n, e) => n + e.delta, 0)} units restocked by ${restocksOf.size} returns, ` +
+        `${restockOff.length} off`,
+    ),
+  );
+
+  const unitPrice = new Map(lines.map((l) => [`${l.order_id}|${l.sku}`, l.unit_price]));
+  const returnRefunds = refunds.filter((r) => r.origin === 'return');
+  const refundsOfOrder = new Map<string, RefundRow[]>();
+  for (const r of returnRefunds) refundsOfOrder.set(r.order_id, [...(refundsOfOrder.get(r.order_id) ?? []), r]);
+  const gatewayById = new Map(gatewayRefunds.map((g) => [g.id, g]));
+  const referenced = new Set(returns.flatMap((r) => (r.refund_id ? [r.refund_id] : [])));
+  const refundOff = [
+    ...closed.flatMap((plan) => {
+      const row = byId.get(plan.returnId)!;
+      const mine = refundsOfOrder.get(row.order_id) ?? [];
+      if (row.outcome !== 'refunded') {
+        return mine.length ? [`${plan.returnId}(${row.outcome}, yet refunds ${mine.map((r) => r.id).join(', ')})`] : [];
+      }
+      const owed = [...verdictOf(plan, true)].reduce(
+        (sum, [sku, n]) => sum + (unitPrice.get(`${row.order_id}|${sku}`) ?? NaN) * n,
+        0,
+      );
+      if (mine.length !== 1) return [`${plan.returnId}(${mine.length} refund cases, owed ${owed})`];
+      const [refund] = mine;
+      const wrong: string[] = [];
+      if (refund.id !== row.refund_id) wrong.push(`refund ${refund.id}, the return names ${row.refund_id ?? '-'}`);
+      if (refund.amount !== owed || row.refund_amount !== owed) {
+        wrong.push(`amount ${refund.amount} (return says ${row.refund_amount ?? '-'}), owed ${owed}`);
+      }
+      if (refund.status !== 'REFUNDED' || !refund.refunded_at) wrong.push(`${refund.status}, not paid out`);
+      if (refund.reason !== 'return_received' || refund.approver !== 'system') {
+        wrong.push(`reason ${refund.reason}, approver ${refund.approver}`);
+      }
+      const g = gatewayById.get(refund.provider_refund_id ?? '');
+      if (!g || Number(g.amount) !== owed || g.payment_id !== refund.payment_id) {
+        wrong.push(
+          `gateway refund ${refund.provider_refund_id ?? '-'}: ${g ? `${g.amount} on ${g.payment_id}` : 'none'}`,
+        );
+      }
+      return wrong.length ? [`${plan.returnId}(${wrong.join('; ')})`] : [];
+    }),
+    ...returnRefunds
+      .filter((r) => !referenced.has(r.id))
+      .map((r) => `${r.id}(return refund of ${r.order_id} no return names)`),
+  ];
+  checks.push(
+    check(
+      'one refund case per refunded return: unit price paid × passed units, REFUNDED by the system, one gateway ' +
+        'refund; none for other returns',
+      refundOff,
+      `${returnRefunds.length} return refunds, ` +
+        `${returnRefunds.filter((r) => r.status === 'REFUNDED').reduce((n, r) => n + r.amount, 0)} refunded, ` +
+        `${refundOff.length} off`,
+    ),
+  );
+
+  const claimsOf = new Map<string, ReturnLineRow[]>();
+  for (const l of returnLines) claimsOf.set(l.return_id, [...(claimsOf.get(l.return_id) ?? []), l]);
+  const ordered = sumBy(
+    lines,
+    (l) => `${l.order_id}|${l.sku}`,
+    (l) => l.quantity,
+  );
+  const held = sumBy(
+    returnLines.filter((l) => !l.released),
+    (l) => `${l.order_id}|${l.sku}`,
+    (l) => l.quantity,
+  );
+  const claimOff = [
+    ...returns.flatMap((row) => {
+      const claims = claimsOf.get(row.id) ?? [];
+      const asked = planned.get(row.id)?.lines ?? [];
+      if (row.status === 'CLOSED') {
+        const kept = claims.filter((l) => !l.released);
+        const text = linesText(unitsOf(kept));
+        return text === linesText(unitsOf(asked)) && kept.length === claims.length && row.claimed
+          ? []
+          : [`${row.id}(CLOSED: claims held ${text} of ${linesText(unitsOf(claims))}, claimed ${row.claimed})`];
+      }
+      if (row.status === 'REJECTED' || row.status === 'EXPIRED') {
+        const kept = claims.filter((l) => !l.released);
+        return kept.length || row.claimed
+          ? [`${row.id}(${row.status}: claims held ${linesText(unitsOf(kept))}, claimed ${row.claimed})`]
+          : [];
+      }
+      return [];
+    }),
+    ...[...claimsOf.keys()].filter((id) => !byId.has(id)).map((id) => `${id}(claims without a return)`),
+    ...[...held]
+      .filter(([k, n]) => n > (ordered.get(k) ?? 0))
+      .map(([k, n]) => `${k}(${n} claimed, ${ordered.get(k) ?? 0} ordered)`),
+  ];
+  checks.push(
+    check(
+      'return claims: held as requested by closed returns, released by rejected or expired ones, never more than ' +
+        'ordered',
+      claimOff,
+      `${returnLines.length} claimed lines, ${returnLines.filter((l) => l.released).length} released, ` +
+        `${claimOff.length} off`,
+    ),
+  );
+
+  const settled = new Map(data.settlements.map((s) => [s.order_id, s]));
+  const paidOf = sumBy(
+    refunds.filter((r) => r.refunded_at),
+    (r) => r.order_id,
+    (r) => r.amount,
+  );
+  const returnedOrders = [...new Set(returns.map((r) => r.order_id))];
+  const settlementOff = returnedOrders.flatMap((orderId) => {
+    const s = settled.get(orderId);
+    const status = records.get(orderId)?.lastStatus;
+    if (!s) return status === 'COMPLETED' ? [`${orderId}(COMPLETED, no settlement)`] : [];
+    const refunded = paidOf.get(orderId) ?? 0;
+    const captured = data.capturedOf(orderId);
+    return s.captured === captured && s.refunded === refunded && s.net === captured - refunded
+      ? []
+      : [
+          `${orderId}(settled ${s.captured} - ${s.refunded} = ${s.net}; provider captured ${captured}, ` +
+            `refunds paid ${refunded})`,
+        ];
+  });
+  checks.push(
+    check(
+      "each order with returns: its settlement counts every refund paid, its returns' too; net = captured - refunded",
+      settlementOff,
+      `${returnedOrders.length} orders with returns, ` +
+        `${returnedOrders.filter((id) => settled.has(id)).length} settled, ` +
+        `${settlementOff.length} off`,
+    ),
+  );
+
+  const parcelOff = [
+    ...strayParcels,
+    ...closed.flatMap((plan) => {
+      const row = byId.get(plan.returnId)!;
+      const mine = parcelsOfReturn.get(plan.returnId) ?? [];
+      const ofPurpose = (purpose: string) => mine.filter((p) => purposeOf(p) === purpose);
+      const wrong: string[] = [];
+      const back = ofPurpose('return');
+      if (back.length !== 1 || back[0].status !== 'DELIVERED' || back[0].method !== plan.method) {
+        wrong.push(`return parcels ${back.map((p) => `${p.method} ${p.status}`).join(', ') || 'none'}`);
+      } else if (linesText(unitsOf(back[0].lines)) !== linesText(unitsOf(plan.lines))) {
+        wrong.push(`return parcel holds ${linesText(unitsOf(back[0].lines))}`);
+      }
+      const replacements = ofPurpose('replacement');
+      const wantReplaced = row.outcome === 'replaced' ? linesText(verdictOf(plan, true)) : 'nothing';
+      const gotReplaced = linesText(unitsOf(replacements.flatMap((p) => p.lines)));
+      if (gotReplaced !== wantReplaced || replacements.some((p) => p.status !== 'DELIVERED')) {
+        wrong.push(
+          `replacements ${gotReplaced} (${replacements.map((p) => p.status).join(',')}), owed ${wantReplaced}`,
+        );
+      }
+      const sentBack = ofPurpose('send_back').filter((p) => p.status !== 'CANCELLED');
+      const wantBack = plan.failedGoods === 'send_back' ? linesText(verdictOf(plan, false)) : 'nothing';
+      const gotBack = linesText(unitsOf(sentBack.flatMap((p) => p.lines)));
+      if (gotBack !== wantBack || sentBack.length > 1)
+        wrong.push(`sent back ${gotBack}, failed goods to send ${wantBack}`);
+      return wrong.length ? [`${plan.returnId}(${wrong.join('; ')})`] : [];
+    }),
+    ...returns
+      .filter((r) => r.status === 'REJECTED' || r.status === 'EXPIRED')
+      .flatMap((r) => {
+        const live = (parcelsOfReturn.get(r.id) ?? []).filter((p) => p.status !== 'CANCELLED');
+        return live.length ? [`${r.id}(${r.status}, parcel ${live.map((p) => p.status).join(',')})`] : [];
+      }),
+  ];
+  const returnParcels = parcels.filter((p) => p.direction === 'return');
+  checks.push(
+    check(
+      'carrier: one return parcel per closed return, delivered, as asked; replacements delivered; failed goods sent ' +
+        'back only when the customer chose so',
+      parcelOff,
+      `${returnParcels.length} return parcels (${returnParcels.filter((p) => p.method === 'label').length} labels), ` +
+        `${[...parcelsOfReturn.values()].flat().filter((p) => purposeOf(p) === 'replacement').length} replacements, ` +
+        `${[...parcelsOfReturn.values()].flat().filter((p) => purposeOf(p) === 'send_back').length} sent back, ` +
+        `${parcelOff.length} off`,
+    ),
+  );
+  return checks;
+}
+
+/**
+ * Temporal's own word: every return the API accepted ran to completion as `return-<id>`, and no order, refund or
+ * return workflow is still running. Visibility lags a little behind the workflows, so it is asked again for a while.
+ */
+async function temporalCheck(target: TemporalTarget, records: ReadonlyMap<string, OrderRecord>): Promise<Check> {
+  const accepted = [...records.values()].flatMap((r) =>
+    r.return && answeredOk(r.return.request?.status) ? [returnWorkflowId(r.return.returnId)] : [],
+  );
+  const connection = await Connection.connect({ address: target.address });
+  try {
+    const client = new TemporalClient({ connection, namespace: target.namespace });
+    const since = Date.now();
+    for (;;) {
+      const statuses = new Map<string, string[]>();
+      const running = new Map<string, string>();
+      for await (const wf of client.workflow.list({
+        query: `ExecutionStatus = 'Running' OR WorkflowType = 'returnWorkflow'`,
+      })) {
+        statuses.set(wf.workflowId, [...(statuses.get(wf.workflowId) ?? []), wf.status.name]);
+        if (wf.status.name === 'RUNNING') running.set(wf.workflowId, wf.type);
+      }
+      const offenders = [
+        ...[...running].map(([id, type]) => `${id}(${type} running)`),
+        ...accepted
+          .filter((id) => !running.has(id) && !statuses.get(id)?.includes('COMPLETED'))
+          .map((id) => `${id}(${statuses.get(id)?.join(',') ?? 'not listed'})`),
+      ];
+      if (offenders.length === 0 || Date.now() - since > VISIBILITY_PATIENCE_MS) {
+        return check(
+          'Temporal: every accepted return workflow completed; no order, refund or return workflow running',
+          offenders,
+          `${accepted.length} return workflows expected, ` +
+            `${accepted.filter((id) => statuses.get(id)?.includes('COMPLETED')).length} completed, ` +
+            `${running.size} workflows running`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  } finally {
+    await connection.close();
+  }
 }
 
 function signed(n: number): string {
