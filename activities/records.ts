@@ -1,6 +1,7 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sumQuantities } from '../domain/order';
+import { RETURN_TERMINAL_STATUSES } from '../domain/return';
 import { CASE_ERRORS } from '../workflows/case/messages';
 import { recordTransition } from './case-records';
 import { CAPTURED_OF_ORDER, lockOrderRow, REFUNDED_OF_ORDER } from './order-money';
@@ -109,13 +110,17 @@ export function recordActivities(
     },
 
     async recordSettlement({ orderId, currency, total, shipping }) {
-      await fork().execute(
+      const em = fork();
+      await em.execute(
         `insert into settlements (order_id, currency, order_total, captured, refunded, shipping, net)
          select ?, ?, ?, captured, refunded, ?, captured - refunded
            from (select ${CAPTURED_OF_ORDER} as captured, ${REFUNDED_OF_ORDER} as refunded) money
+          where not exists (select 1 from returns where order_id = ? and status not in (?))
          on conflict (order_id) do nothing`,
-        [orderId, currency, total, shipping, orderId, orderId],
+        [orderId, currency, total, shipping, orderId, orderId, orderId, [...RETURN_TERMINAL_STATUSES]],
       );
+      const settled = await em.execute('select 1 from settlements where order_id = ?', [orderId]);
+      return settled.length > 0;
     },
   };
 }

@@ -107,7 +107,11 @@ export interface OrderActivities extends CaseActivities {
   /** Persists the order snapshot, its status history, the customer's notifications and the audit trail. */
   recordOrder(req: OrderRecord): Promise<void>;
   /** Settles a completed order once; captured and refunded money come from the payments and refunds recorded. */
-  recordSettlement(req: { orderId: string; currency: string; total: number; shipping: number }): Promise<void>;
+  /**
+   * Settles the order unless one of its returns is open, in one statement: false when a return opened since the order
+   * last looked, so the order waits for it. True once settled, however often it runs.
+   */
+  recordSettlement(req: { orderId: string; currency: string; total: number; shipping: number }): Promise<boolean>;
   /** How many returns of the order are still open (not CLOSED, REJECTED or EXPIRED): the order settles only at 0. */
   openReturns(req: { orderId: string }): Promise<number>;
 }

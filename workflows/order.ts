@@ -506,12 +506,14 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
     order.slaDeadline = undefined;
     await awaitOpenReturns();
     await returnStrayMoney();
-    await act.recordSettlement({
+    const settlement = {
       orderId,
       currency: order.totals.currency,
       total: order.totals.total,
       shipping: order.totals.shipping,
-    });
+    };
+    // A return recorded since the last look holds the settlement back too.
+    while (!(await act.recordSettlement(settlement))) await awaitOpenReturns();
     await moveTo('COMPLETED', receiptConfirmedBy ?? SYSTEM_ACTOR, confirmed ? 'receipt confirmed' : 'auto-completed');
   }
 

@@ -48,6 +48,8 @@ export function fakeActivities(stock: StockMap = { WH1: { 'SKU-A': 100, 'SKU-B':
   const returnRefusals: string[] = [];
   /** What the next `openReturns` calls answer, oldest first; then 0. */
   const openReturnCounts: number[] = [];
+  /** The next settlements find a return opened meanwhile (true), oldest first; then they settle. */
+  const settlementRefusals: boolean[] = [];
   const reserved = new Map<string, Allocation[]>();
   const payments = new Map<string, GatewayPayment>();
   const parcels = new Map<string, { status: ShipmentStatus; events: CarrierEvent[] }>();
@@ -240,6 +242,8 @@ export function fakeActivities(stock: StockMap = { WH1: { 'SKU-A': 100, 'SKU-B':
     },
     async recordSettlement(req) {
       log('recordSettlement', req);
+      // A return recorded between the order's look and its settlement: the settlement waits for it.
+      return !settlementRefusals.shift();
     },
     async openReturns(req) {
       log('openReturns', req.orderId);
@@ -322,6 +326,7 @@ export function fakeActivities(stock: StockMap = { WH1: { 'SKU-A': 100, 'SKU-B':
     returnClaims,
     returnRefusals,
     openReturnCounts,
+    settlementRefusals,
     claims,
     refundFaults,
     reserved,

@@ -632,6 +632,27 @@ test("resettling recomputes a settled order's refunded and net money, and leaves
   expect(await count('settlements where order_id = $1', ['ord-never-settled'])).toBe(0);
 });
 
+test('an order does not settle while one of its returns is open; once closed it settles, once', async () => {
+  const orderId = 'ord-settle-open';
+  await act.recordOrder({
+    version: 1,
+    requestHash: 'h',
+    view: orderView(orderId, [{ sku: BOOK, quantity: 1, unitPrice: 10_000 }], 'DELIVERED'),
+  });
+  const settlement = { orderId, currency: 'CNY', total: 10_000, shipping: 0 };
+  await act.recordReturn({ version: 1, view: returnView('ret-settle-open', orderId, [{ sku: BOOK, quantity: 1 }]) });
+  expect(await act.recordSettlement(settlement)).toBe(false);
+  expect(await count('settlements where order_id = $1', [orderId])).toBe(0);
+
+  await act.recordReturn({
+    version: 2,
+    view: returnView('ret-settle-open', orderId, [{ sku: BOOK, quantity: 1 }], { status: 'REJECTED' }),
+  });
+  expect(await act.recordSettlement(settlement)).toBe(true);
+  expect(await act.recordSettlement(settlement)).toBe(true);
+  expect(await count('settlements where order_id = $1', [orderId])).toBe(1);
+});
+
 test('openReturns counts the returns of the order that are not closed, rejected or expired', async () => {
   const orderId = 'ord-open-returns';
   const statuses: ReturnStatus[] = ['REQUESTED', 'APPROVED', 'RECEIVED', 'CLOSED', 'REJECTED', 'EXPIRED'];

@@ -406,4 +406,29 @@ describe('order completion with open returns', () => {
       expect(fakes.names().indexOf('recordSettlement')).toBeGreaterThan(fakes.names().lastIndexOf('openReturns'));
     });
   });
+  it('goes back to waiting when a return was recorded between its look and its settlement', async () => {
+    const fakes = fakeActivities();
+    fakes.settlementRefusals.push(true);
+    fakes.openReturnCounts.push(0, 1);
+    await withWorker(fakes, async (start) => {
+      const handle = await start(orderInput());
+      await waitForStatus(handle, 'FULFILLING');
+      await deliverAll(fakes, handle);
+      await waitForStatus(handle, 'DELIVERED');
+      await env().sleep(policy.autoCompleteAfterMs + 1000);
+      const waiting = await waitForView(handle, () => fakes.argsOf('openReturns').length === 2, 'a second look');
+      expect(waiting.status).toBe('DELIVERED');
+      await handle.signal(returnsChangedSignal, { returnId: 'ret-late' });
+      const done = await waitForView(handle, (v) => v.status === 'COMPLETED', 'COMPLETED');
+      expect(done.history.at(-1)!.reason).toBe('auto-completed');
+      expect(fakes.argsOf('recordSettlement')).toHaveLength(2);
+      expect(fakes.names().filter((n) => n === 'openReturns' || n === 'recordSettlement')).toEqual([
+        'openReturns',
+        'recordSettlement',
+        'openReturns',
+        'openReturns',
+        'recordSettlement',
+      ]);
+    });
+  });
 });
