@@ -1,8 +1,9 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { sumQuantities, type Address } from '../domain/order';
+import { sumQuantities } from '../domain/order';
 import type { Carrier } from '../domain/ports';
-import { RETURN_TERMINAL_STATUSES, returnEligibilityRefusal, type ReturnClaim } from '../domain/return';
+import { RETURN_TERMINAL_STATUSES, type ReturnClaim } from '../domain/return';
+import { returnableOrder, returnRefusal } from '../db/return-eligibility';
 import { CASE_ERRORS } from '../workflows/case/messages';
 import { attentionValues, decisionValues, recordTransition } from './case-records';
 import { CAPTURED_OF_ORDER, REFUNDED_OF_ORDER } from './order-money';
@@ -14,91 +15,16 @@ import type { OrderActivities, ReturnActivities } from './types';
 interface ClaimRow {
   order_id: string;
   claimed: boolean;
+  /** When the customer asked: the window is judged then, however long an outage delayed the claim. */
+  created_at: string | Date;
 }
 
 async function claimOf(em: EntityManager, returnId: string, lock = false): Promise<ClaimRow | undefined> {
   const [row]: ClaimRow[] = await em.execute(
-    `select order_id, claimed from returns where id = ? ${lock ? 'for update' : ''}`,
+    `select order_id, claimed, created_at from returns where id = ? ${lock ? 'for update' : ''}`,
     [returnId],
   );
   return row;
-}
-
-/** What the order says about itself, the same on every run of a claim. */
-interface OrderFacts {
-  status: string;
-  address: Address;
-  deliveredAt?: string;
-  /** Units ordered and the unit price paid, per SKU, in the order's line order. */
-  lines: Map<string, { quantity: number; unitPrice: number }>;
-}
-
-async function orderFacts(em: EntityManager, returnId: string, orderId: string): Promise<OrderFacts> {
-  const [order]: { status: string; shipping_address: Address }[] = await em.execute(
-    'select status, shipping_address from orders where id = ?',
-    [orderId],
-  );
-  if (!order) {
-    throw ApplicationFailure.nonRetryable(
-      `return ${returnId} names order ${orderId}, which is not recorded`,
-      CASE_ERRORS.ruleViolation,
-    );
-  }
-  const [delivered]: { at: string | Date }[] = await em.execute(
-    `select at from case_history where case_type = 'order' and case_id = ? and to_status = 'DELIVERED'
-     order by seq limit 1`,
-    [orderId],
-  );
-  const rows: { sku: string; quantity: number; unit_price: number }[] = await em.execute(
-    'select sku, quantity, unit_price from order_lines where order_id = ? order by id',
-    [orderId],
-  );
-  const lines = new Map<string, { quantity: number; unitPrice: number }>();
-  for (const row of rows) {
-    const quantity = (lines.get(row.sku)?.quantity ?? 0) + row.quantity;
-    lines.set(row.sku, { quantity, unitPrice: lines.get(row.sku)?.unitPrice ?? row.unit_price });
-  }
-  return {
-    status: order.status,
-    address: order.shipping_address,
-    ...(delivered ? { deliveredAt: new Date(delivered.at).toISOString() } : {}),
-    lines,
-  };
-}
-
-/**
- * Why these lines cannot be claimed now, judged under the order's claim lock on what is recorded: the order's facts,
- * the catalogue, and the lines every other return of the order still holds.
- */
-async function claimRefusal(
-  em: EntityManager,
-  facts: OrderFacts,
-  req: Parameters<ReturnActivities['claimReturn']>[0],
-): Promise<string | undefined> {
-  const skus = [...sumQuantities(req.lines).keys()];
-  const notReturnable: { sku: string }[] = await em.execute(
-    'select sku from products where sku in (?) and not returnable',
-    [skus],
-  );
-  const claimed: { sku: string; quantity: number }[] = await em.execute(
-    `select sku, sum(quantity)::int as quantity from return_lines
-     where order_id = ? and return_id <> ? and not released group by sku`,
-    [req.orderId, req.returnId],
-  );
-  const refusal = returnEligibilityRefusal(
-    {
-      orderStatus: facts.status,
-      deliveredAt: facts.deliveredAt,
-      now: Date.now(),
-      ordered: new Map([...facts.lines].map(([sku, line]) => [sku, line.quantity])),
-      claimed: new Map(claimed.map((row) => [row.sku, row.quantity])),
-      notReturnable: new Set(notReturnable.map((row) => row.sku)),
-    },
-    { lines: req.lines, reason: req.reason },
-    // The workflow passes the window that applies to the return's reason.
-    { windowMs: req.windowMs, qualityWindowMs: req.windowMs },
-  );
-  return refusal?.reason;
 }
 
 /**
@@ -224,11 +150,24 @@ export function returnActivities(
             CASE_ERRORS.ruleViolation,
           );
         }
-        const facts = await orderFacts(em, returnId, orderId);
-        // A claim already made stands even once the window has passed: a retry answers what the first run did.
+        const facts = await returnableOrder(em, orderId);
+        if (!facts) {
+          throw ApplicationFailure.nonRetryable(
+            `return ${returnId} names order ${orderId}, which is not recorded`,
+            CASE_ERRORS.ruleViolation,
+          );
+        }
+        // A claim already made stands: a retry answers what the first run did.
         if (!ret.claimed) {
-          const refusal = await claimRefusal(em, facts, req);
-          if (refusal) throw ApplicationFailure.nonRetryable(refusal, CASE_ERRORS.ruleViolation);
+          const refusal = await returnRefusal(
+            em,
+            facts,
+            req,
+            // The workflow passes the window that applies to the return's reason.
+            { windowMs: req.windowMs, qualityWindowMs: req.windowMs },
+            new Date(ret.created_at).getTime(),
+          );
+          if (refusal) throw ApplicationFailure.nonRetryable(refusal.reason, CASE_ERRORS.ruleViolation);
           await em.execute('delete from return_lines where return_id = ?', [returnId]);
           for (const [sku, quantity] of sumQuantities(lines)) {
             await em.execute('insert into return_lines (return_id, order_id, sku, quantity) values (?, ?, ?, ?)', [

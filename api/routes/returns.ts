@@ -1,15 +1,14 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { returnableOrder, returnRefusal } from '../../db/return-eligibility';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { refundPolicy, returnPolicy } from '../../config';
-import { sumQuantities } from '../../domain/order';
 import {
   FAILED_GOODS_CHOICES,
   RETURN_METHODS,
   RETURN_REASONS,
   RETURN_STATUSES,
   RETURN_TYPES,
-  returnEligibilityRefusal,
   type Evidence,
   type ReturnInput,
   type ReturnPolicy,
@@ -42,7 +41,7 @@ import {
   type QueueRow,
 } from '../cases';
 import { Problem } from '../problems';
-import { isoTime, returnRequestFromDb, returnStatusFromDb, returnViewFromDb, type ReturnRequest } from '../records';
+import { returnRequestFromDb, returnStatusFromDb, returnViewFromDb, type ReturnRequest } from '../records';
 import { RETURN_QUEUE_ROLES, RETURN_READER_ROLES, RETURN_REQUESTER_ROLES } from '../roles';
 import {
   RETURN_WAITING_ON,
@@ -252,46 +251,15 @@ async function precheck(
   asked: ReturnRequest,
   policy: ReturnPolicy,
 ): Promise<{ customerId: string; currency: string }> {
-  const [order] = await em.execute<{ status: string; customer_id: string; currency: string }[]>(
-    'select status, customer_id, currency from orders where id = ?',
-    [asked.orderId],
-  );
+  const order = await returnableOrder(em, asked.orderId);
   if (!order) {
     throw new Problem('not-found', `no order ${asked.orderId}`, [{ field: 'orderId', reason: 'no such order' }]);
   }
-  const skus = [...sumQuantities(asked.lines).keys()];
-  const [[delivered], ordered, notReturnable, claimed] = await Promise.all([
-    em.execute<{ at: string }[]>(
-      `select at from case_history where case_type = 'order' and case_id = ? and to_status = 'DELIVERED'
-        order by seq limit 1`,
-      [asked.orderId],
-    ),
-    em.execute<{ sku: string; quantity: number }[]>('select sku, quantity from order_lines where order_id = ?', [
-      asked.orderId,
-    ]),
-    em.execute<{ sku: string }[]>('select sku from products where sku in (?) and not returnable', [skus]),
-    em.execute<{ sku: string; quantity: number }[]>(
-      `select sku, sum(quantity)::int as quantity from return_lines
-        where order_id = ? and not released group by sku`,
-      [asked.orderId],
-    ),
-  ]);
-  const refusal = returnEligibilityRefusal(
-    {
-      orderStatus: order.status,
-      ...(delivered ? { deliveredAt: isoTime(delivered.at) } : {}),
-      now: Date.now(),
-      ordered: sumQuantities(ordered),
-      claimed: new Map(claimed.map((row) => [row.sku, row.quantity])),
-      notReturnable: new Set(notReturnable.map((row) => row.sku)),
-    },
-    asked,
-    policy,
-  );
+  const refusal = await returnRefusal(em, order, asked, policy, Date.now());
   if (refusal) {
     throw new Problem('rule-violation', `order ${asked.orderId} cannot take this return: ${refusal.reason}`, [refusal]);
   }
-  return { customerId: order.customer_id, currency: order.currency };
+  return { customerId: order.customerId, currency: order.currency };
 }
 
 /** A return whose claim found the goods not (or no longer) returnable was never a return to approve. */

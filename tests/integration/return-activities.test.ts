@@ -260,6 +260,25 @@ describe('a claim the rules refuse is a non-retryable RuleViolation and claims n
     await refused('ret-late', 'ord-late', [{ sku: BOOK, quantity: 1 }], /return window of 7 days after delivery/);
   });
 
+  test('the window is judged when the customer asked, not when an outage let the claim run', async () => {
+    await shippedOrder(
+      'ord-asked-in-time',
+      [{ sku: BOOK, quantity: 1, unitPrice: 9_000 }],
+      [{ warehouseCode: 'SH1', lines: [{ sku: BOOK, quantity: 1 }] }],
+      new Date(Date.now() - WINDOW - 60_000),
+    );
+    const lines = [{ sku: BOOK, quantity: 1 }];
+    // Asked an hour before the window closed; claimed now, after it.
+    const requestedAt = new Date(Date.now() - 60_000 - 3_600_000).toISOString();
+    await act.recordReturn({
+      version: 1,
+      view: returnView('ret-asked-in-time', 'ord-asked-in-time', lines, { requestedAt }),
+    });
+    const claim = { returnId: 'ret-asked-in-time', orderId: 'ord-asked-in-time', lines, windowMs: WINDOW };
+    expect(await act.claimReturn({ ...claim, reason: 'changed_mind' })).toMatchObject({ warehouseCode: 'SH1' });
+    expect(await claimLines('ret-asked-in-time')).toEqual([{ sku: BOOK, quantity: 1, released: false }]);
+  });
+
   test('the SKU is not on the order', async () => {
     await bookOrder('ord-other-sku', 1);
     await refused('ret-other-sku', 'ord-other-sku', [{ sku: PHONE, quantity: 1 }], /PHN-XM14-256 is not on the order/);
