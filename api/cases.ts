@@ -14,7 +14,7 @@ import { z } from 'zod';
 import type { Actor, CaseType } from '../domain/case';
 import { RECOVERY_ROLES, type Role } from '../domain/roles';
 import { recoverStepUpdate, type StepRecovery } from '../workflows/case/messages';
-import { CaseTypeKey } from '../workflows/search-attributes';
+import { CaseTypeKey, CustomerIdKey } from '../workflows/search-attributes';
 import type { ApiDeps } from './app';
 import { actorOf } from './auth';
 import { Problem, PROBLEM_BASE, toProblem } from './problems';
@@ -257,6 +257,52 @@ export function caseApi<V>(deps: ApiDeps, kind: CaseKind<V>) {
     return { status: 201, view: await started.executeUpdate(start.ready) };
   }
 
+  /**
+   * Answers a request that starts a case, audited. The same request again (Temporal still holds the case, or its row
+   * says what was asked under this id) gets the case back and another request under the id is a conflict; else
+   * `prepare` checks the rules and builds the input, and the case starts once. `refusal` turns a first answer that
+   * refused the request (say, nothing left to claim) into its problem.
+   */
+  async function startCase<I extends { customerId: string }>(
+    request: FastifyRequest,
+    em: EntityManager,
+    start: {
+      id: string;
+      action: string;
+      detail: Record<string, unknown>;
+      requestHash: string;
+      /** The hash of what was asked under this id before, as PostgreSQL keeps it; null when nothing was. */
+      recordedHash(): Promise<string | null>;
+      prepare(): Promise<I>;
+      workflowType: string;
+      ready: UpdateDefinition<V>;
+      refusal(view: V): Problem | undefined;
+    },
+  ): Promise<{ status: 200 | 201; view: V }> {
+    const { id, requestHash, ready } = start;
+    async function answer(): Promise<{ status: 200 | 201; view: V }> {
+      const existing = await describe(id);
+      if (existing) return replay(em, id, requestHash, existing.memo?.requestHash, ready);
+      // Temporal keeps closed workflows only so long; the row says what was asked under this id before.
+      const recorded = await start.recordedHash();
+      if (recorded) return replay(em, id, requestHash, recorded, ready);
+      const input = await start.prepare();
+      return startOnce(em, id, {
+        workflowType: start.workflowType,
+        input,
+        requestHash,
+        searchAttributes: [{ key: CustomerIdKey, value: input.customerId }],
+        ready,
+      });
+    }
+    return audited(request, em, start.action, id, start.detail, async () => {
+      const outcome = await answer();
+      const refused = start.refusal(outcome.view);
+      if (refused) throw refused;
+      return outcome;
+    });
+  }
+
   /** Registers the table of actions, one route each, all answering with the case's view. */
   function registerActions(app: ZodApp, actions: readonly CaseAction[]): void {
     for (const action of actions) {
@@ -298,7 +344,7 @@ export function caseApi<V>(deps: ApiDeps, kind: CaseKind<V>) {
     }
   }
 
-  return { currentView, audited, describe, replay, requestedId, startOnce, registerActions };
+  return { currentView, audited, describe, replay, requestedId, startOnce, startCase, registerActions };
 }
 
 /** The columns every case queue reads besides the case type's own. */

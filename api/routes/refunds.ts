@@ -22,7 +22,6 @@ import {
   type RefundDecision,
   type RefundRetry,
 } from '../../workflows/refund-messages';
-import { CustomerIdKey } from '../../workflows/search-attributes';
 import type { ApiDeps } from '../app';
 import { actorOf } from '../auth';
 import {
@@ -309,8 +308,6 @@ export function refundRoutes(deps: ApiDeps): FastifyPluginAsyncZod {
         const requestHash = refundRequestHash(body);
         const em = deps.orm.em.fork();
         const actor = actorOf(request);
-        const replay = (existingHash: unknown) =>
-          refunds.replay(em, refundId, requestHash, existingHash, awaitRefundRequestUpdate);
         const detail: Record<string, unknown> = {
           orderId: body.orderId,
           amount: body.amount,
@@ -319,45 +316,36 @@ export function refundRoutes(deps: ApiDeps): FastifyPluginAsyncZod {
           reason: body.reason,
           requestHash,
         };
-
-        /** Starts the refund, or finds the one a previous attempt of this request started. */
-        async function start(): Promise<{ status: 200 | 201; view: RefundView }> {
-          const existing = await refunds.describe(refundId);
-          if (existing) return replay(existing.memo?.requestHash);
-          // Temporal keeps closed workflows only so long; the row says what was asked under this id before.
-          const recorded = await refundRequestFromDb(em, refundId);
-          if (recorded) return replay(refundRequestHash(recorded));
-
-          const terms = await precheck(em, body);
-          detail.amount = terms.amount;
-          const input: RefundInput = {
-            refundId,
-            orderId: body.orderId,
-            customerId: terms.customerId,
-            currency: terms.currency,
-            amount: terms.amount,
-            ...(body.lines ? { lines: body.lines, includeShipping: !!body.includeShipping } : {}),
-            reason: body.reason,
-            ...(body.note ? { note: body.note } : {}),
-            origin: actor.role === 'system' ? 'customer' : 'agent',
-            requestedBy: actor,
-            requestedAt: new Date().toISOString(),
-            policy: refundPolicy(config),
-          };
-          return refunds.startOnce(em, refundId, {
-            workflowType: 'refundWorkflow' satisfies keyof typeof workflows,
-            input,
-            requestHash,
-            searchAttributes: [{ key: CustomerIdKey, value: input.customerId }],
-            ready: awaitRefundRequestUpdate,
-          });
-        }
-
-        const { status, view } = await refunds.audited(request, em, 'refund.request', refundId, detail, async () => {
-          const outcome = await start();
-          const refused = refusedClaim(outcome.view, body.lines ? 'lines' : 'amount');
-          if (refused) throw refused;
-          return outcome;
+        const { status, view } = await refunds.startCase(request, em, {
+          id: refundId,
+          action: 'refund.request',
+          detail,
+          requestHash,
+          recordedHash: async () => {
+            const recorded = await refundRequestFromDb(em, refundId);
+            return recorded && refundRequestHash(recorded);
+          },
+          prepare: async (): Promise<RefundInput> => {
+            const terms = await precheck(em, body);
+            detail.amount = terms.amount;
+            return {
+              refundId,
+              orderId: body.orderId,
+              customerId: terms.customerId,
+              currency: terms.currency,
+              amount: terms.amount,
+              ...(body.lines ? { lines: body.lines, includeShipping: !!body.includeShipping } : {}),
+              reason: body.reason,
+              ...(body.note ? { note: body.note } : {}),
+              origin: actor.role === 'system' ? 'customer' : 'agent',
+              requestedBy: actor,
+              requestedAt: new Date().toISOString(),
+              policy: refundPolicy(config),
+            };
+          },
+          workflowType: 'refundWorkflow' satisfies keyof typeof workflows,
+          ready: awaitRefundRequestUpdate,
+          refusal: (refund) => refusedClaim(refund, body.lines ? 'lines' : 'amount'),
         });
         return reply
           .code(status)

@@ -26,7 +26,6 @@ import {
   returnWorkflowId,
   type ReturnDecision,
 } from '../../workflows/return-messages';
-import { CustomerIdKey } from '../../workflows/search-attributes';
 import type { ApiDeps } from '../app';
 import { actorOf } from '../auth';
 import {
@@ -297,51 +296,33 @@ export function returnRoutes(deps: ApiDeps): FastifyPluginAsyncZod {
         const requestHash = returnRequestHash(asked);
         const em = deps.orm.em.fork();
         const actor = actorOf(request);
-        const replay = (existingHash: unknown) =>
-          returns.replay(em, returnId, requestHash, existingHash, awaitReturnRequestUpdate);
-
-        /** Starts the return, or finds the one a previous attempt of this request started. */
-        async function start(): Promise<{ status: 200 | 201; view: ReturnView }> {
-          const existing = await returns.describe(returnId);
-          if (existing) return replay(existing.memo?.requestHash);
-          // Temporal keeps closed workflows only so long; the row says what was asked under this id before.
-          const recorded = await returnRequestFromDb(em, returnId);
-          if (recorded) return replay(returnRequestHash(recorded));
-
-          const policy = returnPolicy(config);
-          const order = await precheck(em, asked, policy);
-          const input: ReturnInput = {
-            returnId,
-            ...asked,
-            customerId: order.customerId,
-            currency: order.currency,
-            requestedBy: actor,
-            requestedAt: new Date().toISOString(),
-            policy,
-            refundPolicy: refundPolicy(config),
-          };
-          return returns.startOnce(em, returnId, {
-            workflowType: 'returnWorkflow' satisfies keyof typeof workflows,
-            input,
-            requestHash,
-            searchAttributes: [{ key: CustomerIdKey, value: input.customerId }],
-            ready: awaitReturnRequestUpdate,
-          });
-        }
-
-        const { status, view } = await returns.audited(
-          request,
-          em,
-          'return.request',
-          returnId,
-          { ...asked, requestHash },
-          async () => {
-            const outcome = await start();
-            const refused = refusedClaim(outcome.view);
-            if (refused) throw refused;
-            return outcome;
+        const { status, view } = await returns.startCase(request, em, {
+          id: returnId,
+          action: 'return.request',
+          detail: { ...asked, requestHash },
+          requestHash,
+          recordedHash: async () => {
+            const recorded = await returnRequestFromDb(em, returnId);
+            return recorded && returnRequestHash(recorded);
           },
-        );
+          prepare: async (): Promise<ReturnInput> => {
+            const policy = returnPolicy(config);
+            const order = await precheck(em, asked, policy);
+            return {
+              returnId,
+              ...asked,
+              customerId: order.customerId,
+              currency: order.currency,
+              requestedBy: actor,
+              requestedAt: new Date().toISOString(),
+              policy,
+              refundPolicy: refundPolicy(config),
+            };
+          },
+          workflowType: 'returnWorkflow' satisfies keyof typeof workflows,
+          ready: awaitReturnRequestUpdate,
+          refusal: refusedClaim,
+        });
         return reply
           .code(status)
           .header('location', `/v1/returns/${encodeURIComponent(returnId)}`)
