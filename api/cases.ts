@@ -13,13 +13,14 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Actor, CaseType } from '../domain/case';
 import { RECOVERY_ROLES, type Role } from '../domain/roles';
+import type { CaseDecision } from '../workflows/case/decision';
 import { recoverStepUpdate, type StepRecovery } from '../workflows/case/messages';
 import { CaseTypeKey, CustomerIdKey } from '../workflows/search-attributes';
 import type { ApiDeps } from './app';
 import { actorOf } from './auth';
 import { Problem, PROBLEM_BASE, toProblem } from './problems';
 import { isoTime, writeAudit } from './records';
-import { idempotencyHeaders, problems } from './schemas';
+import { idempotencyHeaders, problems, reasonSchema } from './schemas';
 
 /** What the API needs to know of a case type to read one, act on it and audit what was done. */
 export interface CaseKind<V> {
@@ -73,13 +74,61 @@ export function recoverAction(caseType: CaseType, path: string, giveUp: string) 
     summary: 'Retry, or give up, a step that failed for good (attention reason step_failed)',
     body: z.object({
       action: z.enum(['retry', 'fail']).describe(giveUp),
-      reason: z.string().trim().min(1).max(500),
+      reason: reasonSchema,
     }),
     update: recoverStepUpdate,
     args: ({ action, reason }, { actor }): StepRecovery => ({ action, reason, actor }),
     action: ({ action }) => `${caseType}.recover_${action}`,
     detail: ({ reason }) => ({ reason }),
   });
+}
+
+const DECISION_KEY =
+  'The Idempotency-Key names the decision: the same decision sent again changes nothing and answers 200.';
+
+/**
+ * Approve and reject, the same for every case that waits for a person's decision (`<path>/approve`, `<path>/reject`);
+ * the case's update validator checks who may decide. `rules` says who may, in the API's documentation.
+ */
+export function decisionActions(
+  caseType: CaseType,
+  path: string,
+  roles: readonly Role[],
+  update: UpdateDefinition<unknown, [CaseDecision]>,
+  rules: string,
+) {
+  return [
+    caseAction({
+      method: 'POST',
+      path: `${path}/approve`,
+      roles,
+      summary: `Approve a ${caseType} awaiting approval`,
+      description: `${rules} ${DECISION_KEY}`,
+      // Fastify hands a POST without a body over as null.
+      body: z.object({ reason: reasonSchema.optional() }).nullish(),
+      update,
+      args: (body, { actor, key }): CaseDecision => ({
+        decision: 'approve',
+        reason: body?.reason,
+        decisionId: key,
+        actor,
+      }),
+      action: () => `${caseType}.approve`,
+      detail: (body, { key }) => ({ decisionId: key, reason: body?.reason }),
+    }),
+    caseAction({
+      method: 'POST',
+      path: `${path}/reject`,
+      roles,
+      summary: `Reject a ${caseType} awaiting approval, saying why`,
+      description: `${rules} ${DECISION_KEY}`,
+      body: z.object({ reason: reasonSchema }),
+      update,
+      args: ({ reason }, { actor, key }): CaseDecision => ({ decision: 'reject', reason, decisionId: key, actor }),
+      action: () => `${caseType}.reject`,
+      detail: ({ reason }, { key }) => ({ decisionId: key, reason }),
+    }),
+  ];
 }
 
 type ZodApp = Parameters<FastifyPluginAsyncZod>[0];

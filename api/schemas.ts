@@ -59,6 +59,9 @@ const describing =
   ): S =>
     schema;
 
+/** Why a person did something to a case: a decision, a note, a retry. */
+export const reasonSchema = z.string().trim().min(1).max(500);
+
 /** Ids of every case type: chosen by the client (body or Idempotency-Key) or generated when it is started. */
 const CASE_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 

@@ -19,7 +19,6 @@ import {
   refundStateQuery,
   refundWorkflowId,
   retryRefundUpdate,
-  type RefundDecision,
   type RefundRetry,
 } from '../../workflows/refund-messages';
 import type { ApiDeps } from '../app';
@@ -27,6 +26,7 @@ import { actorOf } from '../auth';
 import {
   caseAction,
   caseApi,
+  decisionActions,
   hashRequest,
   queueFields,
   queuePage,
@@ -49,12 +49,11 @@ import {
   refundViewSchema,
   commaSeparated,
   pageOf,
+  reasonSchema,
 } from '../schemas';
 
 /** Reasons only other cases give: an order refunds its own cancel, a return or a complaint starts its refund. */
 const CASE_ONLY_REASONS = ['order_cancelled', 'return_received', 'complaint_resolution'] as const;
-
-const reasonSchema = z.string().trim().min(1).max(500);
 
 const requestRefundBody = z
   .object({
@@ -124,41 +123,15 @@ const REFUND: CaseKind<RefundView> = {
   auditOutcome: ({ amount, currency, status }) => ({ amount, currency, status }),
 };
 
-const decisionDescription =
-  'The Idempotency-Key names the decision: the same decision sent again changes nothing and answers 200.';
-
 /** What people do to a refund once it is requested. */
 const REFUND_ACTIONS: readonly CaseAction[] = [
-  caseAction({
-    method: 'POST',
-    path: '/v1/refunds/:refundId/approve',
-    roles: REFUND_APPROVER_ROLES,
-    summary: 'Approve a refund awaiting approval',
-    description: `Above the agent limit only a supervisor may; nobody approves a refund they requested. ${decisionDescription}`,
-    // Fastify hands a POST without a body over as null.
-    body: z.object({ reason: reasonSchema.optional() }).nullish(),
-    update: decideRefundUpdate,
-    args: (body, { actor, key }): RefundDecision => ({
-      decision: 'approve',
-      reason: body?.reason,
-      decisionId: key,
-      actor,
-    }),
-    action: () => 'refund.approve',
-    detail: (body, { key }) => ({ decisionId: key, reason: body?.reason }),
-  }),
-  caseAction({
-    method: 'POST',
-    path: '/v1/refunds/:refundId/reject',
-    roles: REFUND_APPROVER_ROLES,
-    summary: 'Reject a refund awaiting approval, saying why',
-    description: decisionDescription,
-    body: z.object({ reason: reasonSchema }),
-    update: decideRefundUpdate,
-    args: ({ reason }, { actor, key }): RefundDecision => ({ decision: 'reject', reason, decisionId: key, actor }),
-    action: () => 'refund.reject',
-    detail: ({ reason }, { key }) => ({ decisionId: key, reason }),
-  }),
+  ...decisionActions(
+    'refund',
+    '/v1/refunds/:refundId',
+    REFUND_APPROVER_ROLES,
+    decideRefundUpdate,
+    'Above the agent limit only a supervisor may; nobody decides on a refund they requested.',
+  ),
   caseAction({
     method: 'POST',
     path: '/v1/refunds/:refundId/retry',

@@ -24,13 +24,13 @@ import {
   refundLostReturnUpdate,
   returnStateQuery,
   returnWorkflowId,
-  type ReturnDecision,
 } from '../../workflows/return-messages';
 import type { ApiDeps } from '../app';
 import { actorOf } from '../auth';
 import {
   caseAction,
   caseApi,
+  decisionActions,
   hashRequest,
   queueFields,
   queuePage,
@@ -54,9 +54,8 @@ import {
   returnIdParams,
   returnIdSchema,
   returnViewSchema,
+  reasonSchema,
 } from '../schemas';
-
-const reasonSchema = z.string().trim().min(1).max(500);
 
 const requestReturnBody = z.object({
   returnId: returnIdSchema.optional(),
@@ -127,42 +126,15 @@ const RETURN: CaseKind<ReturnView> = {
   auditOutcome: ({ status, outcome }) => ({ status, outcome }),
 };
 
-const decisionDescription =
-  'Nobody decides on a return they requested. The Idempotency-Key names the decision: the same decision sent again ' +
-  'changes nothing and answers 200.';
-
 /** What people do to a return once it is requested. */
 const RETURN_ACTIONS: readonly CaseAction[] = [
-  caseAction({
-    method: 'POST',
-    path: '/v1/returns/:returnId/approve',
-    roles: RETURN_APPROVER_ROLES,
-    summary: 'Approve a return awaiting approval',
-    description: decisionDescription,
-    // Fastify hands a POST without a body over as null.
-    body: z.object({ reason: reasonSchema.optional() }).nullish(),
-    update: decideReturnUpdate,
-    args: (body, { actor, key }): ReturnDecision => ({
-      decision: 'approve',
-      reason: body?.reason,
-      decisionId: key,
-      actor,
-    }),
-    action: () => 'return.approve',
-    detail: (body, { key }) => ({ decisionId: key, reason: body?.reason }),
-  }),
-  caseAction({
-    method: 'POST',
-    path: '/v1/returns/:returnId/reject',
-    roles: RETURN_APPROVER_ROLES,
-    summary: 'Reject a return awaiting approval, saying why',
-    description: decisionDescription,
-    body: z.object({ reason: reasonSchema }),
-    update: decideReturnUpdate,
-    args: ({ reason }, { actor, key }): ReturnDecision => ({ decision: 'reject', reason, decisionId: key, actor }),
-    action: () => 'return.reject',
-    detail: ({ reason }, { key }) => ({ decisionId: key, reason }),
-  }),
+  ...decisionActions(
+    'return',
+    '/v1/returns/:returnId',
+    RETURN_APPROVER_ROLES,
+    decideReturnUpdate,
+    'Nobody decides on a return they requested.',
+  ),
   caseAction({
     method: 'POST',
     path: '/v1/returns/:returnId/receive',
