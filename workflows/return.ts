@@ -311,20 +311,9 @@ export async function returnWorkflow(input: ReturnInput): Promise<ReturnView> {
 
   /** Waits for the hand-over to the carrier until the deadline set at approval; past it, the booking is cancelled: EXPIRED. */
   async function awaitHandover(parcel: ReturnParcelView): Promise<void> {
-    const until = ret.slaDeadline!.getTime();
     const handed = () => parcel.status !== 'BOOKED';
-    for (;;) {
-      if (await follow(parcel, handed, { until, stop: () => !!receipt })) break;
-      if (receipt) break;
-      try {
-        await act.cancelShipment({ orderId, shipmentId: parcel.shipmentId, waybill: parcel.waybill });
-      } catch (error) {
-        if (failureType(error) !== PROVIDER_ERRORS.refused) throw error;
-        // Collected just now: the return goes on. Otherwise the carrier no longer holds the booking at all.
-        await syncParcel(parcel);
-        if (handed()) break;
-      }
-      parcel.status = 'CANCELLED';
+    const inTime = await follow(parcel, handed, { until: ret.slaDeadline!.getTime(), stop: () => !!receipt });
+    if (!inTime && !receipt && !(await cancelUnhanded(parcel))) {
       ret.slaDeadline = undefined;
       await act.releaseReturn({ returnId });
       await core.moveTo('EXPIRED', SYSTEM_ACTOR, 'not handed to the carrier in time', {
@@ -336,6 +325,20 @@ export async function returnWorkflow(input: ReturnInput): Promise<ReturnView> {
     }
     ret.slaDeadline = undefined;
     if (!receipt) await core.moveTo('IN_TRANSIT', SYSTEM_ACTOR, `${parcel.waybill} handed to the carrier`);
+  }
+
+  /** Cancels a booking past its deadline; true when the carrier collected it just now after all. */
+  async function cancelUnhanded(parcel: ReturnParcelView): Promise<boolean> {
+    try {
+      await act.cancelShipment({ orderId, shipmentId: parcel.shipmentId, waybill: parcel.waybill });
+    } catch (error) {
+      if (failureType(error) !== PROVIDER_ERRORS.refused) throw error;
+      // Collected just now: the return goes on. Otherwise the carrier no longer holds the booking at all.
+      await syncParcel(parcel);
+      if (parcel.status !== 'BOOKED') return true;
+    }
+    parcel.status = 'CANCELLED';
+    return false;
   }
 
   /** Waits for the warehouse to receive the goods; a parcel the carrier lost waits for an agent to refund anyway. */
