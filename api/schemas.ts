@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { PHONE_PATTERN } from '../domain/phone';
 import { CASE_TYPES } from '../domain/case';
 import {
   CARRIER_EXCEPTION_KINDS,
@@ -90,9 +91,6 @@ export const idempotencyHeaders = z.looseObject({
     'Makes the request safe to retry; when starting a case, its id; for an approval or rejection, the decision id',
   ).optional(),
 });
-
-/** E.164 (`+8613800138000`) or an 11-digit mainland China mobile number (`13800138000`). */
-const PHONE_PATTERN = /^(\+[1-9]\d{6,14}|1[3-9]\d{9})$/;
 
 export const addressSchema = describing<Address>()(
   z

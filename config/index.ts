@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { z } from 'zod';
+import { complaintSlaPolicy, type ComplaintSlaPolicy } from '../domain/complaint';
 import { parseDuration } from '../domain/duration';
 import type { OrderPolicy } from '../domain/order';
 import { REFUND_REASONS, type RefundPolicy } from '../domain/refund';
@@ -123,6 +124,11 @@ const schema = z.object({
   RETURN_AUTO_APPROVE_REASONS: commaList(RETURN_REASONS, 'changed_mind'),
   RETURN_APPROVAL_SLA: duration('24h'),
   RETURN_HANDOVER_WINDOW: duration('7d'),
+
+  COMPLAINT_FIRST_RESPONSE_SLA: duration('2h'),
+  COMPLAINT_FIRST_RESPONSE_SLA_URGENT: duration('30m'),
+  COMPLAINT_RESOLUTION_SLA: duration('48h'),
+  COMPLAINT_RESOLUTION_SLA_URGENT: duration('8h'),
 
   PAYMENT_WEBHOOK_SECRET: z.string().min(16).default(SANDBOX_WEBHOOK_SECRETS.PAYMENT_WEBHOOK_SECRET),
   CARRIER_WEBHOOK_SECRET: z.string().min(16).default(SANDBOX_WEBHOOK_SECRETS.CARRIER_WEBHOOK_SECRET),
@@ -247,4 +253,13 @@ export function returnPolicy(cfg: Config): ReturnPolicy {
     carrierPollIntervalMs: cfg.ORDER_CARRIER_POLL_INTERVAL,
     stepAttentionAfterMs: cfg.STEP_ATTENTION_AFTER,
   };
+}
+
+export function complaintSla(cfg: Config): ComplaintSlaPolicy {
+  return complaintSlaPolicy({
+    firstResponseMs: cfg.COMPLAINT_FIRST_RESPONSE_SLA,
+    firstResponseUrgentMs: cfg.COMPLAINT_FIRST_RESPONSE_SLA_URGENT,
+    resolutionMs: cfg.COMPLAINT_RESOLUTION_SLA,
+    resolutionUrgentMs: cfg.COMPLAINT_RESOLUTION_SLA_URGENT,
+  });
 }
