@@ -352,6 +352,23 @@ export function caseApi<V>(deps: ApiDeps, kind: CaseKind<V>) {
     });
   }
 
+  /** Registers `GET <path>`: one case, live from its workflow, from PostgreSQL once Temporal no longer holds it. */
+  function registerView(app: ZodApp, path: string, roles: readonly Role[]): void {
+    app.get(
+      path,
+      {
+        config: { roles },
+        schema: {
+          tags: [`${caseType}s`],
+          summary: `One ${caseType}, live from its workflow`,
+          params: kind.params,
+          response: { 200: kind.viewSchema, ...problems(400, 401, 403, 404, 503) },
+        },
+      },
+      async (request) => currentView(deps.orm.em.fork(), (request.params as Record<string, string>)[kind.idParam]),
+    );
+  }
+
   /** Registers the table of actions, one route each, all answering with the case's view. */
   function registerActions(app: ZodApp, actions: readonly CaseAction[]): void {
     for (const action of actions) {
@@ -393,7 +410,7 @@ export function caseApi<V>(deps: ApiDeps, kind: CaseKind<V>) {
     }
   }
 
-  return { currentView, audited, describe, replay, requestedId, startOnce, startCase, registerActions };
+  return { currentView, audited, describe, replay, requestedId, startOnce, startCase, registerView, registerActions };
 }
 
 /** The columns every case queue reads besides the case type's own. */

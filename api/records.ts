@@ -198,6 +198,21 @@ interface RefundRow {
   created_at: string;
 }
 
+/** What every case view says for ops, from the columns every case table has. */
+function caseFieldsFromRow(row: {
+  needs_attention: boolean;
+  attention_reason: string | null;
+  escalation_level: number;
+  sla_deadline: string | null;
+}) {
+  return {
+    needsAttention: row.needs_attention,
+    attentionReasons: row.attention_reason ? row.attention_reason.split(',') : [],
+    escalationLevel: row.escalation_level,
+    ...(row.sla_deadline ? { slaDeadline: isoTime(row.sla_deadline) } : {}),
+  };
+}
+
 export async function refundViewFromDb(em: EntityManager, refundId: string): Promise<RefundView | null> {
   const [row] = await em.execute<RefundRow[]>(
     `select r.*, p.method as payment_method
@@ -231,10 +246,7 @@ export async function refundViewFromDb(em: EntityManager, refundId: string): Pro
     attempts: [],
     ...(row.reject_reason ? { rejectReason: row.reject_reason } : {}),
     history,
-    needsAttention: row.needs_attention,
-    attentionReasons: row.attention_reason ? row.attention_reason.split(',') : [],
-    escalationLevel: row.escalation_level,
-    ...(row.sla_deadline ? { slaDeadline: isoTime(row.sla_deadline) } : {}),
+    ...caseFieldsFromRow(row),
   };
 }
 
@@ -408,10 +420,7 @@ export async function returnViewFromDb(em: EntityManager, returnId: string): Pro
     ...(row.outcome ? { outcome: row.outcome } : {}),
     ...(row.reject_reason ? { rejectReason: row.reject_reason } : {}),
     history,
-    needsAttention: row.needs_attention,
-    attentionReasons: row.attention_reason ? row.attention_reason.split(',') : [],
-    escalationLevel: row.escalation_level,
-    ...(row.sla_deadline ? { slaDeadline: isoTime(row.sla_deadline) } : {}),
+    ...caseFieldsFromRow(row),
   };
 }
 

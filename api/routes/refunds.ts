@@ -327,19 +327,7 @@ export function refundRoutes(deps: ApiDeps): FastifyPluginAsyncZod {
       },
     );
 
-    app.get(
-      '/v1/refunds/:refundId',
-      {
-        config: { roles: REFUND_READER_ROLES },
-        schema: {
-          tags: ['refunds'],
-          summary: 'One refund, live from its workflow',
-          params: refundIdParams,
-          response: { 200: refundViewSchema, ...problems(400, 401, 403, 404, 503) },
-        },
-      },
-      async (request) => refunds.currentView(deps.orm.em.fork(), request.params.refundId),
-    );
+    refunds.registerView(app, '/v1/refunds/:refundId', REFUND_READER_ROLES);
 
     app.get(
       '/v1/refunds',

@@ -302,19 +302,7 @@ export function returnRoutes(deps: ApiDeps): FastifyPluginAsyncZod {
       },
     );
 
-    app.get(
-      '/v1/returns/:returnId',
-      {
-        config: { roles: RETURN_READER_ROLES },
-        schema: {
-          tags: ['returns'],
-          summary: 'One return, live from its workflow',
-          params: returnIdParams,
-          response: { 200: returnViewSchema, ...problems(400, 401, 403, 404, 503) },
-        },
-      },
-      async (request) => returns.currentView(deps.orm.em.fork(), request.params.returnId),
-    );
+    returns.registerView(app, '/v1/returns/:returnId', RETURN_READER_ROLES);
 
     app.get(
       '/v1/returns',
