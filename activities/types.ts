@@ -12,6 +12,7 @@ import type {
 } from '../domain/order';
 import type { AuthorizeResult, Booking, DeferredResult, GatewayPayment, Tracking } from '../domain/ports';
 import type { RefundReason, RefundView } from '../domain/refund';
+import type { Assignment, ComplaintCategory, ComplaintView, TimelineEntry } from '../domain/complaint';
 import type { ReturnClaim, ReturnMethod, ReturnReason, ReturnView } from '../domain/return';
 
 export interface PricedOrder {
@@ -204,4 +205,40 @@ export interface ReturnActivities
   restockReturn(req: { returnId: string; warehouseCode: string; lines: LineRequest[]; actor: string }): Promise<void>;
   /** Recomputes a settled order's settlement after a refund (captured − refunded = net); nothing if not settled yet. */
   resettleOrder(req: { orderId: string }): Promise<void>;
+}
+
+/** A complaint's snapshot write: besides what every case writes, the timeline entries added since the last write. */
+export interface ComplaintRecord extends CaseRecord<ComplaintView> {
+  /** Entries by `seq`; one already stored is not stored again. */
+  entries: TimelineEntry[];
+  /** The digest of the request that opened the complaint, so a repeat of it is recognised once Temporal forgot it. */
+  requestHash: string;
+}
+
+/** What the complaint workflow asks of the outside world; idempotent like the others. */
+export interface ComplaintActivities extends CaseActivities {
+  /** Writes the complaint snapshot, its timeline entries, status history, notifications and audit trail. */
+  recordComplaint(req: ComplaintRecord): Promise<void>;
+  /**
+   * Gives the complaint to an agent and writes who has it on the complaint's row, in one transaction per team so two
+   * complaints never both count the same free agent. `agentId` is a supervisor's choice (a RuleViolation when no such
+   * agent exists). Otherwise: the on-duty agent with the fewest open complaints among the teams that take
+   * `category`, whose skills cover it, senior when `senior`, never one in `exclude`. Null (and the row unassigned)
+   * when nobody can take it now. A retry of the same call gives the same answer.
+   */
+  assignComplaint(req: {
+    complaintId: string;
+    category: ComplaintCategory;
+    senior: boolean;
+    agentId?: string;
+    exclude?: string[];
+  }): Promise<Omit<Assignment, 'at' | 'by'> | null>;
+  /** Credits goodwill to the customer's platform balance once per `reference` (kind `goodwill`). */
+  creditGoodwill(req: {
+    complaintId: string;
+    customerId: string;
+    amount: number;
+    currency: string;
+    reference: string;
+  }): Promise<void>;
 }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { z } from 'zod';
-import { complaintSlaPolicy, type ComplaintSlaPolicy } from '../domain/complaint';
+import { complaintSlaPolicy, type ComplaintPolicy, type ComplaintSlaPolicy } from '../domain/complaint';
 import { parseDuration } from '../domain/duration';
 import type { OrderPolicy } from '../domain/order';
 import { REFUND_REASONS, type RefundPolicy } from '../domain/refund';
@@ -129,6 +129,14 @@ const schema = z.object({
   COMPLAINT_FIRST_RESPONSE_SLA_URGENT: duration('30m'),
   COMPLAINT_RESOLUTION_SLA: duration('48h'),
   COMPLAINT_RESOLUTION_SLA_URGENT: duration('8h'),
+  COMPLAINT_ESCALATION_LEVELS: z.coerce.number().int().min(1).max(10).default(3),
+  COMPLAINT_SENIOR_ORDER_TOTAL: minorUnits(100_000),
+  COMPLAINT_GOODWILL_AGENT_LIMIT: minorUnits(5_000),
+  COMPLAINT_RATING_WINDOW: duration('3d'),
+  COMPLAINT_REOPEN_WINDOW: duration('7d'),
+  COMPLAINT_CUSTOMER_REPLY_WINDOW: duration('7d'),
+  COMPLAINT_ASSIGN_RETRY: duration('5m'),
+  COMPLAINT_HISTORY_LIMIT: z.coerce.number().int().min(100).default(2000),
 
   PAYMENT_WEBHOOK_SECRET: z.string().min(16).default(SANDBOX_WEBHOOK_SECRETS.PAYMENT_WEBHOOK_SECRET),
   CARRIER_WEBHOOK_SECRET: z.string().min(16).default(SANDBOX_WEBHOOK_SECRETS.CARRIER_WEBHOOK_SECRET),
@@ -252,6 +260,23 @@ export function returnPolicy(cfg: Config): ReturnPolicy {
     handoverWindowMs: cfg.RETURN_HANDOVER_WINDOW,
     carrierPollIntervalMs: cfg.ORDER_CARRIER_POLL_INTERVAL,
     stepAttentionAfterMs: cfg.STEP_ATTENTION_AFTER,
+  };
+}
+
+export function complaintPolicy(cfg: Config): ComplaintPolicy {
+  return {
+    sla: complaintSla(cfg),
+    escalationLevels: cfg.COMPLAINT_ESCALATION_LEVELS,
+    seniorOrderTotal: cfg.COMPLAINT_SENIOR_ORDER_TOTAL,
+    goodwillAgentLimit: cfg.COMPLAINT_GOODWILL_AGENT_LIMIT,
+    ratingWindowMs: cfg.COMPLAINT_RATING_WINDOW,
+    reopenWindowMs: cfg.COMPLAINT_REOPEN_WINDOW,
+    customerReplyWindowMs: cfg.COMPLAINT_CUSTOMER_REPLY_WINDOW,
+    assignRetryMs: cfg.COMPLAINT_ASSIGN_RETRY,
+    historyLimit: cfg.COMPLAINT_HISTORY_LIMIT,
+    stepAttentionAfterMs: cfg.STEP_ATTENTION_AFTER,
+    refundPolicy: refundPolicy(cfg),
+    returnPolicy: returnPolicy(cfg),
   };
 }
 

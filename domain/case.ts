@@ -65,3 +65,14 @@ export interface CaseRecord<V> {
   transition?: HistoryEntry;
   audit?: CaseAudit;
 }
+
+/** What every case holds, handed from one run to the next (`CaseState.carry`), when a long case continues as new. */
+export interface CaseStateCarry<S extends string> {
+  status: S;
+  history: HistoryEntry<S>[];
+  attention: [AttentionReason, string][];
+  slaDeadline?: string;
+  escalationLevel: number;
+  statusSince: string;
+  version: number;
+}

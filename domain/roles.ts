@@ -21,3 +21,12 @@ export const REFUND_RETRY_ROLES: readonly Role[] = ['finance', 'ops', 'admin'];
 export const RETURN_APPROVER_ROLES: readonly Role[] = ['agent', 'supervisor', 'admin'];
 /** The warehouse records receipt and inspection of returned goods. */
 export const WAREHOUSE_ROLES: readonly Role[] = ['warehouse', 'admin'];
+/** Staff who work complaints: respond, note, change priority, resolve (agents only on the complaints assigned to them). */
+export const COMPLAINT_STAFF_ROLES: readonly Role[] = ['agent', 'supervisor', 'admin'];
+/** Supervisors reassign complaints and maintain teams, agents and duty. */
+export const COMPLAINT_SUPERVISOR_ROLES: readonly Role[] = ['supervisor', 'admin'];
+/**
+ * The customer's side of a complaint (a message, accepting or disputing a resolution, the rating, reopening): the
+ * upstream system on the customer's behalf, or staff recording what the customer said on the phone.
+ */
+export const COMPLAINT_CUSTOMER_ROLES: readonly Role[] = ['system', 'agent', 'supervisor', 'admin'];
