@@ -51,6 +51,8 @@ export const ATTENTION_REASONS = [
   'refund_failed',
   // returns
   'return_parcel_lost',
+  // complaints
+  'complaint_unassigned',
 ] as const;
 export type AttentionReason = (typeof ATTENTION_REASONS)[number];
 

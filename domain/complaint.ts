@@ -234,7 +234,8 @@ export interface SlaBreach {
   to: string;
 }
 
-export const COMPLAINT_OUTCOMES = ['rated', 'closed_without_rating'] as const;
+/** How a complaint closed: rated by the customer, not rated in time, or given up (cancelled or failed for good). */
+export const COMPLAINT_OUTCOMES = ['rated', 'closed_without_rating', 'abandoned'] as const;
 export type ComplaintOutcome = (typeof COMPLAINT_OUTCOMES)[number];
 
 export interface ComplaintInput {
@@ -373,24 +374,31 @@ export function breachDeadline(schedule: SlaSchedule, levels: number, level: num
   return point && deadlineOf(schedule.clock, point.after, now);
 }
 
-/** Why this actor may not grant this remedy; undefined when they may. */
+/** Why this remedy cannot resolve this complaint; undefined when it can. Who may grant it is `remedyNeedsSupervisor`. */
 export function remedyRefusal(
-  actor: Actor,
   remedy: Remedy,
   complaint: { orderId?: string },
-  policy: Pick<ComplaintPolicy, 'goodwillAgentLimit'>,
 ): { field: string; reason: string } | undefined {
   if ((remedy.kind === 'refund' || remedy.kind === 'return') && !complaint.orderId) {
     return { field: 'remedy.kind', reason: `a ${remedy.kind} needs a complaint about an order` };
   }
   if (
     (remedy.kind === 'refund' || remedy.kind === 'goodwill_credit') &&
-    !(Number.isInteger(remedy.amount) && remedy.amount > 0)
+    !(Number.isSafeInteger(remedy.amount) && remedy.amount > 0)
   ) {
     return { field: 'remedy.amount', reason: 'must be a positive integer (minor units)' };
   }
-  if (remedy.kind === 'goodwill_credit' && actor.role === 'agent' && remedy.amount > policy.goodwillAgentLimit) {
-    return { field: 'remedy.amount', reason: `goodwill above ${policy.goodwillAgentLimit} needs a supervisor` };
+  if (remedy.kind === 'return' && remedy.lines.length === 0) {
+    return { field: 'remedy.lines', reason: 'a return needs at least one line' };
   }
   return undefined;
+}
+
+/** Goodwill above the agent limit is a supervisor's to grant. */
+export function remedyNeedsSupervisor(
+  actor: Actor,
+  remedy: Remedy,
+  policy: Pick<ComplaintPolicy, 'goodwillAgentLimit'>,
+): boolean {
+  return actor.role === 'agent' && remedy.kind === 'goodwill_credit' && remedy.amount > policy.goodwillAgentLimit;
 }

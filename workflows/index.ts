@@ -2,3 +2,4 @@ export { orderWorkflow } from './order';
 export { baselineWorkflow } from './baseline';
 export { refundWorkflow } from './refund';
 export { returnWorkflow } from './return';
+export { complaintWorkflow } from './complaint';

@@ -8,7 +8,7 @@ import type { RefundInput } from '../domain/refund';
 import type { CaseCore } from './case/core';
 import { failureType } from './case/steps';
 import type { OrderCase } from './order-case';
-import { startRefundCase } from './refund-child';
+import { startRefundCase } from './child-cases';
 
 export interface MoneyDeps {
   order: OrderCase;

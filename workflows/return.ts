@@ -13,7 +13,7 @@ import { checkDecision } from './case/decision';
 import { CASE_ERRORS } from './case/messages';
 import { caseActivities, failureType, StepAbandoned } from './case/steps';
 import { carrierEventSignal, orderWorkflowId, returnsChangedSignal } from './messages';
-import { startRefundCase } from './refund-child';
+import { startRefundCase } from './child-cases';
 import { ReturnCase } from './return-case';
 import {
   awaitReturnRequestUpdate,

@@ -17,6 +17,8 @@ export const AwaitingSinceKey = defineSearchAttributeKey('AwaitingSince', Search
 export const EscalationLevelKey = defineSearchAttributeKey('EscalationLevel', SearchAttributeType.INT);
 /** Whom an open case waits for (`customer`, `carrier`, `warehouse`, `agent`, `refund`); empty once it has ended. */
 export const WaitingOnKey = defineSearchAttributeKey('WaitingOn', SearchAttributeType.KEYWORD);
+/** The agent an open complaint is assigned to. */
+export const AssigneeKey = defineSearchAttributeKey('Assignee', SearchAttributeType.KEYWORD);
 export const OrderTotalKey = defineSearchAttributeKey('OrderTotal', SearchAttributeType.INT);
 
 export const SEARCH_ATTRIBUTES = [
@@ -33,4 +35,5 @@ export const SEARCH_ATTRIBUTES = [
   AwaitingSinceKey,
   EscalationLevelKey,
   WaitingOnKey,
+  AssigneeKey,
 ] as const;

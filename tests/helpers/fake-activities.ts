@@ -1,5 +1,13 @@
 import { ApplicationFailure } from '@temporalio/activity';
-import type { OrderActivities, OrderRecord, RefundActivities, ReturnActivities } from '../../activities/types';
+import type {
+  ComplaintActivities,
+  ComplaintRecord,
+  OrderActivities,
+  OrderRecord,
+  RefundActivities,
+  ReturnActivities,
+} from '../../activities/types';
+import type { AgentSeniority, ComplaintCategory, TimelineEntry } from '../../domain/complaint';
 import type { CaseRecord } from '../../domain/case';
 import type {
   Allocation,
@@ -50,6 +58,17 @@ export function fakeActivities(stock: StockMap = { WH1: { 'SKU-A': 100, 'SKU-B':
   const openReturnCounts: number[] = [];
   /** The next settlements find a return opened meanwhile (true), oldest first; then they settle. */
   const settlementRefusals: boolean[] = [];
+  const complaintRecords: ComplaintRecord[] = [];
+  /** The stored timeline per complaint, by seq, as complaint_entries keeps it; `entryWrites` counts every write. */
+  const timelines = new Map<string, Map<number, TimelineEntry>>();
+  let entryWrites = 0;
+  /** Complaint agents, as complaint_agents and complaint_teams hold them (one team per agent). */
+  const agents: FakeAgent[] = [];
+  /** Who holds each complaint, as the complaints row says; closed ones drop out of the counts. */
+  const assignees = new Map<string, string | null>();
+  const closedComplaints = new Set<string>();
+  /** Balance credited, by reference. */
+  const credits = new Map<string, number>();
   const reserved = new Map<string, Allocation[]>();
   const payments = new Map<string, GatewayPayment>();
   const parcels = new Map<string, { status: ShipmentStatus; events: CarrierEvent[] }>();
@@ -115,7 +134,7 @@ export function fakeActivities(stock: StockMap = { WH1: { 'SKU-A': 100, 'SKU-B':
     return `re_${key}`;
   }
 
-  const activities: OrderActivities & RefundActivities & ReturnActivities = {
+  const activities: OrderActivities & RefundActivities & ReturnActivities & ComplaintActivities = {
     async priceOrder({ currency, lines }) {
       log('priceOrder', lines);
       const priced = lines.map(({ sku, quantity }: LineRequest) => {
@@ -249,6 +268,41 @@ export function fakeActivities(stock: StockMap = { WH1: { 'SKU-A': 100, 'SKU-B':
       log('openReturns', req.orderId);
       return openReturnCounts.shift() ?? 0;
     },
+    async recordComplaint(req) {
+      log('recordComplaint', req.view.status);
+      complaintRecords.push(structuredClone(req));
+      const stored = timelines.get(req.view.complaintId) ?? new Map<number, TimelineEntry>();
+      timelines.set(req.view.complaintId, stored);
+      for (const entry of req.entries) {
+        entryWrites += 1;
+        if (!stored.has(entry.seq)) stored.set(entry.seq, { ...entry });
+      }
+      if (req.view.status === 'CLOSED') closedComplaints.add(req.view.complaintId);
+      else closedComplaints.delete(req.view.complaintId);
+    },
+    async assignComplaint({ complaintId, category, senior, agentId, exclude = [] }) {
+      log('assignComplaint', agentId ?? category);
+      const open = (id: string) =>
+        [...assignees].filter(([c, a]) => a === id && c !== complaintId && !closedComplaints.has(c)).length;
+      let chosen: FakeAgent | undefined;
+      if (agentId) {
+        chosen = agents.find((a) => a.agentId === agentId);
+        if (!chosen) throw ApplicationFailure.nonRetryable(`no agent ${agentId}`, 'RuleViolation');
+      } else {
+        chosen = agents
+          .filter((a) => a.onDuty && a.categories.includes(category) && !exclude.includes(a.agentId))
+          .filter((a) => !senior || a.seniority === 'senior')
+          .sort((a, b) => open(a.agentId) - open(b.agentId) || a.agentId.localeCompare(b.agentId))[0];
+      }
+      assignees.set(complaintId, chosen?.agentId ?? null);
+      return chosen
+        ? { agentId: chosen.agentId, teamId: chosen.teamId, supervisor: chosen.supervisor, seniority: chosen.seniority }
+        : null;
+    },
+    async creditGoodwill({ reference, amount }) {
+      log('creditGoodwill', reference);
+      credits.set(reference, amount);
+    },
     async recordReturn(req) {
       returnRecords.push(req);
     },
@@ -317,10 +371,19 @@ export function fakeActivities(stock: StockMap = { WH1: { 'SKU-A': 100, 'SKU-B':
   const staffTopics = () => argsOf('notifyStaff') as string[];
   /** The undo calls made so far, in order, each with what is recorded of it (waybill, payment id, order id). */
   const undoCalls = () => calls.filter((c) => UNDO_STEPS.includes(c.name)).map((c) => [c.name, c.args]);
+  /** The complaint's timeline as stored, by seq. */
+  const timelineOf = (complaintId: string) =>
+    [...(timelines.get(complaintId)?.values() ?? [])].sort((a, b) => a.seq - b.seq);
   return {
     activities,
     calls,
     records,
+    complaintRecords,
+    timelineOf,
+    entryWrites: () => entryWrites,
+    agents,
+    assignees,
+    credits,
     refundRecords,
     returnRecords,
     returnClaims,
@@ -342,6 +405,15 @@ export function fakeActivities(stock: StockMap = { WH1: { 'SKU-A': 100, 'SKU-B':
 }
 
 export type FakeActivities = ReturnType<typeof fakeActivities>;
+
+export interface FakeAgent {
+  agentId: string;
+  teamId: string;
+  supervisor?: string;
+  seniority: AgentSeniority;
+  categories: ComplaintCategory[];
+  onDuty: boolean;
+}
 
 /** A payment the gateway captured for an order, as the order workflow would have left it. */
 export function capturedPayment(

@@ -1,13 +1,15 @@
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import { loadConfig, orderPolicy, returnPolicy } from '../../config';
+import { complaintPolicy, loadConfig, orderPolicy, returnPolicy } from '../../config';
+import type { ComplaintInput, ComplaintView } from '../../domain/complaint';
 import type { OrderInput, OrderView } from '../../domain/order';
 import type { RefundInput, RefundView } from '../../domain/refund';
 import type { ReturnInput, ReturnView } from '../../domain/return';
 import { startTimeSkippingServer } from '../../infra/temporal';
 import { awaitIntakeUpdate, carrierEventSignal, orderStateQuery, orderWorkflowId } from '../../workflows/messages';
-import type { orderWorkflow, refundWorkflow, returnWorkflow } from '../../workflows';
+import type { complaintWorkflow, orderWorkflow, refundWorkflow, returnWorkflow } from '../../workflows';
+import { awaitComplaintUpdate, complaintStateQuery, complaintWorkflowId } from '../../workflows/complaint-messages';
 import { awaitRefundRequestUpdate, refundStateQuery, refundWorkflowId } from '../../workflows/refund-messages';
 import { awaitReturnRequestUpdate, returnStateQuery, returnWorkflowId } from '../../workflows/return-messages';
 import type { FakeActivities } from './fake-activities';
@@ -18,6 +20,7 @@ import { uniqueId } from './names';
 const defaults = loadConfig({ API_TOKENS: 't=admin:test' });
 export const policy = orderPolicy(defaults);
 export const returnsPolicy = returnPolicy(defaults);
+export const complaintsPolicy = complaintPolicy(defaults);
 export const HOUR = 3_600_000;
 
 /** Lines the fake stock holds in two warehouses, so the order ships as two parcels (WB1 from WH1, WB2 from WH2). */
@@ -234,4 +237,57 @@ export async function waitForRefund(
   }
   const view = await handle.query(refundStateQuery);
   throw new Error(`refund never reached ${what}: ${view.status} ${JSON.stringify(view.attentionReasons)}`);
+}
+
+export type ComplaintHandle = WorkflowHandle<typeof complaintWorkflow>;
+
+export function complaintInput(overrides: Partial<ComplaintInput> = {}): ComplaintInput {
+  return {
+    complaintId: uniqueId('cmp'),
+    channel: 'phone',
+    customerId: 'cus_1',
+    customerLevel: 'regular',
+    orderId: 'o-complained',
+    orderTotal: 12_900,
+    currency: 'CNY',
+    category: 'logistics',
+    target: 'courier',
+    matter: 'The parcel arrived crushed',
+    reason: 'Careless handling',
+    contact: { name: 'Li Lei', phone: '13800138000' },
+    priority: 'normal',
+    requestedBy: { principal: 'shop', role: 'system' },
+    requestedAt: new Date().toISOString(),
+    policy: complaintsPolicy,
+    requestHash: 'hash',
+    ...overrides,
+  };
+}
+
+/** Starts a complaint case and waits, as the API does, until it is stored and its first assignment tried. */
+export async function startComplaint(
+  client: Client,
+  input: ComplaintInput,
+): Promise<{ handle: ComplaintHandle; view: ComplaintView }> {
+  const handle = await client.workflow.start<typeof complaintWorkflow>('complaintWorkflow', {
+    taskQueue: 'orders',
+    workflowId: complaintWorkflowId(input.complaintId),
+    args: [input],
+  });
+  return { handle, view: await handle.executeUpdate(awaitComplaintUpdate) };
+}
+
+/** Polls a complaint's view until `ready` holds. */
+export async function waitForComplaint(
+  handle: WorkflowHandle,
+  ready: (view: ComplaintView) => boolean,
+  what = 'the expected state',
+): Promise<ComplaintView> {
+  for (let i = 0; i < 100; i += 1) {
+    const view = await handle.query(complaintStateQuery);
+    if (ready(view)) return view;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  const view = await handle.query(complaintStateQuery);
+  throw new Error(`complaint never reached ${what}: ${view.status} ${JSON.stringify(view.attentionReasons)}`);
 }

@@ -1,7 +1,12 @@
 import fc from 'fast-check';
 import { complaintSla, loadConfig } from '../../config';
 import {
+  breachDeadline,
+  breachPoints,
   complaintContactRefusal,
+  needsSeniorAgent,
+  remedyNeedsSupervisor,
+  remedyRefusal,
   deadlineOf,
   elapsed,
   isPaused,
@@ -99,5 +104,71 @@ describe('complaint contact (CS-4)', () => {
     [{ name: 'Li Lei' }, 'contact'],
   ])('%j: refused field %s (undefined when accepted)', (contact, field) => {
     expect(complaintContactRefusal(contact)?.field).toBe(field);
+  });
+});
+
+describe('complaint escalation schedule', () => {
+  const targets = fc
+    .tuple(fc.integer({ min: 1, max: 100 * HOUR }), fc.integer({ min: 1, max: 100 * HOUR }))
+    .map(([firstResponse, resolution]) => ({ firstResponse, resolution }));
+
+  it('escalates at the first response target unless it was met, then at each multiple of the resolution target', () => {
+    fc.assert(
+      fc.property(targets, fc.boolean(), fc.integer({ min: 1, max: 6 }), (t, met, levels) => {
+        const points = breachPoints({ clock: startClock(T0), targets: t, firstResponseMet: met }, levels);
+        expect(points).toHaveLength(levels);
+        for (let i = 1; i < points.length; i += 1) expect(points[i].after).toBeGreaterThanOrEqual(points[i - 1].after);
+        const first = points.filter((p) => p.timer === 'firstResponse');
+        if (met) expect(first).toEqual([]);
+        else if (t.firstResponse <= t.resolution * levels)
+          expect(first).toEqual([{ timer: 'firstResponse', after: t.firstResponse }]);
+        const resolution = points.filter((p) => p.timer === 'resolution').map((p) => p.after);
+        expect(resolution).toEqual(resolution.map((_, i) => t.resolution * (i + 1)));
+      }),
+    );
+  });
+
+  it('puts each level’s deadline at the start plus its point plus the time paused, and none while paused', () => {
+    fc.assert(
+      fc.property(pausedClock, targets, fc.integer({ min: 1, max: 3 }), ({ clock, paused, at: now }, t, level) => {
+        const schedule = { clock, targets: t, firstResponseMet: false };
+        const point = breachPoints(schedule, 3)[level - 1].after;
+        const due = breachDeadline(schedule, 3, level, now);
+        expect(due).toBe(Math.max(now, T0 + point + paused));
+        expect(breachDeadline({ ...schedule, clock: pauseClock(clock, now) }, 3, level, now)).toBeUndefined();
+        expect(breachDeadline(schedule, 3, 4, now)).toBeUndefined();
+      }),
+    );
+  });
+});
+
+describe('complaint remedies and routing', () => {
+  const policy = { goodwillAgentLimit: 5_000, seniorOrderTotal: 100_000 };
+  const agentActor = { principal: 'alice', role: 'agent' } as const;
+  const sup = { principal: 'sam', role: 'supervisor' } as const;
+
+  it('sends VIP customers and orders above the threshold to senior agents', () => {
+    expect(needsSeniorAgent('vip', undefined, policy)).toBe(true);
+    expect(needsSeniorAgent('regular', 100_001, policy)).toBe(true);
+    expect(needsSeniorAgent('regular', 100_000, policy)).toBe(false);
+    expect(needsSeniorAgent('regular', undefined, policy)).toBe(false);
+  });
+
+  it('refuses refunds and returns without an order, and amounts that are not positive integers', () => {
+    expect(remedyRefusal({ kind: 'refund', amount: 100 }, {})).toEqual({
+      field: 'remedy.kind',
+      reason: 'a refund needs a complaint about an order',
+    });
+    expect(remedyRefusal({ kind: 'goodwill_credit', amount: 0 }, {})?.field).toBe('remedy.amount');
+    expect(remedyRefusal({ kind: 'goodwill_credit', amount: 1.5 }, {})?.field).toBe('remedy.amount');
+    expect(remedyRefusal({ kind: 'refund', amount: 100 }, { orderId: 'o1' })).toBeUndefined();
+    expect(remedyRefusal({ kind: 'explanation' }, {})).toBeUndefined();
+  });
+
+  it('leaves goodwill above the agent limit to supervisors', () => {
+    const big = { kind: 'goodwill_credit', amount: 5_001 } as const;
+    expect(remedyNeedsSupervisor(agentActor, big, policy)).toBe(true);
+    expect(remedyNeedsSupervisor(agentActor, { ...big, amount: 5_000 }, policy)).toBe(false);
+    expect(remedyNeedsSupervisor(sup, big, policy)).toBe(false);
   });
 });

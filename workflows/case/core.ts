@@ -64,6 +64,15 @@ export interface Escalation {
   action: string;
   /** Absolute deadline of the first level, when the clock started earlier than the wait; default now + afterMs. */
   firstDeadline?: number;
+  /**
+   * Deadlines that move (a clock that pauses, targets that change): the deadline of each level as things stand now,
+   * undefined while none runs. Re-read whenever `version()` changes. Replaces the fixed 1×, 2×, … `afterMs` schedule.
+   */
+  schedule?: { deadline(level: number): number | undefined; version(): number };
+  /** The first level this wait may reach: a case escalated before (in an earlier run, a prior cycle) goes on from there. */
+  fromLevel?: number;
+  /** What the case type does on each escalation besides the flag and the staff message (say, a status of its own). */
+  escalated?(level: number): Promise<void>;
 }
 
 /**
@@ -170,24 +179,36 @@ export function caseCore<S extends string, V>(options: CaseCoreOptions<S, V>) {
 
   /**
    * Waits for `ready`; each time a deadline passes first, flags the case, notifies staff and escalates one level
-   * (deadlines at 1×, 2×, … `afterMs`), until `levels` escalations, then waits on. Clears the flag and deadline once
-   * ready; the level reached stays on the case.
+   * (deadlines at 1×, 2×, … `afterMs`, or as the schedule says), until `levels` escalations, then waits on. Clears the
+   * flag and deadline once ready; the level reached stays on the case.
    */
   async function escalateAfter(ready: () => boolean, escalation: Escalation): Promise<void> {
     const first = escalation.firstDeadline ?? Date.now() + escalation.afterMs;
-    const deadlineOf = (level: number) => first + escalation.afterMs * (level - 1);
-    state.slaDeadline = new Date(first);
-    publish();
-    for (let level = 1; ; level += 1) {
-      const timeout = level <= escalation.levels ? Math.max(0, deadlineOf(level) - Date.now()) : undefined;
-      if (await waitFor(ready, timeout)) break;
+    const deadlineOf = escalation.schedule?.deadline ?? ((level: number) => first + escalation.afterMs * (level - 1));
+    const version = escalation.schedule?.version ?? (() => 0);
+    const show = (deadline: number | undefined) => {
+      if (state.slaDeadline?.getTime() === deadline) return false;
+      state.slaDeadline = deadline === undefined ? undefined : new Date(deadline);
+      return true;
+    };
+    for (let level = escalation.fromLevel ?? 1; ;) {
+      const due = level <= escalation.levels ? deadlineOf(level) : undefined;
+      if (show(due)) publish();
+      const seen = version();
+      const timeout = due === undefined ? undefined : Math.max(0, due - Date.now());
+      if (await waitFor(() => ready() || version() !== seen, timeout)) {
+        if (ready()) break;
+        continue; // the deadlines moved: read them again
+      }
       state.escalationLevel = level;
-      state.slaDeadline = level < escalation.levels ? new Date(deadlineOf(level + 1)) : undefined;
+      show(level < escalation.levels ? deadlineOf(level + 1) : undefined);
       await raise(escalation.reason, `level ${level}`, {
         topic: escalation.topic,
         message: escalation.message(level),
         audit: { actor: SYSTEM_ACTOR, action: escalation.action, detail: { level } },
       });
+      await escalation.escalated?.(level);
+      level += 1;
     }
     state.clear(escalation.reason);
     state.slaDeadline = undefined;

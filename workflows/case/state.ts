@@ -1,4 +1,4 @@
-import type { Actor, AttentionReason, HistoryEntry } from '../../domain/case';
+import type { Actor, AttentionReason, CaseStateCarry, HistoryEntry } from '../../domain/case';
 import { SYSTEM_ACTOR } from '../../domain/case';
 
 /**
@@ -61,6 +61,31 @@ export class CaseState<S extends string> {
 
   clear(reason: AttentionReason): void {
     this.attention.delete(reason);
+  }
+
+  /** What the next run needs of this state when a long case continues as new. */
+  carry(): CaseStateCarry<S> {
+    return {
+      status: this.status,
+      history: this.history.map((h) => ({ ...h })),
+      attention: [...this.attention],
+      slaDeadline: this.slaDeadline?.toISOString(),
+      escalationLevel: this.escalationLevel,
+      statusSince: this.statusSince.toISOString(),
+      version: this.version,
+    };
+  }
+
+  /** Takes over an earlier run's state; snapshot versions go on from where it stopped. */
+  restore(carried: CaseStateCarry<S>): void {
+    this.status = carried.status;
+    this.history = carried.history.map((h) => ({ ...h }));
+    this.attention.clear();
+    for (const [reason, detail] of carried.attention) this.attention.set(reason, detail);
+    this.slaDeadline = carried.slaDeadline ? new Date(carried.slaDeadline) : undefined;
+    this.escalationLevel = carried.escalationLevel;
+    this.statusSince = new Date(carried.statusSince);
+    this.version = carried.version;
   }
 
   /** The fields every case view carries. */
