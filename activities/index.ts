@@ -3,16 +3,17 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Carrier, PaymentGateway } from '../domain/ports';
 import { CASE_ERRORS } from '../workflows/case/messages';
 import { caseActivities } from './case-records';
+import { complaintActivities } from './complaints';
 import { paymentActivities } from './payment';
 import { recordActivities, type PricingConfig } from './records';
 import { refundActivities } from './refunds';
 import { returnActivities } from './returns';
 import { shippingActivities } from './shipping';
 import { stockActivities } from './stock';
-import type { OrderActivities, RefundActivities, ReturnActivities } from './types';
+import type { ComplaintActivities, OrderActivities, RefundActivities, ReturnActivities } from './types';
 
-/** Every activity the worker registers: the order's, the refund case's and the return case's. */
-export type Activities = OrderActivities & RefundActivities & ReturnActivities;
+/** Every activity the worker registers: the order's, the refund case's, the return case's and the complaint case's. */
+export type Activities = OrderActivities & RefundActivities & ReturnActivities & ComplaintActivities;
 
 export interface ActivityDeps {
   orm: MikroORM;
@@ -64,5 +65,6 @@ export function createActivities({ orm, gateway, carrier, pricing }: ActivityDep
     ...shippingActivities(fork, carrier),
     ...refundActivities(fork, gateway),
     ...returnActivities(fork, carrier),
+    ...complaintActivities(fork),
   });
 }

@@ -11,6 +11,21 @@ import type {
   ShipmentStatus,
 } from '../domain/order';
 import type { CaseType } from '../domain/case';
+import {
+  AGENT_SENIORITIES,
+  CUSTOMER_LEVELS,
+  type ComplaintCategory,
+  type ComplaintChannel,
+  type ComplaintContact,
+  type ComplaintOutcome,
+  type ComplaintPriority,
+  type ComplaintResolution,
+  type ComplaintStatus,
+  type CustomerLevel,
+  type RemedyKind,
+  type SlaBreach,
+  type TimelineKind,
+} from '../domain/complaint';
 import type { RefundApprover, RefundChannel, RefundOrigin, RefundReason, RefundStatus } from '../domain/refund';
 import type {
   Evidence,
@@ -27,6 +42,8 @@ import type {
 /*
  * Tables reference each other by plain id columns rather than ORM relations: rows are written by
  * independent activities that only ever know ids, and this keeps every insert a single-table write.
+ * The complaint staff and timeline tables are the exception: their foreign keys are declared as
+ * many-to-one relations only so the schema diff keeps them; the activities still write plain ids.
  * Money is always an integer count of minor units.
  */
 
@@ -146,6 +163,8 @@ export const CustomerSchema = defineEntity({
       .defaultRaw(`'["email"]'`)
       .onCreate(() => ['email']),
     notifyFrequency: p.text().default('realtime'),
+    /** VIP customers' complaints go to senior agents. */
+    level: p.enum([...CUSTOMER_LEVELS]).default('regular'),
     createdAt: createdAt(),
   },
 });
@@ -466,7 +485,7 @@ export const ReturnLineSchema = defineEntity({
   checks: [{ name: 'return_lines_quantity_check', expression: 'quantity > 0' }],
 });
 
-export const BALANCE_ENTRY_KINDS = ['refund'] as const;
+export const BALANCE_ENTRY_KINDS = ['refund', 'goodwill'] as const;
 export type BalanceEntryKind = (typeof BALANCE_ENTRY_KINDS)[number];
 
 /** Platform balance credited to customers; `reference` is unique, so a retried credit is booked once. */
@@ -481,6 +500,136 @@ export const CustomerBalanceEntrySchema = defineEntity({
     kind: p.text().$type<BalanceEntryKind>(),
     reference: p.text().unique(),
     createdAt: createdAt(),
+  },
+});
+
+/** The agents who take complaints of some categories, and the supervisor their escalations go to. */
+export const ComplaintTeamSchema = defineEntity({
+  name: 'ComplaintTeam',
+  tableName: 'complaint_teams',
+  properties: {
+    id: p.text().primary(),
+    name: p.text(),
+    categories: p.array<ComplaintCategory>(),
+    /** A principal. */
+    supervisor: p.text().nullable(),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+});
+
+/** An agent (`id` is their principal) of one team; `skills` narrows the team's categories, empty taking them all. */
+export const ComplaintAgentSchema = defineEntity({
+  name: 'ComplaintAgent',
+  tableName: 'complaint_agents',
+  properties: {
+    id: p.text().primary(),
+    name: p.text(),
+    /** The agent's team (column `team_id`). */
+    team: () => p.manyToOne(ComplaintTeamSchema).fieldName('team_id').index(),
+    seniority: p.enum([...AGENT_SENIORITIES]).default('junior'),
+    skills: p
+      .array<ComplaintCategory>()
+      .defaultRaw(`'{}'`)
+      .onCreate(() => []),
+    onDuty: p.boolean().default(false),
+    /** Of two equally loaded agents the one waiting longest gets the next complaint. */
+    lastAssignedAt: p.datetime().nullable(),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+});
+
+/**
+ * One row per complaint: the complaint case's snapshot (written by its workflow) and who has it (`assignee`,
+ * `team_id`, `assigned_at`, `assignment_op`, written only by the assignment activity).
+ */
+export const ComplaintSchema = defineEntity({
+  name: 'Complaint',
+  tableName: 'complaints',
+  properties: {
+    id: p.text().primary(),
+    customerId: p.text().index(),
+    orderId: p.text().nullable().index(),
+    channel: p.text().$type<ComplaintChannel>(),
+    category: p.text().$type<ComplaintCategory>(),
+    priority: p.text().$type<ComplaintPriority>(),
+    status: p.text().$type<ComplaintStatus>(),
+    target: p.text(),
+    matter: p.text(),
+    reason: p.text(),
+    contact: p.json<ComplaintContact>(),
+    currency: p.character().length(3),
+    customerLevel: p.text().$type<CustomerLevel>(),
+    needsSenior: p.boolean(),
+    assignee: p.text().nullable(),
+    teamId: p.text().nullable(),
+    assignedAt: p.datetime().nullable(),
+    /** The assignment call that wrote the assignee, so its retry answers the same. */
+    assignmentOp: p.text().nullable(),
+    firstResponseAt: p.datetime().nullable(),
+    firstResponseDeadline: p.datetime().nullable(),
+    resolutionDeadline: p.datetime().nullable(),
+    slaPaused: p.boolean().default(false),
+    breaches: p
+      .json<SlaBreach[]>()
+      .defaultRaw(`'[]'`)
+      .onCreate(() => []),
+    remedy: p.text().$type<RemedyKind>().nullable(),
+    resolution: p.json<ComplaintResolution>().nullable(),
+    accepted: p.boolean().nullable(),
+    rating: p.integer().nullable(),
+    ratingComment: p.text().nullable(),
+    outcome: p.text().$type<ComplaintOutcome>().nullable(),
+    resolvedAt: p.datetime().nullable(),
+    closedAt: p.datetime().nullable(),
+    reopenCount: p.integer().default(0),
+    timelineCount: p.integer().default(0),
+    runs: p.integer().default(1),
+    requestedBy: p.text(),
+    requestedRole: p.text(),
+    /** Hash of the request that opened the complaint, so a repeat of it is recognised. */
+    requestHash: p.text(),
+    needsAttention: p.boolean().default(false),
+    attentionReason: p.text().nullable(),
+    escalationLevel: p.integer().default(0),
+    slaDeadline: p.datetime().nullable(),
+    /** Version of the workflow snapshot last written, so an older snapshot never overwrites a newer one. */
+    snapshotVersion: p.integer(),
+    /** When the customer complained. */
+    createdAt: p.datetime(),
+    updatedAt: updatedAt(),
+  },
+  indexes: [
+    { properties: ['status', 'slaDeadline'] },
+    {
+      name: 'complaints_assignee_index',
+      expression: `create index "complaints_assignee_index" on "complaints" ("assignee") where status <> 'CLOSED'`,
+    },
+    {
+      name: 'complaints_needs_attention_index',
+      expression: `create index "complaints_needs_attention_index" on "complaints" ("needs_attention") where needs_attention`,
+    },
+  ],
+  checks: [{ name: 'complaints_rating_check', expression: 'rating >= 1 and rating <= 5' }],
+});
+
+/** Every timeline entry of every complaint, by `seq` from 0 per complaint; the snapshot holds only the latest. */
+export const ComplaintEntrySchema = defineEntity({
+  name: 'ComplaintEntry',
+  tableName: 'complaint_entries',
+  properties: {
+    /** The complaint (column `complaint_id`). */
+    complaint: () => p.manyToOne(ComplaintSchema).fieldName('complaint_id').primary(),
+    seq: p.integer().primary(),
+    kind: p.text().$type<TimelineKind>(),
+    at: p.datetime(),
+    actor: p.text(),
+    role: p.text(),
+    text: p.text().nullable(),
+    /** A note for staff; the customer never sees it. */
+    internal: p.boolean(),
+    detail: p.json<Record<string, unknown>>().nullable(),
   },
 });
 
@@ -503,6 +652,10 @@ export type Refund = InferEntity<typeof RefundSchema>;
 export type CustomerBalanceEntry = InferEntity<typeof CustomerBalanceEntrySchema>;
 export type Return = InferEntity<typeof ReturnSchema>;
 export type ReturnLine = InferEntity<typeof ReturnLineSchema>;
+export type ComplaintTeam = InferEntity<typeof ComplaintTeamSchema>;
+export type ComplaintAgent = InferEntity<typeof ComplaintAgentSchema>;
+export type Complaint = InferEntity<typeof ComplaintSchema>;
+export type ComplaintEntry = InferEntity<typeof ComplaintEntrySchema>;
 
 export const entities = [
   ProductSchema,
@@ -524,4 +677,8 @@ export const entities = [
   CustomerBalanceEntrySchema,
   ReturnSchema,
   ReturnLineSchema,
+  ComplaintTeamSchema,
+  ComplaintAgentSchema,
+  ComplaintSchema,
+  ComplaintEntrySchema,
 ];

@@ -1,6 +1,14 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { config, type Config } from '../config';
 import {
+  COMPLAINT_CATEGORIES,
+  type AgentSeniority,
+  type ComplaintCategory,
+  type CustomerLevel,
+} from '../domain/complaint';
+import {
+  ComplaintAgentSchema,
+  ComplaintTeamSchema,
   CustomerSchema,
   ProductSchema,
   StockLedgerEntrySchema,
@@ -129,12 +137,14 @@ export const DEMO_STOCK = [
   { warehouseCode: 'GZ1', sku: 'ACC-ANKER-USBC1M', onHand: 250 },
 ] as const;
 
+/** Zhang Min is a VIP: her complaints go to senior agents. */
 export const DEMO_CUSTOMERS: readonly {
   id: string;
   name: string;
   email: string | null;
   phone: string | null;
   notifyChannels: NotifyChannel[];
+  level: CustomerLevel;
 }[] = [
   {
     id: 'C-1001',
@@ -142,18 +152,84 @@ export const DEMO_CUSTOMERS: readonly {
     email: 'li.wei@example.com',
     phone: '+8613800138000',
     notifyChannels: ['email', 'sms'],
+    level: 'regular',
   },
-  { id: 'C-1002', name: 'Zhang Min', email: 'zhang.min@example.com', phone: null, notifyChannels: ['email'] },
-  { id: 'C-1003', name: 'Wang Fang', email: null, phone: '+8613900139000', notifyChannels: ['in_app'] },
+  {
+    id: 'C-1002',
+    name: 'Zhang Min',
+    email: 'zhang.min@example.com',
+    phone: null,
+    notifyChannels: ['email'],
+    level: 'vip',
+  },
+  {
+    id: 'C-1003',
+    name: 'Wang Fang',
+    email: null,
+    phone: '+8613900139000',
+    notifyChannels: ['in_app'],
+    level: 'regular',
+  },
+];
+
+/** The principal of the development supervisor token (config: `dev-<role>`): escalations of every team go to them. */
+const DEV_SUPERVISOR = 'dev-supervisor';
+
+/**
+ * A team per group of complaint categories, and a general desk taking them all, so the development agent token
+ * (`dev-agent`) can be given complaints of any category.
+ */
+export const DEMO_TEAMS: readonly {
+  id: string;
+  name: string;
+  categories: readonly ComplaintCategory[];
+  supervisor: string;
+}[] = [
+  { id: 'quality', name: 'Product quality', categories: ['product_quality'], supervisor: DEV_SUPERVISOR },
+  { id: 'logistics', name: 'Logistics', categories: ['logistics'], supervisor: DEV_SUPERVISOR },
+  { id: 'service', name: 'After-sales service', categories: ['after_sales', 'staff'], supervisor: DEV_SUPERVISOR },
+  { id: 'general', name: 'General desk', categories: COMPLAINT_CATEGORIES, supervisor: DEV_SUPERVISOR },
+];
+
+/** On duty from the start; empty skills take every category of the agent's team. */
+export const DEMO_AGENTS: readonly {
+  id: string;
+  name: string;
+  teamId: string;
+  seniority: AgentSeniority;
+  skills: readonly ComplaintCategory[];
+}[] = [
+  { id: 'dev-agent', name: 'Development agent', teamId: 'general', seniority: 'junior', skills: [] },
+  { id: 'agent-li', name: 'Li Na', teamId: 'quality', seniority: 'senior', skills: [] },
+  { id: 'agent-wang', name: 'Wang Lei', teamId: 'logistics', seniority: 'junior', skills: [] },
+  { id: 'agent-zhao', name: 'Zhao Jun', teamId: 'service', seniority: 'senior', skills: [] },
+  // A senior on the general desk, so VIP complaints of every category (logistics has no senior) find someone.
+  { id: 'agent-chen', name: 'Chen Jie', teamId: 'general', seniority: 'senior', skills: [] },
 ];
 
 // Arbitrary constant shared by every process that seeds, so concurrent first starts seed once.
 const SEED_LOCK = 7_315_001;
 
-/** Inserts the demo catalogue, warehouses, stock and customers into an empty database; returns whether it did. */
+/**
+ * The demo complaint staff, once: into a database with no teams yet, so a database seeded before complaints existed
+ * gets them too, and a supervisor's later changes to teams and agents are never undone by the next start.
+ */
+async function seedDemoStaff(tx: EntityManager): Promise<void> {
+  if ((await tx.count(ComplaintTeamSchema)) > 0) return;
+  for (const team of DEMO_TEAMS) tx.create(ComplaintTeamSchema, { ...team, categories: [...team.categories] });
+  for (const { teamId, ...agent } of DEMO_AGENTS) {
+    tx.create(ComplaintAgentSchema, { ...agent, team: teamId, skills: [...agent.skills], onDuty: true });
+  }
+}
+
+/**
+ * Inserts the demo catalogue, warehouses, stock and customers into an empty database; returns whether it did. The demo
+ * complaint staff is added whenever there is none.
+ */
 export async function seedDemoData(em: EntityManager): Promise<boolean> {
   return em.fork().transactional(async (tx) => {
     await tx.getConnection().execute('select pg_advisory_xact_lock(?)', [SEED_LOCK]);
+    await seedDemoStaff(tx);
     if ((await tx.count(ProductSchema)) > 0) return false;
 
     for (const product of DEMO_PRODUCTS) tx.create(ProductSchema, { currency: 'CNY', ...product });

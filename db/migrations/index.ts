@@ -6,6 +6,7 @@ import { Migration20261123180410_payments_refunded_le_captured } from './Migrati
 import { Migration20261123202038_case_core_and_refunds } from './Migration20261123202038_case_core_and_refunds';
 import { Migration20261123213941_refund_decision } from './Migration20261123213941_refund_decision';
 import { Migration20261123230000_returns } from './Migration20261123230000_returns';
+import { Migration20261124010000_complaints } from './Migration20261124010000_complaints';
 
 export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261123092759_initial', class: Migration20261123092759_initial },
@@ -17,4 +18,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261123202038_case_core_and_refunds', class: Migration20261123202038_case_core_and_refunds },
   { name: 'Migration20261123213941_refund_decision', class: Migration20261123213941_refund_decision },
   { name: 'Migration20261123230000_returns', class: Migration20261123230000_returns },
+  { name: 'Migration20261124010000_complaints', class: Migration20261124010000_complaints },
 ];
