@@ -27,11 +27,13 @@ import { registerMetrics } from './metrics';
 import { Problem, toProblem, validationErrors } from './problems';
 import { auditRoutes } from './routes/audit';
 import { catalogueRoutes } from './routes/catalogue';
+import { complaintRoutes } from './routes/complaints';
 import { healthRoutes } from './routes/health';
 import { orderRoutes } from './routes/orders';
 import { refundRoutes } from './routes/refunds';
 import { returnRoutes } from './routes/returns';
 import { sandboxRoutes } from './routes/sandbox';
+import { staffRoutes } from './routes/staff';
 import { webhookRoutes } from './routes/webhooks';
 import { registerTextGuard } from './text-guard';
 
@@ -75,7 +77,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
         title: 'Order engine API',
         version: '1.0.0',
         description:
-          'Orders, refunds and returns as durable workflows. Errors are application/problem+json with a stable `type` URI. ' +
+          'Orders, refunds, returns and complaints as durable workflows. Errors are application/problem+json with a stable `type` URI. ' +
           'Authenticate with `Authorization: Bearer <token>`; webhooks are authenticated by `x-sandbox-signature`.',
       },
       servers: [{ url: deps.config.publicUrl }],
@@ -91,6 +93,8 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(orderRoutes(deps));
   await app.register(refundRoutes(deps));
   await app.register(returnRoutes(deps));
+  await app.register(complaintRoutes(deps));
+  await app.register(staffRoutes(deps));
   await app.register(auditRoutes(deps));
   await app.register(catalogueRoutes(deps));
   await app.register(webhookRoutes(deps));

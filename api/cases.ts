@@ -36,6 +36,12 @@ export interface CaseKind<V> {
   statusFromDb(em: EntityManager, id: string): Promise<string | null>;
   /** What the audit row of an action carried out records of its outcome, beside what was asked. */
   auditOutcome?(view: V): Record<string, unknown>;
+  /**
+   * Completes a view the workflow answered with (a query, an update, a start) from PostgreSQL before the API sends
+   * it: a complaint's workflow keeps only its latest timeline entries, the API answers with all of them. Views read
+   * from PostgreSQL (`viewFromDb`) are complete already.
+   */
+  complete?(em: EntityManager, view: V): Promise<V>;
 }
 
 /** Who acts, and the key naming the request: the Idempotency-Key header, or a fresh id when the caller sent none. */
@@ -58,8 +64,11 @@ export interface CaseAction<B extends z.ZodType = z.ZodType, A = unknown> {
   /** The audit row's action, e.g. `order.cancel`. */
   action(body: z.output<B>): string;
   detail(body: z.output<B>, context: ActionContext): Record<string, unknown>;
-  /** Refuses early what the database can tell is wrong (say, an unknown product); the workflow checks again. */
-  precheck?(em: EntityManager, body: z.output<B>): Promise<unknown>;
+  /**
+   * Refuses early what the database can tell is wrong (say, an unknown product); the workflow checks again. `id` is
+   * the case's, for rules that depend on it (a complaint's remedy on the complaint's order).
+   */
+  precheck?(em: EntityManager, body: z.output<B>, id: string): Promise<unknown>;
 }
 
 /** Infers one action's body and update types where it is written; the table holds them all alike. */
@@ -165,11 +174,13 @@ export function hashRequest(normalised: unknown): string {
 export function caseApi<V>(deps: ApiDeps, kind: CaseKind<V>) {
   const { caseType } = kind;
   const handle = (id: string): WorkflowHandle => deps.temporal.workflow.getHandle(kind.workflowId(id));
+  /** A view the workflow answered with, completed from PostgreSQL where the case type needs it. */
+  const completed = (em: EntityManager, view: V): Promise<V> => kind.complete?.(em, view) ?? Promise.resolve(view);
 
   /** The live view from the workflow; from PostgreSQL once Temporal no longer holds the workflow. */
   async function currentView(em: EntityManager, id: string): Promise<V> {
     try {
-      return await handle(id).query(kind.stateQuery);
+      return await completed(em, await handle(id).query(kind.stateQuery));
     } catch (error) {
       if (!(error instanceof WorkflowNotFoundError)) throw error;
     }
@@ -344,12 +355,13 @@ export function caseApi<V>(deps: ApiDeps, kind: CaseKind<V>) {
         ready,
       });
     }
-    return audited(request, em, start.action, id, start.detail, async () => {
-      const outcome = await answer();
-      const refused = start.refusal(outcome.view);
+    const outcome = await audited(request, em, start.action, id, start.detail, async () => {
+      const answered = await answer();
+      const refused = start.refusal(answered.view);
       if (refused) throw refused;
-      return outcome;
+      return answered;
     });
+    return { status: outcome.status, view: await completed(em, outcome.view) };
   }
 
   /** Registers `GET <path>`: one case, live from its workflow, from PostgreSQL once Temporal no longer holds it. */
@@ -391,8 +403,8 @@ export function caseApi<V>(deps: ApiDeps, kind: CaseKind<V>) {
           const em = deps.orm.em.fork();
           const context: ActionContext = { actor: actorOf(request), key: idempotencyKey(request) ?? randomUUID() };
           const detail = action.detail(body, context);
-          return audited(request, em, action.action(body), id, detail, async () => {
-            await action.precheck?.(em, body);
+          const view = await audited(request, em, action.action(body), id, detail, async () => {
+            await action.precheck?.(em, body, id);
             const view = await update(
               em,
               id,
@@ -405,6 +417,7 @@ export function caseApi<V>(deps: ApiDeps, kind: CaseKind<V>) {
             Object.assign(detail, kind.auditOutcome?.(view));
             return view;
           });
+          return completed(em, view);
         },
       });
     }
@@ -413,10 +426,10 @@ export function caseApi<V>(deps: ApiDeps, kind: CaseKind<V>) {
   return { currentView, audited, describe, replay, requestedId, startOnce, startCase, registerView, registerActions };
 }
 
-/** The columns every case queue reads besides the case type's own. */
-export interface QueueRow {
+/** The columns every case queue reads besides the case type's own; `order_id` is null for a case about no order. */
+export interface AnyQueueRow {
   id: string;
-  order_id: string;
+  order_id: string | null;
   customer_id: string;
   escalation_level: number;
   needs_attention: boolean;
@@ -424,6 +437,11 @@ export interface QueueRow {
   sla_deadline: string | null;
   created_at: string;
   age_seconds: number;
+}
+
+/** A queue row of a case type whose cases are all about an order (refunds, returns). */
+export interface QueueRow extends AnyQueueRow {
+  order_id: string;
 }
 
 /** The filters and paging every case queue takes; `where` and `params` add the case type's own filters. */
@@ -435,10 +453,15 @@ export interface QueueQuery {
   offset: number;
   where?: string[];
   params?: unknown[];
+  /** The order of the page, ahead of the oldest first (`created_at, id`) that breaks ties, e.g. `sla_deadline`. */
+  orderBy?: string;
 }
 
-/** One page of a case table (`refunds`, `returns`, …), oldest first, with its total under the same filters. */
-export async function queuePage<R extends QueueRow>(
+/**
+ * One page of a case table (`refunds`, `returns`, …), oldest first unless `orderBy` says otherwise, with its total
+ * under the same filters.
+ */
+export async function queuePage<R extends AnyQueueRow>(
   em: EntityManager,
   table: string,
   columns: string,
@@ -463,7 +486,7 @@ export async function queuePage<R extends QueueRow>(
     em.execute<R[]>(
       `select id, order_id, customer_id, ${columns}, escalation_level, needs_attention, attention_reason, sla_deadline,
               created_at, floor(extract(epoch from now() - created_at))::int as age_seconds
-         from ${table} ${clause} order by created_at, id limit ? offset ?`,
+         from ${table} ${clause} order by ${query.orderBy ? `${query.orderBy}, ` : ''}created_at, id limit ? offset ?`,
       [...params, query.limit, query.offset],
     ),
     em.execute<{ total: number }[]>(`select count(*)::int as total from ${table} ${clause}`, params),
@@ -471,10 +494,22 @@ export async function queuePage<R extends QueueRow>(
   return { rows, total };
 }
 
-/** What every queue item says besides the case type's own fields. */
-export function queueFields(row: QueueRow) {
+interface QueueFields {
+  customerId: string;
+  escalationLevel: number;
+  needsAttention: boolean;
+  attentionReason?: string;
+  slaDeadline?: string;
+  requestedAt: string;
+  ageSeconds: number;
+}
+
+/** What every queue item says besides the case type's own fields; no `orderId` for a case about no order. */
+export function queueFields(row: QueueRow): QueueFields & { orderId: string };
+export function queueFields(row: AnyQueueRow): QueueFields & { orderId?: string };
+export function queueFields(row: AnyQueueRow): QueueFields & { orderId?: string } {
   return {
-    orderId: row.order_id,
+    ...(row.order_id !== null ? { orderId: row.order_id } : {}),
     customerId: row.customer_id,
     escalationLevel: row.escalation_level,
     needsAttention: row.needs_attention,

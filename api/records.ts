@@ -8,6 +8,21 @@ import {
   type Payment,
 } from '../db/entities';
 import type { CaseType, HistoryEntry } from '../domain/case';
+import type {
+  AgentSeniority,
+  ComplaintCategory,
+  ComplaintChannel,
+  ComplaintContact,
+  ComplaintOutcome,
+  ComplaintPriority,
+  ComplaintResolution,
+  ComplaintStatus,
+  ComplaintView,
+  CustomerLevel,
+  SlaBreach,
+  TimelineEntry,
+  TimelineKind,
+} from '../domain/complaint';
 import type { LineRequest, OrderStatus, OrderView, PaymentMethod, PaymentView } from '../domain/order';
 import type {
   RefundApprover,
@@ -449,6 +464,188 @@ export async function returnRequestFromDb(em: EntityManager, returnId: string): 
 export async function returnStatusFromDb(em: EntityManager, returnId: string): Promise<string | null> {
   const [row] = await em.execute<{ status: string }[]>('select status from returns where id = ?', [returnId]);
   return row?.status ?? null;
+}
+
+interface ComplaintEntryRow {
+  seq: number;
+  kind: TimelineKind;
+  at: string;
+  actor: string;
+  role: Role;
+  text: string | null;
+  internal: boolean;
+  detail: Record<string, unknown> | null;
+}
+
+/** Every timeline entry of a complaint, oldest first: the workflow stores each before it acknowledges it. */
+export async function complaintEntriesFromDb(em: EntityManager, complaintId: string): Promise<TimelineEntry[]> {
+  const rows = await em.execute<ComplaintEntryRow[]>(
+    `select seq, kind, at, actor, role, text, internal, detail
+       from complaint_entries where complaint_id = ? order by seq`,
+    [complaintId],
+  );
+  return rows.map((row) => ({
+    seq: row.seq,
+    kind: row.kind,
+    at: isoTime(row.at),
+    actor: row.actor,
+    role: row.role,
+    ...(row.text !== null ? { text: row.text } : {}),
+    internal: row.internal,
+    ...(row.detail ? { detail: row.detail } : {}),
+  }));
+}
+
+/**
+ * The live view with its whole timeline: the workflow's view carries only the latest entries, PostgreSQL all of them
+ * it acknowledged. Entries the view has win (a query may see one a moment before it is stored); nothing newer than
+ * the view's own latest entry is added, so the timeline and the rest of the view tell of the same moment.
+ */
+export async function withFullTimeline(em: EntityManager, view: ComplaintView): Promise<ComplaintView> {
+  if (view.timeline.length >= view.timelineCount) return view;
+  const latest = view.timeline.reduce((max, entry) => Math.max(max, entry.seq), -1);
+  const bySeq = new Map<number, TimelineEntry>();
+  for (const entry of await complaintEntriesFromDb(em, view.complaintId)) {
+    if (entry.seq <= latest) bySeq.set(entry.seq, entry);
+  }
+  for (const entry of view.timeline) bySeq.set(entry.seq, entry);
+  return { ...view, timeline: [...bySeq.values()].sort((a, b) => a.seq - b.seq) };
+}
+
+interface ComplaintRow {
+  id: string;
+  customer_id: string;
+  order_id: string | null;
+  channel: ComplaintChannel;
+  category: ComplaintCategory;
+  priority: ComplaintPriority;
+  status: ComplaintStatus;
+  target: string;
+  matter: string;
+  reason: string;
+  contact: ComplaintContact;
+  currency: string;
+  customer_level: CustomerLevel;
+  needs_senior: boolean;
+  assignee: string | null;
+  team_id: string | null;
+  assigned_at: string | null;
+  agent_seniority: AgentSeniority | null;
+  team_supervisor: string | null;
+  first_response_at: string | null;
+  first_response_deadline: string | null;
+  resolution_deadline: string | null;
+  sla_paused: boolean;
+  breaches: SlaBreach[];
+  resolution: ComplaintResolution | null;
+  accepted: boolean | null;
+  rating: number | null;
+  rating_comment: string | null;
+  outcome: ComplaintOutcome | null;
+  resolved_at: string | null;
+  closed_at: string | null;
+  reopen_count: number;
+  timeline_count: number;
+  runs: number;
+  requested_by: string;
+  requested_role: Role;
+  needs_attention: boolean;
+  attention_reason: string | null;
+  escalation_level: number;
+  sla_deadline: string | null;
+  created_at: string;
+}
+
+/**
+ * A complaint once Temporal no longer holds its workflow: the row its workflow last wrote, with every timeline entry.
+ * Who assigned it and when it was rated come from the timeline; the agent's seniority and the team's supervisor are
+ * read as they are now.
+ */
+export async function complaintViewFromDb(em: EntityManager, complaintId: string): Promise<ComplaintView | null> {
+  const [row] = await em.execute<ComplaintRow[]>(
+    `select c.*, a.seniority as agent_seniority, t.supervisor as team_supervisor
+       from complaints c
+       left join complaint_agents a on a.id = c.assignee
+       left join complaint_teams t on t.id = c.team_id
+      where c.id = ?`,
+    [complaintId],
+  );
+  if (!row) return null;
+  const [timeline, history] = await Promise.all([
+    complaintEntriesFromDb(em, complaintId),
+    caseHistoryFromDb<ComplaintStatus>(em, 'complaint', complaintId),
+  ]);
+  const lastOf = (kind: TimelineKind) => timeline.filter((entry) => entry.kind === kind).at(-1);
+  const assignedAt = row.assigned_at && isoTime(row.assigned_at);
+  const ratedAt = lastOf('rated')?.at ?? (row.closed_at ? isoTime(row.closed_at) : undefined);
+  return {
+    complaintId: row.id,
+    channel: row.channel,
+    customerId: row.customer_id,
+    customerLevel: row.customer_level,
+    ...(row.order_id ? { orderId: row.order_id } : {}),
+    currency: row.currency.trim(),
+    category: row.category,
+    target: row.target,
+    matter: row.matter,
+    reason: row.reason,
+    contact: row.contact,
+    priority: row.priority,
+    status: row.status,
+    requestedBy: { principal: row.requested_by, role: row.requested_role },
+    requestedAt: isoTime(row.created_at),
+    needsSenior: row.needs_senior,
+    ...(row.assignee && row.team_id && assignedAt
+      ? {
+          assignee: {
+            agentId: row.assignee,
+            teamId: row.team_id,
+            ...(row.team_supervisor ? { supervisor: row.team_supervisor } : {}),
+            seniority: row.agent_seniority ?? 'junior',
+            at: assignedAt,
+            by: lastOf('assigned')?.actor ?? 'system',
+          },
+        }
+      : {}),
+    ...(row.first_response_at ? { firstResponseAt: isoTime(row.first_response_at) } : {}),
+    ...(row.first_response_deadline ? { firstResponseDeadline: isoTime(row.first_response_deadline) } : {}),
+    ...(row.resolution_deadline ? { resolutionDeadline: isoTime(row.resolution_deadline) } : {}),
+    slaPaused: row.sla_paused,
+    breaches: row.breaches,
+    ...(row.resolution ? { resolution: row.resolution } : {}),
+    ...(row.accepted !== null ? { accepted: row.accepted } : {}),
+    ...(row.rating !== null && ratedAt
+      ? {
+          rating: {
+            score: row.rating,
+            ...(row.rating_comment !== null ? { comment: row.rating_comment } : {}),
+            at: ratedAt,
+          },
+        }
+      : {}),
+    ...(row.resolved_at ? { resolvedAt: isoTime(row.resolved_at) } : {}),
+    ...(row.closed_at ? { closedAt: isoTime(row.closed_at) } : {}),
+    ...(row.outcome ? { outcome: row.outcome } : {}),
+    reopenCount: row.reopen_count,
+    timeline,
+    timelineCount: Math.max(row.timeline_count, timeline.length),
+    runs: row.runs,
+    history,
+    ...caseFieldsFromRow(row),
+  };
+}
+
+export async function complaintStatusFromDb(em: EntityManager, complaintId: string): Promise<string | null> {
+  const [row] = await em.execute<{ status: string }[]>('select status from complaints where id = ?', [complaintId]);
+  return row?.status ?? null;
+}
+
+/** The digest of the request that opened a complaint under this id, to compare a repeated request with. */
+export async function complaintRequestHashFromDb(em: EntityManager, complaintId: string): Promise<string | null> {
+  const [row] = await em.execute<{ request_hash: string }[]>('select request_hash from complaints where id = ?', [
+    complaintId,
+  ]);
+  return row?.request_hash ?? null;
 }
 
 export interface AuditEntry {

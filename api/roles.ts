@@ -1,4 +1,10 @@
-import { REFUND_APPROVER_ROLES, RETURN_APPROVER_ROLES, type Role } from '../domain/roles';
+import {
+  COMPLAINT_STAFF_ROLES,
+  COMPLAINT_SUPERVISOR_ROLES,
+  REFUND_APPROVER_ROLES,
+  RETURN_APPROVER_ROLES,
+  type Role,
+} from '../domain/roles';
 
 /**
  * Who may call which route, where the domain has no list of its own (it holds the ones its rules check: reviewers,
@@ -27,6 +33,18 @@ export const RETURN_REQUESTER_ROLES: readonly Role[] = ['system', ...RETURN_APPR
 export const RETURN_READER_ROLES: readonly Role[] = [...STAFF, 'system', 'warehouse', 'finance'];
 /** The queue of returns is staff and warehouse work; the shop reads the returns it asked for one by one. */
 export const RETURN_QUEUE_ROLES: readonly Role[] = [...STAFF, 'warehouse'];
+
+/** The customer's complaint through the upstream system, or staff taking it down (on the phone, say). */
+export const COMPLAINT_OPENER_ROLES: readonly Role[] = ['system', ...COMPLAINT_STAFF_ROLES];
+/** The shop reads the complaints it opened one by one; staff read them all. */
+export const COMPLAINT_READER_ROLES: readonly Role[] = [...STAFF, 'system'];
+/** The queue of complaints is staff work. */
+export const COMPLAINT_QUEUE_ROLES: readonly Role[] = STAFF;
+/** Teams and agents are maintained by supervisors; every member of staff may see who is on which team and on duty. */
+export const COMPLAINT_STAFFING_ROLES: readonly Role[] = COMPLAINT_SUPERVISOR_ROLES;
+export const COMPLAINT_STAFF_READER_ROLES: readonly Role[] = STAFF;
+/** Agents come on and go off duty themselves; supervisors for any agent. */
+export const COMPLAINT_DUTY_ROLES: readonly Role[] = COMPLAINT_STAFF_ROLES;
 
 export const AUDIT_READER_ROLES: readonly Role[] = ['supervisor', 'ops', 'admin'];
 

@@ -2,6 +2,17 @@ import { z } from 'zod';
 import { PHONE_PATTERN } from '../domain/phone';
 import { CASE_TYPES } from '../domain/case';
 import {
+  AGENT_SENIORITIES,
+  COMPLAINT_CATEGORIES,
+  COMPLAINT_CHANNELS,
+  COMPLAINT_OUTCOMES,
+  COMPLAINT_PRIORITIES,
+  COMPLAINT_STATUSES,
+  CUSTOMER_LEVELS,
+  TIMELINE_KINDS,
+  type ComplaintView,
+} from '../domain/complaint';
+import {
   CARRIER_EXCEPTION_KINDS,
   ORDER_CHANNELS,
   ORDER_STATUSES,
@@ -84,6 +95,8 @@ export const refundIdParams = z.object({
 });
 export const returnIdSchema = caseIdSchema('Return id, chosen by the client or generated at request');
 export const returnIdParams = z.object({ returnId: returnIdSchema });
+export const complaintIdSchema = caseIdSchema('Complaint id, chosen by the client or generated when it is opened');
+export const complaintIdParams = z.object({ complaintId: complaintIdSchema });
 
 /** Loose: the other headers must stay on the request. */
 export const idempotencyHeaders = z.looseObject({
@@ -384,6 +397,104 @@ export const returnViewSchema = describing<ReturnView>()(
       slaDeadline: z.string().optional(),
     })
     .meta({ id: 'Return' }),
+);
+
+/** What a resolution gave the customer; money in integer minor units of the complaint's `currency`. */
+const remedyViewSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('explanation') }),
+  z.object({ kind: z.literal('goodwill_credit'), amount: z.number().int() }),
+  z.object({ kind: z.literal('refund'), amount: z.number().int() }),
+  z.object({
+    kind: z.literal('return'),
+    lines: z.array(lineSchema),
+    reason: z.enum(RETURN_REASONS),
+    type: z.enum(RETURN_TYPES),
+    method: z.enum(RETURN_METHODS),
+    failedGoods: z.enum(FAILED_GOODS_CHOICES),
+  }),
+]);
+
+/** The timeline holds every entry, oldest first (the API reads them from PostgreSQL); notes are `internal`. */
+export const complaintViewSchema = describing<ComplaintView>()(
+  z
+    .object({
+      complaintId: z.string(),
+      channel: z.enum(COMPLAINT_CHANNELS),
+      customerId: z.string(),
+      customerLevel: z.enum(CUSTOMER_LEVELS),
+      orderId: z.string().optional(),
+      currency: z.string(),
+      category: z.enum(COMPLAINT_CATEGORIES),
+      target: z.string(),
+      matter: z.string(),
+      reason: z.string(),
+      contact: z.object({ name: z.string(), phone: z.string().optional(), email: z.string().optional() }),
+      priority: z.enum(COMPLAINT_PRIORITIES),
+      status: z.enum(COMPLAINT_STATUSES),
+      requestedBy: actorSchema,
+      requestedAt: z.string(),
+      needsSenior: z.boolean().describe('A VIP customer or a large order: only senior agents take it'),
+      assignee: z
+        .object({
+          agentId: z.string(),
+          teamId: z.string(),
+          supervisor: z.string().optional(),
+          seniority: z.enum(AGENT_SENIORITIES),
+          at: z.string(),
+          by: z.string().describe('system for automatic assignment, else the supervisor who reassigned'),
+        })
+        .optional(),
+      firstResponseAt: z.string().optional(),
+      firstResponseDeadline: z.string().optional(),
+      resolutionDeadline: z.string().optional(),
+      slaPaused: z.boolean().describe('Waiting on the customer: the SLA clock is stopped'),
+      breaches: z.array(
+        z.object({
+          level: z.number().int(),
+          timer: z.enum(['firstResponse', 'resolution']),
+          at: z.string(),
+          to: z.string(),
+        }),
+      ),
+      escalationLevel: z.number().int(),
+      resolution: z
+        .object({
+          number: z.number().int(),
+          remedy: remedyViewSchema,
+          explanation: z.string(),
+          actor: z.string(),
+          at: z.string(),
+          refundId: z.string().optional(),
+          returnId: z.string().optional(),
+          creditReference: z.string().optional(),
+        })
+        .optional(),
+      accepted: z.boolean().optional(),
+      rating: z.object({ score: z.number().int(), comment: z.string().optional(), at: z.string() }).optional(),
+      resolvedAt: z.string().optional(),
+      closedAt: z.string().optional(),
+      outcome: z.enum(COMPLAINT_OUTCOMES).optional(),
+      reopenCount: z.number().int(),
+      timeline: z.array(
+        z.object({
+          seq: z.number().int(),
+          kind: z.enum(TIMELINE_KINDS),
+          at: z.string(),
+          actor: z.string(),
+          role: z.enum(ROLES),
+          text: z.string().optional(),
+          internal: z.boolean().describe('An internal note: never shown to the customer'),
+          detail: z.record(z.string(), z.unknown()).optional(),
+        }),
+      ),
+      timelineCount: z.number().int(),
+      runs: z.number().int(),
+      history: historySchema(COMPLAINT_STATUSES),
+      needsAttention: z.boolean(),
+      attentionReasons: z.array(z.string()),
+      slaDeadline: z.string().optional(),
+    })
+    .meta({ id: 'Complaint' }),
 );
 
 export const caseTypeSchema = z.enum(CASE_TYPES);

@@ -21,7 +21,10 @@ export const REFUND_RETRY_ROLES: readonly Role[] = ['finance', 'ops', 'admin'];
 export const RETURN_APPROVER_ROLES: readonly Role[] = ['agent', 'supervisor', 'admin'];
 /** The warehouse records receipt and inspection of returned goods. */
 export const WAREHOUSE_ROLES: readonly Role[] = ['warehouse', 'admin'];
-/** Staff who work complaints: respond, note, change priority, resolve (agents only on the complaints assigned to them). */
+/**
+ * Staff who work complaints: respond, change priority and resolve (agents only on the complaints assigned to them), and
+ * note on any complaint (a colleague's context helps whoever holds it).
+ */
 export const COMPLAINT_STAFF_ROLES: readonly Role[] = ['agent', 'supervisor', 'admin'];
 /** Supervisors reassign complaints and maintain teams, agents and duty. */
 export const COMPLAINT_SUPERVISOR_ROLES: readonly Role[] = ['supervisor', 'admin'];
