@@ -15,6 +15,7 @@ import {
   staffingChangedSignal,
 } from '../../workflows/complaint-messages';
 import { refundStateQuery, refundWorkflowId } from '../../workflows/refund-messages';
+import { returnWorkflowId } from '../../workflows/return-messages';
 import { expectRejection } from '../helpers/assertions';
 import { capturedPayment, fakeActivities, type FakeActivities, type FakeAgent } from '../helpers/fake-activities';
 import { agent, supervisor } from '../helpers/fixtures';
@@ -25,6 +26,7 @@ import {
   HOUR,
   startComplaint,
   waitForComplaint,
+  waitForReturn,
   workflowTestEnv,
 } from '../helpers/workflow-env';
 
@@ -296,6 +298,49 @@ describe('complaint workflow', () => {
       });
       // The agent asked for it, so the agent cannot approve it: another person decides.
       expect(state.status).toBe('PENDING_APPROVAL');
+    });
+  });
+
+  it('resolves with a return remedy by starting a return case of the goods it names', async () => {
+    const fakes = fakeActivities();
+    staff(fakes, { agentId: 'bob' });
+    await withWorker(fakes, async () => {
+      const input = complaintInput({ category: 'product_quality' });
+      const { handle } = await startComplaint(env().client, input);
+      const lines = [{ sku: 'SKU-A', quantity: 1 }];
+      const resolved = await handle.executeUpdate(resolveComplaintUpdate, {
+        args: [
+          {
+            actor: bob,
+            key: key(),
+            remedy: {
+              kind: 'return',
+              lines,
+              reason: 'quality',
+              type: 'exchange',
+              method: 'pickup',
+              failedGoods: 'dispose',
+            },
+            explanation: 'We take the faulty one back and send another',
+          },
+        ],
+      });
+      const returnId = resolved.resolution!.returnId!;
+      expect(returnId).toBe(`${input.complaintId}-return-1`);
+      const ret = env().client.workflow.getHandle(returnWorkflowId(returnId));
+      const view = await waitForReturn(ret, (v) => v.status !== 'REQUESTED', 'claimed');
+      expect(view).toMatchObject({
+        orderId: 'o-complained',
+        customerId: input.customerId,
+        lines,
+        reason: 'quality',
+        type: 'exchange',
+        requestedBy: { principal: 'bob' },
+        evidence: { text: expect.stringContaining(input.complaintId) },
+      });
+      // A quality return waits for an agent's approval, like any other.
+      expect(view.status).toBe('PENDING_APPROVAL');
+      expect(fakes.returnClaims.get(returnId)).toEqual(lines);
     });
   });
 
