@@ -170,6 +170,43 @@ export function hashRequest(normalised: unknown): string {
   return createHash('sha256').update(canonicalJson(normalised)).digest('hex');
 }
 
+/**
+ * Runs `work` and leaves an audit row of it, whether it was carried out or refused; a failed audit write never hides
+ * the outcome. `work` may add to `detail` what it learns on the way (what a refund of lines comes to, say).
+ */
+export async function auditedWork<T>(
+  request: FastifyRequest,
+  em: EntityManager,
+  what: { action: string; objectType: string; objectId: string; detail: Record<string, unknown>; logKey?: string },
+  work: () => Promise<T>,
+): Promise<T> {
+  const { action, objectType, objectId, detail } = what;
+  const record = (result: string, extra: Record<string, unknown> = {}) =>
+    writeAudit(em, {
+      ...actorOf(request),
+      action,
+      objectType,
+      objectId,
+      result,
+      detail: { ...detail, ...extra },
+      ip: request.ip,
+    }).catch((error: unknown) =>
+      request.log.error({ err: error, action, [what.logKey ?? 'id']: objectId }, 'audit write failed'),
+    );
+  try {
+    const outcome = await work();
+    await record('ok');
+    return outcome;
+  } catch (error) {
+    const problem = toProblem(error);
+    await record(problem ? 'rejected' : 'error', {
+      problem: PROBLEM_BASE + (problem?.problemType ?? 'internal'),
+      reason: problem?.detail ?? (error as Error).message,
+    });
+    throw error;
+  }
+}
+
 /** Reading, acting on and auditing cases of one type. */
 export function caseApi<V>(deps: ApiDeps, kind: CaseKind<V>) {
   const { caseType } = kind;
@@ -201,42 +238,16 @@ export function caseApi<V>(deps: ApiDeps, kind: CaseKind<V>) {
     }
   }
 
-  /**
-   * Every action leaves an audit row, whether it was carried out or refused; a failed audit write never hides the
-   * outcome. `work` may add to `detail` what it learns on the way (what a refund of lines comes to, say).
-   */
-  async function audited<T>(
+  /** `auditedWork` on one case of this type. */
+  const audited = <T>(
     request: FastifyRequest,
     em: EntityManager,
     action: string,
     id: string,
     detail: Record<string, unknown>,
     work: () => Promise<T>,
-  ): Promise<T> {
-    const actor = actorOf(request);
-    const record = (result: string, extra: Record<string, unknown> = {}) =>
-      writeAudit(em, {
-        ...actor,
-        action,
-        objectType: caseType,
-        objectId: id,
-        result,
-        detail: { ...detail, ...extra },
-        ip: request.ip,
-      }).catch((error: unknown) => request.log.error({ err: error, action, [kind.idParam]: id }, 'audit write failed'));
-    try {
-      const outcome = await work();
-      await record('ok');
-      return outcome;
-    } catch (error) {
-      const problem = toProblem(error);
-      await record(problem ? 'rejected' : 'error', {
-        problem: PROBLEM_BASE + (problem?.problemType ?? 'internal'),
-        reason: problem?.detail ?? (error as Error).message,
-      });
-      throw error;
-    }
-  }
+  ): Promise<T> =>
+    auditedWork(request, em, { action, objectType: caseType, objectId: id, detail, logKey: kind.idParam }, work);
 
   /** The workflow's description, or undefined when Temporal does not hold it (never started, or past retention). */
   async function describe(id: string) {

@@ -7,8 +7,9 @@ import { AGENT_SENIORITIES, COMPLAINT_CATEGORIES, type AgentSeniority } from '..
 import { complaintWorkflowId, staffingChangedSignal } from '../../workflows/complaint-messages';
 import type { ApiDeps } from '../app';
 import { actorOf } from '../auth';
-import { Problem, PROBLEM_BASE, toProblem } from '../problems';
-import { isoTime, writeAudit } from '../records';
+import { auditedWork } from '../cases';
+import { Problem } from '../problems';
+import { isoTime } from '../records';
 import { COMPLAINT_DUTY_ROLES, COMPLAINT_STAFF_READER_ROLES, COMPLAINT_STAFFING_ROLES } from '../roles';
 import { pageOf, pagingQuery, problems } from '../schemas';
 
@@ -168,39 +169,15 @@ async function agentFromDb(em: EntityManager, agentId: string): Promise<z.infer<
 const SIGNAL_BATCH = 20;
 
 export function staffRoutes(deps: ApiDeps): FastifyPluginAsyncZod {
-  /** Every change leaves an audit row, whether it was carried out or refused; a failed audit write hides nothing. */
-  async function audited<T>(
+  /** Every change leaves an audit row, whether it was carried out or refused. */
+  const audited = <T>(
     request: FastifyRequest,
     em: EntityManager,
     action: string,
     object: { type: 'complaint_team' | 'complaint_agent'; id: string },
     detail: Record<string, unknown>,
     work: () => Promise<T>,
-  ): Promise<T> {
-    const actor = actorOf(request);
-    const record = (result: string, extra: Record<string, unknown> = {}) =>
-      writeAudit(em, {
-        ...actor,
-        action,
-        objectType: object.type,
-        objectId: object.id,
-        result,
-        detail: { ...detail, ...extra },
-        ip: request.ip,
-      }).catch((error: unknown) => request.log.error({ err: error, action, id: object.id }, 'audit write failed'));
-    try {
-      const outcome = await work();
-      await record('ok');
-      return outcome;
-    } catch (error) {
-      const problem = toProblem(error);
-      await record(problem ? 'rejected' : 'error', {
-        problem: PROBLEM_BASE + (problem?.problemType ?? 'internal'),
-        reason: problem?.detail ?? (error as Error).message,
-      });
-      throw error;
-    }
-  }
+  ): Promise<T> => auditedWork(request, em, { action, objectType: object.type, objectId: object.id, detail }, work);
 
   /**
    * Tells the complaints an agent's duty concerns to look again at who has them: going off duty, the agent's open

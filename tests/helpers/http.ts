@@ -1,3 +1,5 @@
+import { SHIPPING_ADDRESS } from './fixtures';
+
 /** A small JSON client for tests that talk to the running API over real HTTP. */
 export function apiClient(baseUrl: () => string, defaultToken: string) {
   async function call(
@@ -46,5 +48,35 @@ export function apiClient(baseUrl: () => string, defaultToken: string) {
   const untilReturn = (returnId: string, ready: (view: Record<string, any>) => boolean, seconds = 20) =>
     poll(`/v1/returns/${returnId}`, ready, seconds);
 
-  return { call, until, untilRefund, untilReturn };
+  /**
+   * A card order of C-1001 for two cables (2 × 39.00 + 8.00 shipping, `CAPTURED_CABLES`) whose payment was captured:
+   * placed, then its parcel picked up by the sandbox carrier (scanned with `opsToken`).
+   */
+  async function capturedOrder(opsToken: string): Promise<string> {
+    const placed = await call('POST', '/v1/orders', {
+      customerId: 'C-1001',
+      channel: 'web',
+      lines: [{ sku: 'ACC-ANKER-USBC1M', quantity: 2 }],
+      shippingAddress: { ...SHIPPING_ADDRESS },
+      payment: { method: 'card', token: 'tok_visa' },
+    });
+    expect(placed.status).toBe(201);
+    const orderId = placed.body.orderId as string;
+    const fulfilling = await until(orderId, (v) => v.status === 'FULFILLING');
+    const scanned = await call(
+      'POST',
+      `/v1/sandbox/parcels/${fulfilling.shipments[0].waybill}/events`,
+      { type: 'PICKED_UP' },
+      opsToken,
+    );
+    expect(scanned.status).toBe(202);
+    const shipped = await until(orderId, (v) => v.payment.captured === CAPTURED_CABLES);
+    expect(shipped.totals.total).toBe(CAPTURED_CABLES);
+    return orderId;
+  }
+
+  return { call, until, untilRefund, untilReturn, capturedOrder };
 }
+
+/** What `capturedOrder` captures: two cables at 39.00 and 8.00 shipping. */
+export const CAPTURED_CABLES = 2 * 3900 + 800;

@@ -1,8 +1,7 @@
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { complaintViewFromDb } from '../../api/records';
 import { complaintWorkflowId } from '../../workflows/complaint-messages';
-import { SHIPPING_ADDRESS } from '../helpers/fixtures';
-import { apiClient } from '../helpers/http';
+import { apiClient, CAPTURED_CABLES } from '../helpers/http';
 import { uniqueId } from '../helpers/names';
 import { fullStack } from '../helpers/stack';
 
@@ -46,11 +45,11 @@ const stack = fullStack('complaints', {
   ].join(','),
 });
 
-const { call, until } = apiClient(() => stack.config.publicUrl, TOKENS.system);
+const { call, capturedOrder } = apiClient(() => stack.config.publicUrl, TOKENS.system);
 
 const CABLE = 'ACC-ANKER-USBC1M';
 /** Two cables at 39.00 and the 8.00 shipping fee. */
-const CAPTURED = 2 * 3900 + 800;
+const CAPTURED = CAPTURED_CABLES;
 
 const complaintBody = (extra: Record<string, unknown> = {}) => ({
   channel: 'phone',
@@ -89,29 +88,6 @@ async function workflowExists(complaintId: string): Promise<boolean> {
   }
 }
 
-/** An order of C-1001 whose payment was captured: a card order whose parcel the carrier picked up. */
-async function capturedOrder(): Promise<string> {
-  const placed = await call('POST', '/v1/orders', {
-    customerId: 'C-1001',
-    channel: 'web',
-    lines: [{ sku: CABLE, quantity: 2 }],
-    shippingAddress: { ...SHIPPING_ADDRESS },
-    payment: { method: 'card', token: 'tok_visa' },
-  });
-  expect(placed.status).toBe(201);
-  const orderId = placed.body.orderId as string;
-  const fulfilling = await until(orderId, (v) => v.status === 'FULFILLING');
-  const scanned = await call(
-    'POST',
-    `/v1/sandbox/parcels/${fulfilling.shipments[0].waybill}/events`,
-    { type: 'PICKED_UP' },
-    TOKENS.ops,
-  );
-  expect(scanned.status).toBe(202);
-  await until(orderId, (v) => v.payment.captured === CAPTURED);
-  return orderId;
-}
-
 async function openCounts(teamId: string): Promise<Record<string, number>> {
   const agents = await call('GET', `/v1/agents?teamId=${teamId}`, undefined, TOKENS.alice);
   expect(agents.status).toBe(200);
@@ -125,7 +101,7 @@ const kinds = (view: Record<string, any>) => view.timeline.map((entry: { kind: s
 let orderId: string;
 
 beforeAll(async () => {
-  orderId = await capturedOrder();
+  orderId = await capturedOrder(TOKENS.ops);
 });
 
 describe('staff', () => {

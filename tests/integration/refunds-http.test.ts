@@ -2,7 +2,7 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import { orderViewFromDb, refundViewFromDb } from '../../api/records';
 import { refundWorkflowId } from '../../workflows/refund-messages';
 import { SHIPPING_ADDRESS } from '../helpers/fixtures';
-import { apiClient } from '../helpers/http';
+import { apiClient, CAPTURED_CABLES } from '../helpers/http';
 import { uniqueId } from '../helpers/names';
 import { fullStack } from '../helpers/stack';
 import { visible } from '../helpers/visibility';
@@ -37,36 +37,12 @@ const stack = fullStack('refunds', {
   REFUND_AGENT_LIMIT: '3000',
 });
 
-const { call, until, untilRefund } = apiClient(() => stack.config.publicUrl, TOKENS.system);
+const { call, untilRefund, capturedOrder } = apiClient(() => stack.config.publicUrl, TOKENS.system);
 
 const CABLE = 'ACC-ANKER-USBC1M';
 const SHOES = 'APP-LINING-RUN42';
 /** Two cables at 39.00 and the 8.00 shipping fee of a basket under the free-shipping threshold. */
-const CAPTURED = 2 * 3900 + 800;
-
-/** An order whose payment was captured: a card order whose parcel the carrier picked up. */
-async function capturedOrder(): Promise<string> {
-  const placed = await call('POST', '/v1/orders', {
-    customerId: 'C-1001',
-    channel: 'web',
-    lines: [{ sku: CABLE, quantity: 2 }],
-    shippingAddress: { ...SHIPPING_ADDRESS },
-    payment: { method: 'card', token: 'tok_visa' },
-  });
-  expect(placed.status).toBe(201);
-  const orderId = placed.body.orderId as string;
-  const fulfilling = await until(orderId, (v) => v.status === 'FULFILLING');
-  const scanned = await call(
-    'POST',
-    `/v1/sandbox/parcels/${fulfilling.shipments[0].waybill}/events`,
-    { type: 'PICKED_UP' },
-    TOKENS.ops,
-  );
-  expect(scanned.status).toBe(202);
-  const shipped = await until(orderId, (v) => v.payment.captured === CAPTURED);
-  expect(shipped.totals.total).toBe(CAPTURED);
-  return orderId;
-}
+const CAPTURED = CAPTURED_CABLES;
 
 const requestRefund = (body: Record<string, unknown>, token = TOKENS.alice, headers: Record<string, string> = {}) =>
   call('POST', '/v1/refunds', { reason: 'quality_problem', ...body }, token, headers);
@@ -93,7 +69,7 @@ async function workflowExists(refundId: string): Promise<boolean> {
 let orderId: string;
 
 beforeAll(async () => {
-  orderId = await capturedOrder();
+  orderId = await capturedOrder(TOKENS.ops);
 });
 
 test('the wrong role is refused and starts nothing', async () => {
@@ -237,7 +213,7 @@ test('the same refund id repeats the refund, or conflicts when the request diffe
 });
 
 test('two requests for the last 50.00 of an order: one is taken, the other refused', async () => {
-  const order = await capturedOrder();
+  const order = await capturedOrder(TOKENS.ops);
   const first = await requestRefund({ orderId: order, amount: CAPTURED - 5000 });
   expect(first.status).toBe(201);
   const racing = await Promise.all([
