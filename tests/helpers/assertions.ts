@@ -29,3 +29,13 @@ export async function callsOf(fakes: FakeActivities, name: string, expected: num
   }
   return fakes.argsOf(name);
 }
+
+/** The non-retryable failure an activity threw; fails the test when it succeeded or threw something else. */
+export async function activityFailure(call: Promise<unknown>): Promise<ApplicationFailure> {
+  const error = await call.then(
+    () => undefined,
+    (caught: unknown) => caught,
+  );
+  expect(error).toBeInstanceOf(ApplicationFailure);
+  return error as ApplicationFailure;
+}

@@ -44,6 +44,10 @@ export interface ActivityHarness {
   gateway: SandboxPaymentGateway;
   carrier: SandboxCarrier;
   act: Activities;
+  /** The first row `sql` answers, through `pool`. */
+  row<R extends Record<string, unknown>>(sql: string, params: unknown[]): Promise<R>;
+  /** How many rows `from` (a table and its where clause) holds, through `pool`. */
+  count(from: string, params: unknown[]): Promise<number>;
 }
 
 /**
@@ -53,6 +57,10 @@ export interface ActivityHarness {
 export function activityHarness(name: string): ActivityHarness {
   const database = testDatabase(name);
   const harness = {} as ActivityHarness;
+  harness.row = async <R extends Record<string, unknown>>(sql: string, params: unknown[]) =>
+    (await harness.pool.query<R>(sql, params)).rows[0];
+  harness.count = async (from, params) =>
+    (await harness.row<{ n: number }>(`select count(*)::int as n from ${from}`, params)).n;
   const webhookSecret = `${name}-test-secret-0123456789abcdef`;
   beforeAll(async () => {
     harness.orm = await openOrm(database.db.url);

@@ -11,6 +11,7 @@ import {
   type TimelineEntry,
 } from '../../domain/complaint';
 import { DEMO_AGENTS } from '../../db/seed';
+import { activityFailure } from '../helpers/assertions';
 import { activityHarness } from '../helpers/database';
 import { uniqueId } from '../helpers/names';
 
@@ -20,30 +21,13 @@ const CUSTOMER = 'C-1001'; // notified by email and sms
 const HOUR = 3_600_000;
 
 const harness = activityHarness('complaint-activities');
+const { row, count } = harness;
 let pool: Pool;
 let act: Activities;
 
 beforeAll(() => {
   ({ pool, act } = harness);
 });
-
-async function row<R extends Record<string, unknown>>(sql: string, params: unknown[]): Promise<R> {
-  const { rows } = await pool.query<R>(sql, params);
-  return rows[0];
-}
-
-async function count(sql: string, params: unknown[]): Promise<number> {
-  return (await row<{ n: number }>(`select count(*)::int as n from ${sql}`, params)).n;
-}
-
-async function failure(call: Promise<unknown>): Promise<ApplicationFailure> {
-  const error = await call.then(
-    () => undefined,
-    (caught: unknown) => caught,
-  );
-  expect(error).toBeInstanceOf(ApplicationFailure);
-  return error as ApplicationFailure;
-}
 
 function complaintView(complaintId: string, overrides: Partial<ComplaintView> = {}): ComplaintView {
   return {
@@ -385,7 +369,7 @@ test("a complaint's row, timeline, history and notifications are written once; a
 
 test('the database refuses a rating outside 1-5 as data no retry can cure', async () => {
   const complaintId = uniqueId('cmp');
-  const refusal = await failure(
+  const refusal = await activityFailure(
     act.recordComplaint({
       version: 1,
       view: complaintView(complaintId, { rating: { score: 6, at: '2026-11-24T09:30:00.000Z' } }),
@@ -499,7 +483,9 @@ test("a supervisor's choice needs only an agent that exists; an unknown one is a
   });
   expect(await assignment(complaintId)).toMatchObject({ assignee: chosen, team_id: teamId });
 
-  const refusal = await failure(assign({ complaintId, category, senior: false, agentId: 'nobody-by-that-name' }));
+  const refusal = await activityFailure(
+    assign({ complaintId, category, senior: false, agentId: 'nobody-by-that-name' }),
+  );
   expect(refusal).toMatchObject({ type: 'RuleViolation', nonRetryable: true, message: 'no agent nobody-by-that-name' });
   expect(await assignment(complaintId)).toMatchObject({ assignee: chosen, team_id: teamId });
 });
@@ -542,7 +528,7 @@ test('goodwill is credited once per reference, and only a positive whole amount'
   expect(rows).toEqual([{ customer_id: CUSTOMER, amount: 2_000, currency: 'CNY', kind: 'goodwill' }]);
 
   for (const amount of [0, -5, 12.5]) {
-    const refusal = await failure(act.creditGoodwill({ ...credit, amount, reference: uniqueId('goodwill') }));
+    const refusal = await activityFailure(act.creditGoodwill({ ...credit, amount, reference: uniqueId('goodwill') }));
     expect(refusal).toMatchObject({ type: 'RuleViolation', nonRetryable: true });
   }
   expect(

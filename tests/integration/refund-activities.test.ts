@@ -8,6 +8,7 @@ import type { HistoryEntry } from '../../domain/case';
 import type { OrderView } from '../../domain/order';
 import type { RefundDecisionView, RefundStatus, RefundView } from '../../domain/refund';
 import type { SandboxPaymentGateway } from '../../sandbox';
+import { activityFailure } from '../helpers/assertions';
 import { activityHarness } from '../helpers/database';
 import { SHIPPING_ADDRESS } from '../helpers/fixtures';
 
@@ -16,6 +17,7 @@ import { SHIPPING_ADDRESS } from '../helpers/fixtures';
 const CUSTOMER = 'C-1001'; // notified by email and sms
 
 const harness = activityHarness('refund-activities');
+const { row, count } = harness;
 let orm: MikroORM;
 let pool: Pool;
 let gateway: SandboxPaymentGateway;
@@ -24,15 +26,6 @@ let act: Activities;
 beforeAll(() => {
   ({ orm, pool, gateway, act } = harness);
 });
-
-async function row<R extends Record<string, unknown>>(sql: string, params: unknown[]): Promise<R> {
-  const { rows } = await pool.query<R>(sql, params);
-  return rows[0];
-}
-
-async function count(sql: string, params: unknown[]): Promise<number> {
-  return (await row<{ n: number }>(`select count(*)::int as n from ${sql}`, params)).n;
-}
 
 function orderView(orderId: string, total: number, overrides: Partial<OrderView> = {}): OrderView {
   return {
@@ -126,15 +119,6 @@ const paymentRow = (paymentId: string) =>
   );
 const gatewayRefunds = (paymentId: string) => count('sandbox.refunds where payment_id = $1', [paymentId]);
 
-async function failure(call: Promise<unknown>): Promise<ApplicationFailure> {
-  const error = await call.then(
-    () => undefined,
-    (caught: unknown) => caught,
-  );
-  expect(error).toBeInstanceOf(ApplicationFailure);
-  return error as ApplicationFailure;
-}
-
 test('two partial refunds of one payment both reach the gateway and add up on the order', async () => {
   const orderId = 'ord-two-partials';
   const [paymentId] = await paidOrder(orderId, 10_000);
@@ -210,7 +194,7 @@ test('claims racing for the last 50.00: exactly one wins, the other is a non-ret
   expect(won).toHaveLength(1);
   expect(won[0]).toMatchObject({ value: { paymentId, method: 'card' } });
   expect(lost).toHaveLength(1);
-  const refusal = await failure(Promise.reject(lost[0].reason));
+  const refusal = await activityFailure(Promise.reject(lost[0].reason));
   expect(refusal).toMatchObject({ type: 'RuleViolation', nonRetryable: true });
   expect(refusal.message).toMatch(/still refundable on order ord-race: 0/);
   expect(await paymentRow(paymentId)).toMatchObject({ refund_claimed: 10_000 });
@@ -229,10 +213,10 @@ test('a claim is made once per refund, on the latest payment with enough left un
   expect(await paymentRow(newer)).toMatchObject({ refund_claimed: 4_000 });
 
   expect(await claimedRefund('ref-claim-2', orderId, 5_000)).toEqual({ paymentId: older, method: 'card' });
-  const named = await failure(claimedRefund('ref-claim-3', orderId, 3_000, newer));
+  const named = await activityFailure(claimedRefund('ref-claim-3', orderId, 3_000, newer));
   expect(named).toMatchObject({ type: 'RuleViolation', nonRetryable: true });
   expect(named.message).toMatch(new RegExp(`payment ${newer} of order ${orderId}: 2000`));
-  const split = await failure(claimedRefund('ref-claim-4', orderId, 7_000));
+  const split = await activityFailure(claimedRefund('ref-claim-4', orderId, 7_000));
   expect(split.message).toMatch(/: 7000 \(at most 5000 on one payment\)/);
 
   expect(await paymentRow(older)).toMatchObject({ refund_claimed: 5_000 });
@@ -279,7 +263,7 @@ test('releaseRefund gives the claim back once; a refund paid out keeps it', asyn
     reason: 'quality_problem',
     attempt: 1,
   });
-  const refusal = await failure(act.releaseRefund({ refundId: 'ref-after-release' }));
+  const refusal = await activityFailure(act.releaseRefund({ refundId: 'ref-after-release' }));
   expect(refusal).toMatchObject({ type: 'WrongState', nonRetryable: true });
   expect(await paymentRow(paymentId)).toMatchObject({ refund_claimed: 5_000 });
 });
@@ -289,16 +273,16 @@ test('money the refund has not claimed is never sent', async () => {
   const [paymentId] = await paidOrder(orderId, 5_000);
   await act.recordRefund({ version: 1, view: refundView('ref-unclaimed', orderId, 1_000) });
   const request = { refundId: 'ref-unclaimed', orderId, paymentId, amount: 1_000, reason: 'quality_problem' as const };
-  expect(await failure(act.executeRefund({ ...request, attempt: 1 }))).toMatchObject({
+  expect(await activityFailure(act.executeRefund({ ...request, attempt: 1 }))).toMatchObject({
     type: 'WrongState',
     nonRetryable: true,
   });
   await act.claimRefund({ refundId: 'ref-unclaimed', orderId, amount: 1_000 });
-  expect(await failure(act.executeRefund({ ...request, amount: 1_500, attempt: 1 }))).toMatchObject({
+  expect(await activityFailure(act.executeRefund({ ...request, amount: 1_500, attempt: 1 }))).toMatchObject({
     type: 'WrongState',
   });
   const payout = { refundId: 'ref-unclaimed', orderId, customerId: CUSTOMER, currency: 'CNY', attempt: 1 };
-  expect(await failure(act.payoutRefund({ ...payout, channel: 'balance', amount: 2_000 }))).toMatchObject({
+  expect(await activityFailure(act.payoutRefund({ ...payout, channel: 'balance', amount: 2_000 }))).toMatchObject({
     type: 'WrongState',
   });
   expect(await gatewayRefunds(paymentId)).toBe(0);
@@ -311,7 +295,7 @@ test('a refund the gateway refuses is paid to the platform balance instead, once
   await claimedRefund('ref-balance', orderId, 6_000);
   // The payment is gone at the gateway (say the card account was closed), so it refuses the refund.
   await pool.query(`update sandbox.payments set status = 'voided' where id = $1`, [paymentId]);
-  const refused = await failure(
+  const refused = await activityFailure(
     act.executeRefund({
       refundId: 'ref-balance',
       orderId,

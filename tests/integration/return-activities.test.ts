@@ -11,6 +11,7 @@ import type { HistoryEntry } from '../../domain/case';
 import type { LineRequest, OrderStatus, OrderView, PricedLine } from '../../domain/order';
 import type { Carrier, ReturnBookingRequest } from '../../domain/ports';
 import type { ReturnStatus, ReturnView } from '../../domain/return';
+import { activityFailure } from '../helpers/assertions';
 import { activityHarness } from '../helpers/database';
 import { SHIPPING_ADDRESS } from '../helpers/fixtures';
 
@@ -25,6 +26,7 @@ const CABLE = 'ACC-ANKER-USBC1M';
 const TEA = 'GRO-LJTEA-250'; // not returnable
 
 const harness = activityHarness('return-activities');
+const { row, count } = harness;
 let orm: MikroORM;
 let pool: Pool;
 let act: Activities;
@@ -32,24 +34,6 @@ let act: Activities;
 beforeAll(() => {
   ({ orm, pool, act } = harness);
 });
-
-async function row<R extends Record<string, unknown>>(sql: string, params: unknown[]): Promise<R> {
-  const { rows } = await pool.query<R>(sql, params);
-  return rows[0];
-}
-
-async function count(sql: string, params: unknown[]): Promise<number> {
-  return (await row<{ n: number }>(`select count(*)::int as n from ${sql}`, params)).n;
-}
-
-async function failure(call: Promise<unknown>): Promise<ApplicationFailure> {
-  const error = await call.then(
-    () => undefined,
-    (caught: unknown) => caught,
-  );
-  expect(error).toBeInstanceOf(ApplicationFailure);
-  return error as ApplicationFailure;
-}
 
 interface OrderLineSpec {
   sku: string;
@@ -231,7 +215,7 @@ test("the warehouse falls back to the order's first live parcel when none lists 
 describe('a claim the rules refuse is a non-retryable RuleViolation and claims nothing', () => {
   async function refused(returnId: string, orderId: string, lines: LineRequest[], message: RegExp) {
     await act.recordReturn({ version: 1, view: returnView(returnId, orderId, lines) });
-    const refusal = await failure(
+    const refusal = await activityFailure(
       act.claimReturn({ returnId, orderId, lines, reason: 'changed_mind', windowMs: WINDOW }),
     );
     expect(refusal).toMatchObject({ type: 'RuleViolation', nonRetryable: true });
@@ -341,7 +325,10 @@ test('two returns racing for the last unit: exactly one wins, every time', async
     expect(results.filter((result) => result.status === 'fulfilled')).toHaveLength(1);
     const lost = results.filter((result) => result.status === 'rejected');
     expect(lost).toHaveLength(1);
-    expect(await failure(Promise.reject(lost[0].reason))).toMatchObject({ type: 'RuleViolation', nonRetryable: true });
+    expect(await activityFailure(Promise.reject(lost[0].reason))).toMatchObject({
+      type: 'RuleViolation',
+      nonRetryable: true,
+    });
     expect(await count('return_lines where order_id = $1 and not released', [orderId])).toBe(1);
     expect(await count('returns where order_id = $1 and claimed', [orderId])).toBe(1);
   }
@@ -359,7 +346,7 @@ test('a released claim frees its units for another return, once', async () => {
     reason: 'changed_mind' as const,
     windowMs: WINDOW,
   };
-  expect(await failure(act.claimReturn(second))).toMatchObject({ type: 'RuleViolation' });
+  expect(await activityFailure(act.claimReturn(second))).toMatchObject({ type: 'RuleViolation' });
 
   await act.releaseReturn({ returnId: 'ret-release-1' });
   await act.releaseReturn({ returnId: 'ret-release-1' });
@@ -370,7 +357,7 @@ test('a released claim frees its units for another return, once', async () => {
   expect(await act.claimReturn(second)).toMatchObject({ warehouseCode: 'SH1', unitPrices: { [BOOK]: 9_000 } });
   expect(await count('return_lines where order_id = $1 and not released', [orderId])).toBe(1);
   // The first return's units are now the second's: claimed again, it is refused.
-  const again = await failure(act.claimReturn({ ...second, returnId: 'ret-release-1' }));
+  const again = await activityFailure(act.claimReturn({ ...second, returnId: 'ret-release-1' }));
   expect(again.message).toMatch(/only 0 of 1 are left/);
 });
 
@@ -791,7 +778,7 @@ test('a return parcel the carrier refuses is a non-retryable ProviderRefused and
     },
   } as unknown as Carrier;
   const returns = returnActivities(() => orm.em.fork(), carrier);
-  const refusal = await failure(
+  const refusal = await activityFailure(
     returns.bookReturnParcel({
       returnId: 'ret-refused',
       orderId: 'ord-refused',
