@@ -1,3 +1,4 @@
+import type { Actor } from '../../domain/case';
 import type { ComplaintView } from '../../domain/complaint';
 import { CASE_ERRORS } from '../../workflows/case/messages';
 import {
@@ -22,6 +23,7 @@ import { agent, supervisor } from '../helpers/fixtures';
 import { uniqueId } from '../helpers/names';
 import {
   complaintInput,
+  type ComplaintHandle,
   complaintsPolicy,
   HOUR,
   startComplaint,
@@ -50,6 +52,15 @@ function staff(fakes: FakeActivities, ...agents: Partial<FakeAgent>[]): void {
     });
   }
 }
+
+/** Resolves with an explanation alone, as `actor`. */
+const explain = (handle: ComplaintHandle, actor: Actor, explanation: string) =>
+  handle.executeUpdate(resolveComplaintUpdate, {
+    args: [{ actor, key: key(), remedy: { kind: 'explanation' }, explanation }],
+  });
+/** The customer rates the resolution. */
+const rate = (handle: ComplaintHandle, score: number) =>
+  handle.executeUpdate(rateComplaintUpdate, { args: [{ actor: customer, key: key(), score }] });
 
 const statuses = (view: ComplaintView) => view.history.map((h) => h.to);
 const kinds = (fakes: FakeActivities, complaintId: string) => fakes.timelineOf(complaintId).map((e) => e.kind);
@@ -165,9 +176,7 @@ describe('complaint workflow', () => {
       expect(fakes.staffTopics().filter((t) => t === 'complaint_sla_breached')).toHaveLength(2);
 
       // Resolved at last: the flag and deadline go, the levels reached stay.
-      const resolved = await handle.executeUpdate(resolveComplaintUpdate, {
-        args: [{ actor: supervisor, key: key(), remedy: { kind: 'explanation' }, explanation: 'Done' }],
-      });
+      const resolved = await explain(handle, supervisor, 'Done');
       expect(resolved).toMatchObject({ status: 'RESOLVED', escalationLevel: 2, needsAttention: false });
       expect(resolved.slaDeadline).toBeUndefined();
     });
@@ -402,10 +411,8 @@ describe('complaint workflow', () => {
     staff(fakes, { agentId: 'bob' });
     await withWorker(fakes, async () => {
       const { handle } = await startComplaint(env().client, complaintInput());
-      await handle.executeUpdate(resolveComplaintUpdate, {
-        args: [{ actor: bob, key: key(), remedy: { kind: 'explanation' }, explanation: 'Replaced by courier' }],
-      });
-      await handle.executeUpdate(rateComplaintUpdate, { args: [{ actor: customer, key: key(), score: 5 }] });
+      await explain(handle, bob, 'Replaced by courier');
+      await rate(handle, 5);
       await env().sleep(complaintsPolicy.reopenWindowMs - DAY);
       const reopened = await handle.executeUpdate(reopenComplaintUpdate, {
         args: [{ actor: customer, key: key(), reason: 'The replacement is broken too' }],
@@ -415,10 +422,8 @@ describe('complaint workflow', () => {
       expect(reopened.rating).toBeUndefined();
       expect(reopened.slaDeadline).toBe(new Date(at + complaintsPolicy.sla.normal.resolution).toISOString());
 
-      await handle.executeUpdate(resolveComplaintUpdate, {
-        args: [{ actor: bob, key: key(), remedy: { kind: 'explanation' }, explanation: 'Second replacement' }],
-      });
-      await handle.executeUpdate(rateComplaintUpdate, { args: [{ actor: customer, key: key(), score: 3 }] });
+      await explain(handle, bob, 'Second replacement');
+      await rate(handle, 3);
       await env().sleep(complaintsPolicy.reopenWindowMs + MINUTE);
       // Past the window the case has ended: nothing reopens it any more.
       expect(await handle.result()).toMatchObject({ status: 'CLOSED', reopenCount: 1, outcome: 'rated' });
@@ -433,10 +438,8 @@ describe('complaint workflow', () => {
     staff(fakes, { agentId: 'bob' });
     await withWorker(fakes, async () => {
       const { handle } = await startComplaint(env().client, complaintInput());
-      await handle.executeUpdate(resolveComplaintUpdate, {
-        args: [{ actor: bob, key: key(), remedy: { kind: 'explanation' }, explanation: 'Explained' }],
-      });
-      await handle.executeUpdate(rateComplaintUpdate, { args: [{ actor: customer, key: key(), score: 2 }] });
+      await explain(handle, bob, 'Explained');
+      await rate(handle, 2);
       await expectRejection(
         handle.executeUpdate(disputeResolutionUpdate, { args: [{ actor: customer, key: key(), reason: 'late' }] }),
         CASE_ERRORS.wrongState,
@@ -543,9 +546,7 @@ describe('complaint workflow', () => {
       expect(historyLength).toBeLessThan(150 + 60);
 
       // The case goes on in its latest run, SLA and all.
-      const resolved = await handle.executeUpdate(resolveComplaintUpdate, {
-        args: [{ actor: bob, key: key(), remedy: { kind: 'explanation' }, explanation: 'All noted' }],
-      });
+      const resolved = await explain(handle, bob, 'All noted');
       expect(resolved.status).toBe('RESOLVED');
       expect(statuses(resolved)).toEqual(['OPEN', 'IN_PROGRESS', 'RESOLVED']);
     });
