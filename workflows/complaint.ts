@@ -561,6 +561,9 @@ export async function complaintWorkflow(input: ComplaintInput): Promise<Complain
         target: input.target,
       });
       await core.moveTo('OPEN', input.requestedBy, input.reason, audit(input.requestedBy, 'opened'));
+    } else {
+      // The row says which run the case is in.
+      await core.persist();
     }
     void staffing();
     for (;;) {
