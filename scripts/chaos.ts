@@ -6,28 +6,49 @@ import path from 'node:path';
 import { parseDuration } from '../domain/duration';
 import { Api, Driver, expectedOutcome, TERMINAL, type OrderRecord, type Outage } from './chaos/driver';
 import { planOrders, seededRandom } from './chaos/plan';
-import { openRefunds, openReturns, reconcile, snapshotStock, unsettledRecords, type Check } from './chaos/reconcile';
+import {
+  openComplaints,
+  openRefunds,
+  openReturns,
+  reconcile,
+  snapshotStock,
+  unsettledRecords,
+  type Check,
+} from './chaos/reconcile';
 import { pickPorts, Tree } from './chaos/tree';
 
 /**
  * Chaos test (`npm run chaos`): runs the all-in-one tree (`tsx scripts/start.ts`) on a fresh data directory,
- * places CHAOS_ORDERS orders of every payment method through the API, partial refunds of some once shipped and
- * returns of some once delivered, while SIGKILLing the whole tree CHAOS_KILLS times and restarting it on the same
- * data, waits until every order, refund case and return case is over, then reconciles PostgreSQL (the engine's tables
- * and the sandbox providers') and Temporal, and exits 1 on any mismatch.
+ * places CHAOS_ORDERS orders of every payment method through the API, partial refunds of some once shipped, returns
+ * of some and complaints about others once delivered, while SIGKILLing the whole tree CHAOS_KILLS times and restarting
+ * it on the same data, waits until every order, refund case, return case and complaint is over, then reconciles
+ * PostgreSQL (the engine's tables and the sandbox providers') and Temporal, and exits 1 on any mismatch.
  */
 
 const ROOT = path.resolve(__dirname, '..');
-const TOKENS = { system: 'chaos-system', ops: 'chaos-ops', agent: 'chaos-agent', warehouse: 'chaos-warehouse' };
+/** The demo complaint staff the tree seeds (db/seed.ts): complaints are assigned to these agents. */
+const COMPLAINT_AGENTS = ['dev-agent', 'agent-li', 'agent-wang', 'agent-zhao', 'agent-chen'];
+const TOKENS = {
+  system: 'chaos-system',
+  ops: 'chaos-ops',
+  agent: 'chaos-agent',
+  warehouse: 'chaos-warehouse',
+  supervisor: 'chaos-supervisor',
+  complaintAgents: Object.fromEntries(COMPLAINT_AGENTS.map((agent) => [agent, `chaos-${agent}`])),
+  fallbackAgent: 'dev-agent',
+};
 /**
  * One principal per token: the agent approving a refund or a return must not be who requested it (the shop, as
- * system); the warehouse receives and inspects returned goods.
+ * system); the warehouse receives and inspects returned goods; each demo complaint agent works the complaints given to
+ * them, and the demo supervisor (whom the demo teams escalate to) reassigns one given to an agent without a token here.
  */
 const API_TOKENS = [
   `${TOKENS.system}=system:chaos-shop`,
   `${TOKENS.ops}=ops:chaos-ops`,
   `${TOKENS.agent}=agent:chaos-agent`,
   `${TOKENS.warehouse}=warehouse:chaos-warehouse`,
+  `${TOKENS.supervisor}=supervisor:dev-supervisor`,
+  ...Object.entries(TOKENS.complaintAgents).map(([agent, token]) => `${token}=agent:${agent}`),
 ].join(',');
 /** The engine's default; the first refund of a refund scenario order stays within it to be approved by the system. */
 const REFUND_AUTO_APPROVE_LIMIT = 10_000;
@@ -136,7 +157,9 @@ async function main(): Promise<number> {
     ? Number(env.REFUND_AUTO_APPROVE_LIMIT)
     : REFUND_AUTO_APPROVE_LIMIT;
   const knobs = Object.keys(env)
-    .filter((name) => name in TREE_DEFAULTS || /^(ORDER_|SANDBOX_|STEP_|WORKER_|RISK_|REFUND_|RETURN_)/.test(name))
+    .filter(
+      (name) => name in TREE_DEFAULTS || /^(ORDER_|SANDBOX_|STEP_|WORKER_|RISK_|REFUND_|RETURN_|COMPLAINT_)/.test(name),
+    )
     .sort()
     .map((name) => `${name}=${env[name]}`);
 
@@ -230,10 +253,14 @@ async function main(): Promise<number> {
     for (let waited = 0; waited < 30_000 && (await unsettledRecords(dbUrl, records)).length > 0; waited += 1000) {
       await sleep(1000);
     }
-    // Refund and return cases outlive their orders (a cancel after capture ends the order while its refund runs on, a
-    // return asked for after completion runs on its own): they must all be over too, within the same deadline, giving
-    // up sooner when none moved for CHAOS_STALL.
-    const openCases = async () => [...(await openRefunds(dbUrl, records)), ...(await openReturns(dbUrl, records))];
+    // Refund and return cases and complaints outlive their orders (a cancel after capture ends the order while its
+    // refund runs on, a return asked for after completion runs on its own, a complaint is closed by its rating): they
+    // must all be over too, within the same deadline, giving up sooner when none moved for CHAOS_STALL.
+    const openCases = async () => [
+      ...(await openRefunds(dbUrl, records)),
+      ...(await openReturns(dbUrl, records)),
+      ...(await openComplaints(dbUrl, records)),
+    ];
     let casesOpen = await openCases();
     let casesMovedAt = Date.now();
     while (casesOpen.length > 0 && Date.now() < deadline && Date.now() - casesMovedAt < settings.stallMs) {
@@ -245,8 +272,9 @@ async function main(): Promise<number> {
     const casesDrainedAt = Date.now();
     say(
       casesOpen.length
-        ? `gave up waiting for refunds and returns, ${casesOpen.length} not over: ${casesOpen.slice(0, 8).join(', ')}`
-        : `all refunds and returns terminal ${seconds(casesDrainedAt - drainedAt)} after the orders`,
+        ? `gave up waiting for refunds, returns and complaints, ${casesOpen.length} not over: ` +
+            casesOpen.slice(0, 8).join(', ')
+        : `all refunds, returns and complaints over ${seconds(casesDrainedAt - drainedAt)} after the orders`,
     );
 
     const temporal = { address: `127.0.0.1:${temporalPort}`, namespace: env.TEMPORAL_NAMESPACE || 'default' };
@@ -311,6 +339,36 @@ async function main(): Promise<number> {
       )}; actions repeated: ${returns.reduce((n, r) => n + r.repeats, 0)}`,
     );
     console.log(`  return cases:        ${tally([...result.returnCases].sort()) || '-'}`);
+    const complaints = all.flatMap((r) => (r.complaint ? [r.complaint] : []));
+    const plannedComplaints = all.flatMap((r) => (r.plan.complaint ? [r.plan.complaint] : []));
+    console.log(
+      `  complaints planned: ${plannedComplaints.length} (${tally(
+        plannedComplaints.map((p) => `${p.remedy.kind}/${p.category}/${p.priority}`).sort(),
+      )}), notes planned ${plannedComplaints.reduce((n, p) => n + p.notes, 0)}`,
+    );
+    console.log(
+      `  complaints filed by the driver: ${complaints.filter((c) => c.open).length}, at order status ` +
+        `${tally(complaints.flatMap((c) => (c.orderStatus ? [c.orderStatus] : [])).sort())}; ` +
+        `reassigned by the supervisor: ${complaints.filter((c) => c.assign).length}; ` +
+        `assigned to ${tally(complaints.flatMap((c) => (c.agentId ? [c.agentId] : [])).sort()) || '-'}`,
+    );
+    console.log(
+      `  complaint answers:   ${tally(
+        complaints
+          .flatMap((c) => [
+            ...(['open', 'assign', 'respond', 'resolve', 'rate'] as const).flatMap((kind) =>
+              c[kind] ? [`${kind} ${c[kind].status}`] : [],
+            ),
+            ...c.notes.map((n) => `note ${n.status}`),
+          ])
+          .sort(),
+      )}; requests retried through outages: ${
+        complaints.filter((c) =>
+          [c.open, c.assign, c.respond, c.resolve, c.rate, ...c.notes].some((a) => (a?.attempts ?? 0) > 1),
+        ).length
+      } complaints; actions repeated after a 403/409: ${complaints.reduce((n, c) => n + c.repeats, 0)}`,
+    );
+    console.log(`  complaints per remedy→status: ${tally([...result.complaintCases].sort()) || '-'}`);
     console.log(
       `  receipt confirmations planned: ${all.filter((r) => r.plan.confirm).length} (the rest auto-complete)`,
     );
@@ -322,7 +380,7 @@ async function main(): Promise<number> {
       `  drain after the last restart: ${open.length ? `gave up, ${open.length} open` : seconds(drainedAt - lastUp)}`,
     );
     console.log(
-      `  refunds and returns drained after the orders: ` +
+      `  refunds, returns and complaints drained after the orders: ` +
         `${casesOpen.length ? `gave up, ${casesOpen.length} open` : seconds(casesDrainedAt - drainedAt)}`,
     );
 

@@ -1,4 +1,4 @@
-import type { PlannedOrder, PlannedRefund } from './plan';
+import type { PlannedComplaint, PlannedOrder, PlannedRefund } from './plan';
 
 /** The parts of an order or return view, or of a problem answer, the driver looks at. */
 export interface AnswerBody {
@@ -10,6 +10,11 @@ export interface AnswerBody {
   waitingOn?: string;
   outcome?: string;
   parcels?: { purpose?: string; status?: string }[];
+  /** A complaint's agent, rating and resolution. */
+  assignee?: { agentId?: string };
+  rating?: { score?: number };
+  resolution?: { number?: number; remedy?: { kind?: string }; creditReference?: string };
+  timelineCount?: number;
 }
 
 export interface Answer {
@@ -65,6 +70,31 @@ export interface ReturnRecord {
   done?: string;
 }
 
+/**
+ * The planned complaint as the driver took it through: filed as the shop, reassigned by the supervisor when the agent
+ * it went to has no token of the driver's, answered, noted on and resolved by its agent, rated as the shop.
+ */
+export interface ComplaintRecord {
+  complaintId: string;
+  /** The order's status when the driver filed it. */
+  orderStatus?: string;
+  open?: Answer;
+  /** The supervisor's reassignment, when there was one. */
+  assign?: Answer;
+  respond?: Answer;
+  notes: Answer[];
+  resolve?: Answer;
+  rate?: Answer;
+  /** The agent who worked it, as the views named them. */
+  agentId?: string;
+  /** Actions sent again after a 403 (the agent had changed) or a 409 (the case was busy handing over). */
+  repeats: number;
+  /** Last status from the answers. */
+  lastStatus?: string;
+  /** Set when the driver stopped following the complaint: it closed, or the driver gave up on it (why). */
+  done?: string;
+}
+
 export interface OrderRecord {
   plan: PlannedOrder;
   placement?: Answer;
@@ -76,6 +106,8 @@ export interface OrderRecord {
   refunds?: RefundRecord[];
   /** The return of the plan, once asked for (scenario return). */
   return?: ReturnRecord;
+  /** The complaint of the plan, once filed (scenario complaint). */
+  complaint?: ComplaintRecord;
   /** Last status read through GET /v1/orders/:id; MISSING when the API knows no such order. */
   lastStatus?: string;
 }
@@ -101,6 +133,11 @@ const LOOK_TIMEOUT_MS = 10_000;
  * still say SHIPPED a moment after the workflow said DELIVERED. A refusal that outlasts this is the answer.
  */
 const RETURN_REFUSAL_PATIENCE_MS = 60_000;
+/** The order has reached the customer (or ended): time for the planned complaint. */
+const COMPLAINABLE = ['DELIVERED', ...TERMINAL];
+/** Times one action of a complaint is sent again after a 403 or a 409, each after a fresh look at the complaint. */
+const MAX_COMPLAINT_ACTION_REPEATS = 5;
+
 /**
  * Times the actions of one return are sent again after an answer other than 200 while the return still calls for them;
  * after a 409 because an action already happened, the next look no longer does.
@@ -196,11 +233,25 @@ export class Driver {
   private readonly awaitingShipment = new Set<string>();
   /** Orders whose planned return the driver has still to ask for or take through (approval, receipt, inspection). */
   private readonly awaitingReturn = new Set<string>();
+  /** Orders whose planned complaint waits for the order to be delivered. */
+  private readonly awaitingComplaint = new Set<string>();
+  /** Complaints being taken through, each by a flow of its own so a long one holds up no round of the watch. */
+  private readonly complaintFlows = new Map<string, Promise<void>>();
   private placing = true;
 
   constructor(
     private readonly api: Api,
-    private readonly tokens: { system: string; ops: string; agent: string; warehouse: string },
+    private readonly tokens: {
+      system: string;
+      ops: string;
+      agent: string;
+      warehouse: string;
+      supervisor: string;
+      /** Per agent principal of the demo complaint staff, the token naming them. */
+      complaintAgents: Readonly<Record<string, string>>;
+      /** The agent a complaint is reassigned to when the one it went to has no token here. */
+      fallbackAgent: string;
+    },
     private readonly concurrency: number,
     private readonly deadline: number,
     private readonly stallMs: number,
@@ -220,20 +271,32 @@ export class Driver {
   /**
    * Polls orders until every one is over (or the deadline passes, or none changed for stallMs), confirming
    * receipt of those the plan says to once they are delivered, requesting the planned refunds once they are
-   * shipped and taking the planned returns through once delivered. While placements go on it looks only at orders
-   * awaiting a confirmation, a refund or a return, to leave the API to the placements; then at every order not known
-   * to be over, and at those still awaiting their refunds or returns. Runs beside run() from the start.
+   * shipped, taking the planned returns through once delivered and starting the planned complaints' flows once
+   * delivered (each runs on its own; the watch ends once they have). While placements go on it looks only at orders
+   * awaiting a confirmation, a refund, a return or a complaint, to leave the API to the placements; then at every
+   * order not known to be over, and at those still awaiting their refunds, returns or complaints. Runs beside run()
+   * from the start.
    */
   async watch(): Promise<void> {
     for (;;) {
-      const waiting = new Set([...this.awaitingDelivery, ...this.awaitingShipment, ...this.awaitingReturn]);
+      const waiting = new Set([
+        ...this.awaitingDelivery,
+        ...this.awaitingShipment,
+        ...this.awaitingReturn,
+        ...this.awaitingComplaint,
+      ]);
       const due = [...this.records.values()].filter(
         (r) =>
           waiting.has(r.plan.orderId) ||
           (!this.placing && !TERMINAL.includes(r.lastStatus ?? '') && r.lastStatus !== 'MISSING'),
       );
       const stalled = !this.placing && Date.now() - this.lastChange > this.stallMs;
-      if ((!this.placing && due.length === 0) || stalled || Date.now() >= this.deadline || this.api.stopped) return;
+      const idle = !this.placing && due.length === 0 && this.complaintFlows.size === 0;
+      if (idle || stalled || Date.now() >= this.deadline || this.api.stopped) {
+        // A complaint's flow ends by itself once the deadline passes or the API stops; it is not left running.
+        await Promise.all(this.complaintFlows.values());
+        return;
+      }
       await pool(due, this.concurrency, async (record) => {
         // An order that has ended stays as it is; only its return is still followed.
         const status = TERMINAL.includes(record.lastStatus ?? '') ? record.lastStatus : await this.look(record);
@@ -244,6 +307,13 @@ export class Driver {
         if (this.awaitingReturn.has(record.plan.orderId)) {
           await this.advanceReturn(record, record.lastStatus);
           if (record.return?.done) this.awaitingReturn.delete(record.plan.orderId);
+        }
+        if (COMPLAINABLE.includes(record.lastStatus ?? '') && this.awaitingComplaint.delete(record.plan.orderId)) {
+          const id = record.plan.orderId;
+          this.complaintFlows.set(
+            id,
+            this.takeComplaint(record, record.lastStatus!).finally(() => this.complaintFlows.delete(id)),
+          );
         }
         if (status === 'DELIVERED' && this.awaitingDelivery.delete(record.plan.orderId)) {
           record.confirmation = await this.api.send('POST', `/v1/orders/${record.plan.orderId}/confirm-receipt`, {
@@ -256,6 +326,15 @@ export class Driver {
           this.awaitingDelivery.delete(record.plan.orderId);
           // A refund scenario order that ended without being captured (cancelled, failed) has nothing to refund.
           if (!REFUNDABLE.includes(record.lastStatus ?? '')) this.awaitingShipment.delete(record.plan.orderId);
+          // Placed, yet unknown to the API: there is no order to complain about.
+          if (record.lastStatus === 'MISSING' && this.awaitingComplaint.delete(record.plan.orderId)) {
+            record.complaint = {
+              complaintId: record.plan.complaint!.complaintId,
+              notes: [],
+              repeats: 0,
+              done: 'order MISSING',
+            };
+          }
         }
       });
       await sleep(1000);
@@ -392,6 +471,106 @@ export class Driver {
     if (RETURN_TERMINAL.includes(ret.lastStatus ?? '')) ret.done = ret.lastStatus;
   }
 
+  /**
+   * Takes the planned complaint through, one action after the other, each under an Idempotency-Key of its own fixed by
+   * the plan (a repeat after a kill is the same action, answered 200 with the complaint as it stands): files it as the
+   * shop, under its planned id; reassigns it as the supervisor when the agent it went to has no token of the driver's;
+   * has that agent respond, add the planned notes and resolve it with the planned remedy; rates it as the shop, which
+   * closes it. Every request is retried through outages until the run's deadline; an action refused 403 (the agent
+   * changed) or 409 (the case was handing over to its next run) is sent again after a fresh look, a few times.
+   */
+  private async takeComplaint(record: OrderRecord, orderStatus: string): Promise<void> {
+    const planned: PlannedComplaint = record.plan.complaint!;
+    const id = planned.complaintId;
+    const cmp: ComplaintRecord = (record.complaint = { complaintId: id, orderStatus, notes: [], repeats: 0 });
+    const path = `/v1/complaints/${encodeURIComponent(id)}`;
+    const note = (answer: Answer) => {
+      if (!placedOk(answer)) return;
+      if (answer.body.status && answer.body.status !== cmp.lastStatus) this.lastChange = Date.now();
+      cmp.lastStatus = answer.body.status ?? cmp.lastStatus;
+      cmp.agentId = answer.body.assignee?.agentId ?? cmp.agentId;
+    };
+    const paced = async (send: () => Promise<Answer>): Promise<Answer> => {
+      await sleep(planned.paceMs);
+      const answer = await send();
+      this.lastChange = Date.now();
+      note(answer);
+      return answer;
+    };
+    let reassignments = 0;
+    /** The agent's token, reassigning the complaint to the fallback agent when its agent has none here. */
+    const agentToken = async (): Promise<string | undefined> => {
+      const token = cmp.agentId ? this.tokens.complaintAgents[cmp.agentId] : undefined;
+      if (token) return token;
+      if (reassignments >= MAX_COMPLAINT_ACTION_REPEATS) return undefined;
+      reassignments += 1;
+      cmp.assign = await paced(() =>
+        this.api.send('POST', `${path}/assign`, {
+          token: this.tokens.supervisor,
+          key: `${id}-assign-${reassignments}`,
+          body: { agentId: this.tokens.fallbackAgent, reason: `chaos: ${cmp.agentId ?? 'nobody'} has no token` },
+        }),
+      );
+      return placedOk(cmp.assign) ? this.tokens.complaintAgents[cmp.agentId ?? ''] : undefined;
+    };
+    /** Sends one action until it is answered other than 403/409, or it was sent too often; undefined: give up. */
+    const act = async (name: string, key: string, token: () => Promise<string | undefined>, body: unknown) => {
+      for (let repeat = 0; ; repeat++) {
+        const as = await token();
+        if (!as) return undefined;
+        const answer = await paced(() => this.api.send('POST', `${path}/${name}`, { token: as, key, body }));
+        const refused = answer.status === 403 || answer.status === 409;
+        if (!refused || repeat >= MAX_COMPLAINT_ACTION_REPEATS || this.api.stopped || Date.now() >= this.deadline) {
+          return answer;
+        }
+        cmp.repeats += 1;
+        await sleep(1000);
+        note(await this.api.send('GET', path, { token: this.tokens.system, once: true, timeoutMs: LOOK_TIMEOUT_MS }));
+      }
+    };
+    const system = async () => this.tokens.system;
+    /** Why the driver gave up: the last answer, or the reassignment's when no agent of the driver's had it. */
+    const failed = (step: string, answer?: Answer) => {
+      const [what, last] = answer ? [step, answer] : ['assign', cmp.assign];
+      cmp.done = `${what} answered ${last?.status ?? 'nothing'} ${last?.body.detail ?? ''}`.trim();
+    };
+
+    cmp.open = await paced(() =>
+      this.api.send('POST', '/v1/complaints', {
+        token: this.tokens.system,
+        key: id,
+        body: {
+          complaintId: id,
+          channel: planned.channel,
+          customerId: record.plan.customerId,
+          orderId: record.plan.orderId,
+          category: planned.category,
+          target: 'chaos: the goods of the order',
+          matter: `chaos: ${planned.category} complaint`,
+          reason: `chaos: the customer complains about ${planned.category} of order ${record.plan.orderId}`,
+          contact: { name: 'Chaos Monkey', phone: '13800138000' },
+          priority: planned.priority,
+        },
+      }),
+    );
+    if (!placedOk(cmp.open)) return failed('open', cmp.open);
+    cmp.respond = await act('respond', `${id}-respond`, agentToken, { text: 'chaos: sorry, we are looking into it' });
+    if (!placedOk(cmp.respond)) return failed('respond', cmp.respond);
+    for (let i = 1; i <= planned.notes; i++) {
+      const answer = await act('note', `${id}-note-${i}`, agentToken, { text: `chaos: note ${i}` });
+      cmp.notes.push(answer ?? { status: -1, body: {}, attempts: 0, startedAt: Date.now(), at: Date.now() });
+      if (!placedOk(answer)) return failed(`note ${i}`, answer);
+    }
+    cmp.resolve = await act('resolve', `${id}-resolve`, agentToken, {
+      remedy: planned.remedy,
+      explanation: `chaos: ${planned.remedy.kind === 'explanation' ? 'here is what happened' : 'a credit for the trouble'}`,
+    });
+    if (!placedOk(cmp.resolve)) return failed('resolve', cmp.resolve);
+    cmp.rate = await act('rate', `${id}-rate`, system, { score: planned.rating, comment: 'chaos: rated' });
+    if (!placedOk(cmp.rate)) return failed('rate', cmp.rate);
+    cmp.done = cmp.lastStatus ?? 'rated';
+  }
+
   private async look(record: OrderRecord): Promise<string | undefined> {
     const answer = await this.api.send('GET', `/v1/orders/${record.plan.orderId}`, {
       token: this.tokens.system,
@@ -430,6 +609,7 @@ export class Driver {
     record.lastStatus = record.placement.body.status;
     if (order.refunds.length > 0) this.awaitingShipment.add(id);
     if (order.return) this.awaitingReturn.add(id);
+    if (order.complaint) this.awaitingComplaint.add(id);
 
     await sleep(order.followUpDelayMs);
     switch (order.scenario) {
@@ -528,6 +708,8 @@ export function expectedOutcome(record: OrderRecord, outages: readonly Outage[],
       return { accept: ['COMPLETED'], why: `${plan.method} order left to run, part of it refunded once shipped` };
     case 'return':
       return { accept: ['COMPLETED'], why: `${plan.method} order left to run, part of it returned once delivered` };
+    case 'complaint':
+      return { accept: ['COMPLETED'], why: `${plan.method} order left to run, complained about once delivered` };
     case 'decline_retry':
       return record.retryPayment?.status === 200
         ? { accept: ['COMPLETED'], why: 'declined, then paid on retry' }

@@ -6,6 +6,7 @@ import {
   type OrderChannel,
   type PaymentMethod,
 } from '../../domain/order';
+import type { ComplaintCategory, ComplaintChannel, ComplaintPriority } from '../../domain/complaint';
 import type { FailedGoodsChoice, InspectionLine, ReturnMethod, ReturnType } from '../../domain/return';
 
 /**
@@ -18,9 +19,19 @@ import type { FailedGoodsChoice, InspectionLine, ReturnMethod, ReturnType } from
  *   cancel            cancelled soon after placement (a refusal because a parcel was picked up lets it complete)
  *   refund            authorized at placement, captured at pickup; once shipped, part is refunded (`refunds`)
  *   return            paid (online or on delivery); once delivered, part of the goods come back (`return`)
+ *   complaint         paid (online or on delivery) and left to run; once delivered, the customer complains about it
+ *                     (`complaint`): filed, answered, noted on and resolved by the agent it went to, then rated
  */
 export type Scenario =
-  'plain' | 'decline_retry' | 'bank_paid' | 'bank_unpaid' | 'bank_paid_cancel' | 'cancel' | 'refund' | 'return';
+  | 'plain'
+  | 'decline_retry'
+  | 'bank_paid'
+  | 'bank_unpaid'
+  | 'bank_paid_cancel'
+  | 'cancel'
+  | 'refund'
+  | 'return'
+  | 'complaint';
 
 /**
  * A partial refund the driver requests once the order is shipped. The id is fixed by the plan, so a request repeated
@@ -50,6 +61,26 @@ export interface PlannedReturn {
   inspection: InspectionLine[];
 }
 
+/**
+ * A complaint about the order, filed once it is delivered and taken through by the driver as shop, agent and, where
+ * the agent it went to has no token of the driver's, supervisor. Its id and every action's Idempotency-Key are fixed
+ * by the plan, so a request repeated after a kill is the same request.
+ */
+export interface PlannedComplaint {
+  complaintId: string;
+  channel: ComplaintChannel;
+  category: ComplaintCategory;
+  priority: ComplaintPriority;
+  /** goodwill_credit within the agent's limit (the agent resolves it), or an explanation alone. */
+  remedy: { kind: 'explanation' } | { kind: 'goodwill_credit'; amount: number };
+  /** Internal notes the agent adds between the response and the resolution. */
+  notes: number;
+  /** The customer's score, 1–5, which closes the complaint. */
+  rating: number;
+  /** Wait before each action, so the actions of one complaint spread over a few seconds (and over kills). */
+  paceMs: number;
+}
+
 export interface PlannedOrder {
   orderId: string;
   customerId: string;
@@ -71,6 +102,8 @@ export interface PlannedOrder {
   refunds: PlannedRefund[];
   /** Requested once delivered; only in the scenario `return`. */
   return?: PlannedReturn;
+  /** Filed once delivered; only in the scenario `complaint`. */
+  complaint?: PlannedComplaint;
 }
 
 /** mulberry32: small, fast and good enough to make a run's plan and kill points repeatable from its seed. */
@@ -105,6 +138,16 @@ const CAPTURED_AT_PICKUP: readonly PaymentMethod[] = ['card', 'wallet', 'balance
 /** Of the orders paid online or on delivery (bank transfers have scenarios of their own): about 12 % of all orders. */
 const RETURN_SHARE_OF_PAID = 0.15;
 const RETURN_METHODS: readonly PaymentMethod[] = [...CAPTURED_AT_PICKUP, 'cod'];
+/** Of the orders paid online or on delivery, like returns: about 12 % of all orders. */
+const COMPLAINT_SHARE_OF_PAID = 0.15;
+const COMPLAINT_METHODS: readonly PaymentMethod[] = RETURN_METHODS;
+const COMPLAINT_CHANNELS: readonly ComplaintChannel[] = ['phone', 'email', 'chat', 'app'];
+const COMPLAINT_CATEGORIES: readonly ComplaintCategory[] = ['product_quality', 'logistics', 'after_sales', 'staff'];
+/** Urgent ones too: their SLA (30 min to a first response) is still far beyond a run. */
+const COMPLAINT_PRIORITIES: readonly ComplaintPriority[] = ['low', 'normal', 'normal', 'high', 'urgent'];
+/** Goodwill in minor units, well within the agent limit (COMPLAINT_GOODWILL_AGENT_LIMIT, 5000 by default). */
+const GOODWILL_MIN = 1000;
+const GOODWILL_MAX = 3000;
 /** Returns an agent has to approve (quality), returns exchanged rather than refunded, dropped off with a label. */
 const QUALITY_SHARE_OF_RETURN = 0.5;
 const EXCHANGE_SHARE_OF_RETURN = 0.25;
@@ -140,6 +183,8 @@ export function planOrders(count: number, seed: number, random: () => number): P
   };
   const pick = <T>(items: readonly T[]) => items[Math.floor(random() * items.length)];
 
+  let complaintsPlanned = 0;
+
   const methods = Array.from({ length: count }, (_, i) => PAYMENT_METHODS[i % PAYMENT_METHODS.length]);
   for (let i = methods.length - 1; i > 0; i--) {
     const j = Math.floor(random() * (i + 1));
@@ -165,12 +210,15 @@ export function planOrders(count: number, seed: number, random: () => number): P
     const roll = random();
     const refundUpTo = CANCEL_SHARE + REFUND_SHARE_OF_CAPTURED;
     const returnUpTo = refundUpTo + RETURN_SHARE_OF_PAID;
+    const complaintUpTo = returnUpTo + COMPLAINT_SHARE_OF_PAID;
     const returnable = RETURN_METHODS.includes(method) && lines.some((line) => !NOT_RETURNABLE.has(line.sku));
     let scenario: Scenario = 'plain';
     if (roll < CANCEL_SHARE) scenario = 'cancel';
     else if (CAPTURED_AT_PICKUP.includes(method) && roll < refundUpTo) scenario = 'refund';
     else if (returnable && roll >= refundUpTo && roll < returnUpTo) scenario = 'return';
-    else if (method === 'card' && roll < returnUpTo + DECLINE_SHARE_OF_CARD) scenario = 'decline_retry';
+    else if (COMPLAINT_METHODS.includes(method) && roll >= returnUpTo && roll < complaintUpTo) scenario = 'complaint';
+    // Past the complaints' slice, so that card orders decline as often as before complaints were planned.
+    else if (method === 'card' && roll < complaintUpTo + DECLINE_SHARE_OF_CARD) scenario = 'decline_retry';
     else if (method === 'bank_transfer') {
       if (roll < CANCEL_SHARE + UNPAID_SHARE_OF_BANK) scenario = 'bank_unpaid';
       else if (roll < CANCEL_SHARE + UNPAID_SHARE_OF_BANK + PAID_CANCEL_SHARE_OF_BANK) scenario = 'bank_paid_cancel';
@@ -188,6 +236,8 @@ export function planOrders(count: number, seed: number, random: () => number): P
       }
     }
     const planned = scenario === 'return' ? planReturn(`${orderId}-ret1`, lines, random) : undefined;
+    const complaint =
+      scenario === 'complaint' ? planComplaint(`${orderId}-cmp1`, complaintsPlanned++, random) : undefined;
     return {
       orderId,
       customerId: pick(CUSTOMERS),
@@ -201,8 +251,30 @@ export function planOrders(count: number, seed: number, random: () => number): P
       followUpDelayMs: Math.floor(random() * delayCap),
       refunds,
       ...(planned ? { return: planned } : {}),
+      ...(complaint ? { complaint } : {}),
     };
   });
+}
+
+/** A complaint; remedies alternate, goodwill first, so both are planned about equally often. */
+function planComplaint(complaintId: string, index: number, random: () => number): PlannedComplaint {
+  const pick = <T>(items: readonly T[]) => items[Math.floor(random() * items.length)];
+  const goodwill = index % 2 === 0;
+  return {
+    complaintId,
+    channel: pick(COMPLAINT_CHANNELS),
+    category: pick(COMPLAINT_CATEGORIES),
+    priority: pick(COMPLAINT_PRIORITIES),
+    remedy: goodwill
+      ? {
+          kind: 'goodwill_credit',
+          amount: GOODWILL_MIN + 100 * Math.floor(random() * ((GOODWILL_MAX - GOODWILL_MIN) / 100 + 1)),
+        }
+      : { kind: 'explanation' },
+    notes: 3 + Math.floor(random() * 6),
+    rating: 1 + Math.floor(random() * 5),
+    paceMs: 200 + Math.floor(random() * 1000),
+  };
 }
 
 /** Some of the order's returnable units, whole lines or part of one, and the warehouse's verdict on each. */

@@ -1,9 +1,10 @@
 import { Client as TemporalClient, Connection } from '@temporalio/client';
 import { Client } from 'pg';
 import { RETURN_TERMINAL_STATUSES } from '../../domain/return';
+import { complaintStateQuery, complaintWorkflowId } from '../../workflows/complaint-messages';
 import { returnWorkflowId } from '../../workflows/return-messages';
 import { expectedOutcome, type OrderRecord, type Outage } from './driver';
-import type { PlannedReturn } from './plan';
+import type { PlannedComplaint, PlannedReturn } from './plan';
 
 /** Stock as it stood before the first order, and where the ledger stood, so later deltas can be told apart. */
 export interface StockSnapshot {
@@ -30,6 +31,8 @@ export interface Reconciliation {
   refundCases: string[];
   /** Every return case as `status outcome`, to be tallied. */
   returnCases: string[];
+  /** Every planned complaint as `remedy→status` (MISSING without a row), and every other complaint, to be tallied. */
+  complaintCases: string[];
   diagnostics: string[];
 }
 
@@ -119,6 +122,27 @@ export function openRefunds(url: string, records: ReadonlyMap<string, OrderRecor
       ...open.rows.map((r) => `${r.id}(${r.status})`),
       ...asked.filter((id) => !recorded.has(id)).map((id) => `${id}(accepted, no row yet)`),
       ...uncovered.rows.map((r) => `${r.id}(CANCELLED, captured ${r.captured}, refund cases for ${r.covered})`),
+    ];
+  });
+}
+
+/**
+ * Complaints not over yet, for the drain to wait on: rows not CLOSED (every complaint of the fresh data directory is
+ * the run's), and complaints the API accepted from the driver without a row yet.
+ */
+export function openComplaints(url: string, records: ReadonlyMap<string, OrderRecord>): Promise<string[]> {
+  return withClient(url, async (client) => {
+    const open = await client.query<{ id: string; status: string }>(
+      `select id, status from complaints where status <> 'CLOSED' order by id`,
+    );
+    const filed = [...records.values()].flatMap((r) =>
+      r.complaint && answeredOk(r.complaint.open?.status) ? [r.complaint.complaintId] : [],
+    );
+    const rows = await client.query<{ id: string }>('select id from complaints where id = any($1)', [filed]);
+    const recorded = new Set(rows.rows.map((r) => r.id));
+    return [
+      ...open.rows.map((r) => `${r.id}(${r.status})`),
+      ...filed.filter((id) => !recorded.has(id)).map((id) => `${id}(accepted, no row yet)`),
     ];
   });
 }
@@ -216,6 +240,20 @@ export function reconcile(
     // The engine's shipments name the case a parcel belongs to; at the carrier a return's parcel has its order's id.
     const returnShipments = await q<{ id: string; case_id: string; purpose: string | null }>(
       `select id, case_id, purpose from shipments where case_type = 'return'`,
+    );
+    const complaints = await q<ComplaintRow>(
+      `select id, order_id, customer_id, channel, category, priority, status, outcome, rating, remedy, resolution,
+              timeline_count, assignee from complaints order by id`,
+    );
+    const complaintEntries = await q<ComplaintEntryRow>(
+      'select complaint_id, seq, kind, actor, text from complaint_entries order by complaint_id, seq',
+    );
+    const complaintHistory = await q<CaseHistoryRow>(
+      `select case_id, seq, from_status, to_status from case_history where case_type = 'complaint'
+        order by case_id, seq`,
+    );
+    const goodwill = await q<BalanceRow>(
+      `select customer_id, amount, kind, reference from customer_balance_ledger where kind = 'goodwill' order by id`,
     );
 
     const intended = new Set(records.keys());
@@ -566,12 +604,15 @@ export function reconcile(
       }),
     );
     checks.push(await temporalCheck(temporal, records));
+    checks.push(...complaintChecks({ records, complaints, complaintEntries, complaintHistory, goodwill }));
+    checks.push(await complaintTemporalCheck(temporal, records, complaints));
 
     return {
       checks,
       statusOf,
       refundStatusOf: new Map(refunds.map((r) => [r.id, r.status])),
       returnCases: returns.map((r) => `${r.status}${r.outcome ? ` ${r.outcome}` : ''}`),
+      complaintCases: complaintCases(records, complaints),
       refundCases: refunds.map((r) => `${r.origin}→${r.status}`),
       diagnostics: await diagnose(db, ours),
     };
@@ -1209,7 +1250,8 @@ async function temporalCheck(target: TemporalTarget, records: ReadonlyMap<string
         query: `ExecutionStatus = 'Running' OR WorkflowType = 'returnWorkflow'`,
       })) {
         statuses.set(wf.workflowId, [...(statuses.get(wf.workflowId) ?? []), wf.status.name]);
-        if (wf.status.name === 'RUNNING') running.set(wf.workflowId, wf.type);
+        // A closed complaint's workflow waits out its reopen window: it is checked with the complaints.
+        if (wf.status.name === 'RUNNING' && wf.type !== COMPLAINT_WORKFLOW) running.set(wf.workflowId, wf.type);
       }
       const offenders = [
         ...[...running].map(([id, type]) => `${id}(${type} running)`),
@@ -1228,6 +1270,323 @@ async function temporalCheck(target: TemporalTarget, records: ReadonlyMap<string
       }
       await new Promise((resolve) => setTimeout(resolve, 1000));
     }
+  } finally {
+    await connection.close();
+  }
+}
+
+const COMPLAINT_WORKFLOW = 'complaintWorkflow';
+
+interface ComplaintRow {
+  id: string;
+  order_id: string | null;
+  customer_id: string;
+  channel: string;
+  category: string;
+  priority: string;
+  status: string;
+  outcome: string | null;
+  rating: number | null;
+  remedy: string | null;
+  resolution: { number?: number; remedy?: { kind?: string; amount?: number }; creditReference?: string } | null;
+  timeline_count: number;
+  assignee: string | null;
+}
+interface ComplaintEntryRow {
+  complaint_id: string;
+  seq: number;
+  kind: string;
+  actor: string;
+  text: string | null;
+}
+interface CaseHistoryRow {
+  case_id: string;
+  seq: number;
+  from_status: string | null;
+  to_status: string;
+}
+interface BalanceRow {
+  customer_id: string;
+  amount: number;
+  kind: string;
+  reference: string;
+}
+
+/** The statuses a complaint taken through as planned passes, each once. */
+const COMPLAINT_PATH = ['OPEN', 'IN_PROGRESS', 'RESOLVED', 'CLOSED'];
+/** Timeline entries a complaint taken through as planned has exactly one of; notes as planned; `assigned` 1 or more. */
+const ONCE_ENTRIES = ['opened', 'response', 'resolved', 'rated', 'closed'];
+const goodwillReference = (complaintId: string, resolution = 1) => `complaint:${complaintId}:goodwill:${resolution}`;
+
+function plannedComplaints(
+  records: ReadonlyMap<string, OrderRecord>,
+): { record: OrderRecord; plan: PlannedComplaint }[] {
+  return [...records.values()].flatMap((record) =>
+    record.plan.complaint ? [{ record, plan: record.plan.complaint }] : [],
+  );
+}
+
+function complaintCases(records: ReadonlyMap<string, OrderRecord>, complaints: readonly ComplaintRow[]): string[] {
+  const byId = new Map(complaints.map((c) => [c.id, c]));
+  const planned = plannedComplaints(records);
+  const ids = new Set(planned.map((p) => p.plan.complaintId));
+  return [
+    ...planned.map(({ plan }) => {
+      const row = byId.get(plan.complaintId);
+      return row ? `${row.remedy ?? 'unresolved'}→${row.status}` : `${plan.remedy.kind}→MISSING`;
+    }),
+    ...complaints.filter((c) => !ids.has(c.id)).map((c) => `unplanned ${c.remedy ?? 'unresolved'}→${c.status}`),
+  ];
+}
+
+/** `a 2, b 1` in the order first seen. */
+function countsText(values: readonly string[]): string {
+  const counts = sumBy(
+    values,
+    (v) => v,
+    () => 1,
+  );
+  return [...counts].map(([v, n]) => `${v} ${n}`).join(', ') || 'none';
+}
+
+/**
+ * Complaints happen exactly once, end to end: each planned complaint was filed once and CLOSED, rated as planned; its
+ * timeline holds every entry once, in an unbroken sequence (a note repeated after a kill is stored once); its status
+ * history is unbroken; its goodwill was credited once, for the planned amount, and an explanation credited nothing.
+ */
+function complaintChecks(data: {
+  records: ReadonlyMap<string, OrderRecord>;
+  complaints: readonly ComplaintRow[];
+  complaintEntries: readonly ComplaintEntryRow[];
+  complaintHistory: readonly CaseHistoryRow[];
+  goodwill: readonly BalanceRow[];
+}): Check[] {
+  const { records, complaints, complaintEntries, complaintHistory, goodwill } = data;
+  const checks: Check[] = [];
+  const byId = new Map(complaints.map((c) => [c.id, c]));
+  const planned = plannedComplaints(records);
+  const plannedIds = new Set(planned.map((p) => p.plan.complaintId));
+  const filed = planned.filter(({ record }) => answeredOk(record.complaint?.open?.status));
+
+  const complaintOff = [
+    ...planned.flatMap(({ record, plan }) => {
+      const taken = record.complaint;
+      const row = byId.get(plan.complaintId);
+      if (!row) {
+        const why = taken ? (taken.done ?? 'not done') : `never filed, order ${record.lastStatus ?? '?'}`;
+        return [`${plan.complaintId}(no row: ${why})`];
+      }
+      const wrong: string[] = [];
+      if (row.status !== 'CLOSED') wrong.push(`${row.status}, driver: ${taken?.done ?? 'not done'}`);
+      if (row.outcome !== 'rated') wrong.push(`outcome ${row.outcome ?? '-'}`);
+      if (row.rating !== plan.rating) wrong.push(`rating ${row.rating ?? '-'}, planned ${plan.rating}`);
+      if (row.remedy !== plan.remedy.kind) wrong.push(`remedy ${row.remedy ?? '-'}, planned ${plan.remedy.kind}`);
+      if (row.resolution?.number !== 1) wrong.push(`resolution number ${row.resolution?.number ?? '-'}`);
+      const asked = [record.plan.orderId, record.plan.customerId, plan.channel, plan.category, plan.priority];
+      const stored = [row.order_id, row.customer_id, row.channel, row.category, row.priority];
+      if (asked.join() !== stored.join()) wrong.push(`recorded as ${stored.join('/')}, filed as ${asked.join('/')}`);
+      return wrong.length ? [`${plan.complaintId}(${wrong.join('; ')})`] : [];
+    }),
+    ...complaints
+      .filter((c) => !plannedIds.has(c.id))
+      .map((c) => `${c.id}(unexpected complaint about ${c.order_id ?? 'no order'}, ${c.status})`),
+  ];
+  const closed = planned.filter(({ plan }) => byId.get(plan.complaintId)?.status === 'CLOSED');
+  checks.push(
+    check(
+      'every planned complaint was filed once and is CLOSED, rated with the planned score, resolved with the planned ' +
+        'remedy; no other complaint',
+      complaintOff,
+      `${planned.length} planned, ${filed.length} filed, ${closed.length} closed ` +
+        `(${countsText(closed.map(({ plan }) => `${plan.remedy.kind} ${byId.get(plan.complaintId)!.outcome ?? '-'}`))}), ` +
+        `${complaints.filter((c) => c.status !== 'CLOSED').length} open, ` +
+        `${planned.filter(({ record }) => record.complaint?.assign).length} reassigned by the supervisor`,
+    ),
+  );
+
+  const entriesOf = new Map<string, ComplaintEntryRow[]>();
+  for (const e of complaintEntries) entriesOf.set(e.complaint_id, [...(entriesOf.get(e.complaint_id) ?? []), e]);
+  const timelineOff = [
+    ...complaints.flatMap((row) => {
+      const entries = entriesOf.get(row.id) ?? [];
+      const plan = planned.find((p) => p.plan.complaintId === row.id)?.plan;
+      const wrong: string[] = [];
+      const gaps = entries.filter((e, i) => e.seq !== i);
+      if (gaps.length) wrong.push(`seq ${entries.map((e) => e.seq).join(',')}`);
+      if (row.timeline_count !== entries.length) {
+        wrong.push(`timeline_count ${row.timeline_count}, ${entries.length} entries`);
+      }
+      const kinds = sumBy(
+        entries,
+        (e) => e.kind,
+        () => 1,
+      );
+      const notes = entries.filter((e) => e.kind === 'note');
+      if (plan && notes.length !== plan.notes) wrong.push(`${notes.length} notes, ${plan.notes} planned`);
+      const texts = sumBy(
+        notes,
+        (e) => e.text ?? '-',
+        () => 1,
+      );
+      const repeated = [...texts].filter(([, n]) => n > 1).map(([text, n]) => `"${text}" ${n} times`);
+      if (repeated.length) wrong.push(`notes ${repeated.join(', ')}`);
+      const notOnce = ONCE_ENTRIES.filter((kind) => kinds.get(kind) !== 1).map((k) => `${k} ${kinds.get(k) ?? 0}`);
+      if (notOnce.length) wrong.push(`entries ${notOnce.join(', ')}, each expected once`);
+      if (!kinds.get('assigned')) wrong.push('never assigned');
+      const other = [...kinds.keys()].filter((k) => k !== 'note' && k !== 'assigned' && !ONCE_ENTRIES.includes(k));
+      if (other.length) wrong.push(`unexpected entries ${other.map((k) => `${k} ${kinds.get(k)}`).join(', ')}`);
+      return wrong.length ? [`${row.id}(${wrong.join('; ')})`] : [];
+    }),
+    ...[...entriesOf.keys()].filter((id) => !byId.has(id)).map((id) => `${id}(entries without a complaint)`),
+  ];
+  checks.push(
+    check(
+      'complaint timelines: complaint_entries seq 0..n-1 without a gap, timeline_count = its rows, the planned notes ' +
+        'each once, one response, one resolution, one rating',
+      timelineOff,
+      `${complaintEntries.length} entries of ${entriesOf.size} complaints, ` +
+        `${complaintEntries.filter((e) => e.kind === 'note').length} notes ` +
+        `(${planned.reduce((n, p) => n + p.plan.notes, 0)} planned), ${timelineOff.length} off`,
+    ),
+  );
+
+  const historyOf = new Map<string, CaseHistoryRow[]>();
+  for (const h of complaintHistory) historyOf.set(h.case_id, [...(historyOf.get(h.case_id) ?? []), h]);
+  const historyOff = [
+    ...complaints.flatMap((row) => {
+      const history = historyOf.get(row.id) ?? [];
+      const wrong: string[] = [];
+      if (history.some((h, i) => h.seq !== i)) wrong.push(`seq ${history.map((h) => h.seq).join(',')}`);
+      const broken = history.filter((h, i) => i > 0 && h.from_status !== history[i - 1].to_status);
+      if (broken.length) wrong.push(`from ≠ the last to at seq ${broken.map((h) => h.seq).join(',')}`);
+      const path = history.map((h) => h.to_status).join('→');
+      if (history.at(-1)?.to_status !== 'CLOSED' || history.at(-1)?.to_status !== row.status) {
+        wrong.push(`ends ${history.at(-1)?.to_status ?? 'nowhere'}, complaint ${row.status}`);
+      }
+      if (plannedIds.has(row.id) && path !== COMPLAINT_PATH.join('→')) wrong.push(`went ${path || 'nowhere'}`);
+      return wrong.length ? [`${row.id}(${wrong.join('; ')})`] : [];
+    }),
+    ...[...historyOf.keys()].filter((id) => !byId.has(id)).map((id) => `${id}(history without a complaint)`),
+  ];
+  checks.push(
+    check(
+      `complaint status history (case_history): seq 0..n-1, each from = the last to, ${COMPLAINT_PATH.join(' → ')}, ` +
+        'ending in CLOSED',
+      historyOff,
+      `${complaintHistory.length} transitions of ${historyOf.size} complaints, ${historyOff.length} off`,
+    ),
+  );
+
+  const creditsOf = new Map<string, BalanceRow[]>();
+  const strayCredits: string[] = [];
+  for (const g of goodwill) {
+    const id = /^complaint:(.+):goodwill:\d+$/.exec(g.reference)?.[1];
+    if (!id || !plannedIds.has(id)) {
+      strayCredits.push(`${g.reference}(goodwill of ${g.amount} to ${g.customer_id}: no planned complaint)`);
+      continue;
+    }
+    creditsOf.set(id, [...(creditsOf.get(id) ?? []), g]);
+  }
+  const goodwillOff = [
+    ...planned.flatMap(({ record, plan }) => {
+      const credits = creditsOf.get(plan.complaintId) ?? [];
+      const shown = credits.map((g) => `${g.amount} as ${g.reference}`).join(', ');
+      if (plan.remedy.kind !== 'goodwill_credit') {
+        return credits.length ? [`${plan.complaintId}(explanation, yet credited ${shown})`] : [];
+      }
+      // Not resolved (checked above): nothing is owed yet.
+      if (!byId.get(plan.complaintId)?.remedy)
+        return credits.length ? [`${plan.complaintId}(unresolved, yet credited ${shown})`] : [];
+      const reference = goodwillReference(plan.complaintId);
+      const [credit] = credits;
+      const row = byId.get(plan.complaintId)!;
+      const wrong: string[] = [];
+      if (credits.length !== 1) wrong.push(`${credits.length} credits: ${shown || 'none'}`);
+      else if (
+        credit.amount !== plan.remedy.amount ||
+        credit.reference !== reference ||
+        credit.customer_id !== record.plan.customerId
+      ) {
+        wrong.push(`credited ${credit.amount} to ${credit.customer_id} as ${credit.reference}`);
+      }
+      if (row.resolution?.creditReference !== reference || row.resolution?.remedy?.amount !== plan.remedy.amount) {
+        wrong.push(
+          `resolution names ${row.resolution?.creditReference ?? '-'} for ${row.resolution?.remedy?.amount ?? '-'}`,
+        );
+      }
+      return wrong.length
+        ? [`${plan.complaintId}(planned ${plan.remedy.amount} to ${record.plan.customerId}: ${wrong.join('; ')})`]
+        : [];
+    }),
+    ...strayCredits,
+  ];
+  const goodwillPlanned = planned.filter(({ plan }) => plan.remedy.kind === 'goodwill_credit');
+  checks.push(
+    check(
+      'goodwill once: one customer_balance_ledger goodwill row per goodwill complaint, for the planned amount, ' +
+        'referenced complaint:<id>:goodwill:1; none for explanations',
+      goodwillOff,
+      `${goodwillPlanned.length} goodwill complaints planned, ${goodwill.length} goodwill credits ` +
+        `(${goodwill.reduce((n, g) => n + g.amount, 0)} in all), ${goodwillOff.length} off`,
+    ),
+  );
+  return checks;
+}
+
+/**
+ * Temporal's own word on complaints: each one filed runs on as `complaint-<id>` (a closed complaint waits out its
+ * reopen window), its live state agreeing with PostgreSQL; no complaint workflow failed, was terminated, timed out or
+ * was cancelled, and none exists for a complaint the driver did not file.
+ */
+async function complaintTemporalCheck(
+  target: TemporalTarget,
+  records: ReadonlyMap<string, OrderRecord>,
+  complaints: readonly ComplaintRow[],
+): Promise<Check> {
+  const byId = new Map(complaints.map((c) => [c.id, c]));
+  const planned = plannedComplaints(records);
+  const ids = new Set(planned.map(({ plan }) => complaintWorkflowId(plan.complaintId)));
+  const filed = planned.filter(({ record }) => answeredOk(record.complaint?.open?.status));
+  const connection = await Connection.connect({ address: target.address });
+  try {
+    const client = new TemporalClient({ connection, namespace: target.namespace });
+    const runs = new Map<string, string[]>();
+    for await (const wf of client.workflow.list({ query: `WorkflowType = '${COMPLAINT_WORKFLOW}'` })) {
+      runs.set(wf.workflowId, [...(runs.get(wf.workflowId) ?? []), wf.status.name]);
+    }
+    const badEnds = new Set(['FAILED', 'TERMINATED', 'TIMED_OUT', 'CANCELLED']);
+    const offenders = [
+      ...[...runs]
+        .filter(([id, statuses]) => !ids.has(id) || statuses.some((s) => badEnds.has(s)))
+        .map(([id, statuses]) => `${id}(${ids.has(id) ? '' : 'not filed by the driver: '}runs ${statuses.join(',')})`),
+    ];
+    let running = 0;
+    for (const { plan } of filed) {
+      const workflowId = complaintWorkflowId(plan.complaintId);
+      const handle = client.workflow.getHandle(workflowId);
+      try {
+        const latest = await handle.describe();
+        if (latest.status.name !== 'RUNNING') {
+          offenders.push(`${workflowId}(latest run ${latest.status.name})`);
+          continue;
+        }
+        running += 1;
+        const view = await handle.query(complaintStateQuery);
+        const row = byId.get(plan.complaintId);
+        const live = [view.status, view.outcome ?? '-', view.rating?.score ?? '-', view.timelineCount].join('/');
+        const stored = [row?.status, row?.outcome ?? '-', row?.rating ?? '-', row?.timeline_count].join('/');
+        if (live !== stored) offenders.push(`${workflowId}(workflow ${live}, PostgreSQL ${stored})`);
+      } catch (error) {
+        offenders.push(`${workflowId}(${(error as Error).message})`);
+      }
+    }
+    return check(
+      'Temporal: the workflow of every filed complaint runs on (its reopen window), its status, outcome, rating and ' +
+        'timeline count as in PostgreSQL; no complaint workflow failed, terminated, timed out or cancelled',
+      offenders,
+      `${filed.length} complaints filed, ${running} workflows running, ` +
+        `${[...runs.values()].reduce((n, statuses) => n + statuses.length, 0)} runs listed, ${offenders.length} off`,
+    );
   } finally {
     await connection.close();
   }
