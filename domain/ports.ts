@@ -173,3 +173,33 @@ export const PROVIDER_ERRORS = {
   unavailable: 'ProviderUnavailable',
   refused: 'ProviderRefused',
 } as const;
+
+/** The channels a notification reaches people on (NOT-1); `staff` is the staff inbox of a team. */
+export const NOTIFICATION_CHANNELS = ['email', 'sms', 'push', 'in_app', 'staff'] as const;
+export type NotificationChannel = (typeof NOTIFICATION_CHANNELS)[number];
+
+/** One rendered message for one recipient on one channel. */
+export interface Delivery {
+  /**
+   * Names the message at the provider: the same key sent again (a dispatcher that crashed after sending, before it
+   * recorded the send) is answered with the first send's id and delivers nothing twice.
+   */
+  idempotencyKey: string;
+  /** The address on this channel: an email address, an E.164 phone number, a customer id (push, in-app) or a team. */
+  to: string;
+  subject: string;
+  text: string;
+  html?: string;
+  /** Where the message points the reader: the case, a tracking page. */
+  link?: string;
+}
+
+/**
+ * A provider that delivers messages on one channel (an SMTP relay, an SMS gateway, a push service, the in-app
+ * inbox). Errors: ProviderUnavailable for a transient failure (the same call may be retried with the same key),
+ * ProviderRefused when this message can never be delivered as it is (no such number, the address is refused).
+ */
+export interface MessageSender {
+  readonly channel: NotificationChannel;
+  send(delivery: Delivery): Promise<{ providerMessageId: string }>;
+}
