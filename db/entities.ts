@@ -11,6 +11,8 @@ import type {
   ShipmentStatus,
 } from '../domain/order';
 import type { CaseType } from '../domain/case';
+import { CUSTOMER_CHANNELS, LOCALES, type CustomerChannel, type OutboxStatus } from '../domain/notification';
+import type { NotificationChannel } from '../domain/ports';
 import {
   AGENT_SENIORITIES,
   CUSTOMER_LEVELS,
@@ -147,8 +149,8 @@ export const StockLedgerEntrySchema = defineEntity({
   indexes: [{ properties: ['warehouseCode', 'sku'] }],
 });
 
-export const NOTIFY_CHANNELS = ['email', 'sms', 'in_app'] as const;
-export type NotifyChannel = (typeof NOTIFY_CHANNELS)[number];
+export const NOTIFY_CHANNELS = CUSTOMER_CHANNELS;
+export type NotifyChannel = CustomerChannel;
 
 export const CustomerSchema = defineEntity({
   name: 'Customer',
@@ -165,6 +167,8 @@ export const CustomerSchema = defineEntity({
     notifyFrequency: p.text().default('realtime'),
     /** VIP customers' complaints go to senior agents. */
     level: p.enum([...CUSTOMER_LEVELS]).default('regular'),
+    /** The language the customer's messages are written in. */
+    locale: p.enum([...LOCALES]).default('zh-CN'),
     createdAt: createdAt(),
   },
 });
@@ -311,8 +315,6 @@ export const TrackingEventSchema = defineEntity({
   },
 });
 
-export const OUTBOX_STATUSES = ['pending', 'sent', 'failed'] as const;
-export type OutboxStatus = (typeof OUTBOX_STATUSES)[number];
 
 export const NotificationOutboxSchema = defineEntity({
   name: 'NotificationOutbox',
@@ -324,15 +326,62 @@ export const NotificationOutboxSchema = defineEntity({
     orderId: p.text().nullable(),
     caseType: p.text().$type<CaseType>().nullable(),
     caseId: p.text().nullable(),
-    channel: p.text().$type<NotifyChannel>(),
+    channel: p.text().$type<NotificationChannel>(),
     template: p.text(),
     payload: p.json<Record<string, unknown>>(),
     status: p.text().$type<OutboxStatus>().default('pending'),
     attempts: p.integer().default(0),
     createdAt: createdAt(),
     sentAt: p.datetime().nullable(),
+    /** Not before this: the next attempt after a transient failure. */
+    nextAttemptAt: p.datetime().defaultRaw('now()'),
+    /** A dispatcher holds the row until then; past it, another takes it over. */
+    leasedUntil: p.datetime().nullable(),
+    leaseOwner: p.text().nullable(),
+    lastError: p.text().nullable(),
+    /** The provider's id of the message, once sent. */
+    providerMessageId: p.text().nullable(),
+    failedAt: p.datetime().nullable(),
   },
-  indexes: [{ properties: ['status'] }],
+  indexes: [{ properties: ['status'] }, { properties: ['status', 'nextAttemptAt'] }],
+});
+
+/** The customer's in-app inbox: one message per outbox row (`dedupe_key`), read or not. */
+export const CustomerMessageSchema = defineEntity({
+  name: 'CustomerMessage',
+  tableName: 'customer_messages',
+  properties: {
+    id: p.bigint().primary().autoincrement(),
+    dedupeKey: p.text().unique(),
+    customerId: p.text(),
+    template: p.text(),
+    subject: p.text(),
+    body: p.text(),
+    link: p.text().nullable(),
+    createdAt: createdAt(),
+    readAt: p.datetime().nullable(),
+  },
+  indexes: [{ properties: ['customerId', 'createdAt'] }],
+});
+
+/** A team's staff inbox: escalations, SLA breaches and attention flags with a link to the case. */
+export const StaffMessageSchema = defineEntity({
+  name: 'StaffMessage',
+  tableName: 'staff_messages',
+  properties: {
+    id: p.bigint().primary().autoincrement(),
+    dedupeKey: p.text().unique(),
+    team: p.text(),
+    caseType: p.text().$type<CaseType>().nullable(),
+    caseId: p.text().nullable(),
+    topic: p.text(),
+    subject: p.text(),
+    body: p.text(),
+    link: p.text().nullable(),
+    createdAt: createdAt(),
+    readAt: p.datetime().nullable(),
+  },
+  indexes: [{ properties: ['team', 'createdAt'] }],
 });
 
 export const AuditLogSchema = defineEntity({
@@ -671,6 +720,8 @@ export const entities = [
   ShipmentSchema,
   TrackingEventSchema,
   NotificationOutboxSchema,
+  CustomerMessageSchema,
+  StaffMessageSchema,
   AuditLogSchema,
   SettlementSchema,
   RefundSchema,

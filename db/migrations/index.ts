@@ -7,6 +7,7 @@ import { Migration20261123202038_case_core_and_refunds } from './Migration202611
 import { Migration20261123213941_refund_decision } from './Migration20261123213941_refund_decision';
 import { Migration20261123230000_returns } from './Migration20261123230000_returns';
 import { Migration20261124010000_complaints } from './Migration20261124010000_complaints';
+import { Migration20261124020033_notifications } from './Migration20261124020033_notifications';
 
 export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261123092759_initial', class: Migration20261123092759_initial },
@@ -19,4 +20,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261123213941_refund_decision', class: Migration20261123213941_refund_decision },
   { name: 'Migration20261123230000_returns', class: Migration20261123230000_returns },
   { name: 'Migration20261124010000_complaints', class: Migration20261124010000_complaints },
+  { name: 'Migration20261124020033_notifications', class: Migration20261124020033_notifications },
 ];
