@@ -104,7 +104,11 @@ export function recordActivities(
           customerId: view.customerId,
           transition,
           audit,
-          payload: { orderId: view.orderId, total: view.totals },
+          payload: {
+            orderId: view.orderId,
+            total: view.totals,
+            waybills: view.shipments.map((s) => s.waybill).filter(Boolean),
+          },
         });
       });
     },
