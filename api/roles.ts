@@ -50,3 +50,8 @@ export const AUDIT_READER_ROLES: readonly Role[] = ['supervisor', 'ops', 'admin'
 
 /** Whoever may fake a bank transfer or a parcel scan in a demo or a test. */
 export const SANDBOX_OPERATOR_ROLES: readonly Role[] = ['ops', 'admin', 'system'];
+
+/** The customer's app reads its inbox through the shop; staff read it when the customer calls. */
+export const CUSTOMER_INBOX_ROLES: readonly Role[] = ['system', ...STAFF];
+/** Every staff role reads the staff inboxes. */
+export const STAFF_INBOX_ROLES: readonly Role[] = [...STAFF, 'warehouse', 'finance'];
