@@ -21,9 +21,10 @@ import {
 } from 'fastify-type-provider-zod';
 import { Registry } from 'prom-client';
 import type { Config } from '../config';
-import type { SandboxCarrier, SandboxPaymentGateway } from '../sandbox';
 import { registerAuth } from './auth';
 import { registerMetrics } from './metrics';
+import { registerNotificationMetrics } from './notification-metrics';
+import { messageRoutes } from './routes/messages';
 import { Problem, toProblem, validationErrors } from './problems';
 import { auditRoutes } from './routes/audit';
 import { catalogueRoutes } from './routes/catalogue';
@@ -32,7 +33,7 @@ import { healthRoutes } from './routes/health';
 import { orderRoutes } from './routes/orders';
 import { refundRoutes } from './routes/refunds';
 import { returnRoutes } from './routes/returns';
-import { sandboxRoutes } from './routes/sandbox';
+import { sandboxRoutes, type SandboxProviders } from './routes/sandbox';
 import { staffRoutes } from './routes/staff';
 import { webhookRoutes } from './routes/webhooks';
 import { registerTextGuard } from './text-guard';
@@ -43,7 +44,7 @@ export interface ApiDeps {
   orm: MikroORM;
   taskQueue: string;
   /** Registers the /v1/sandbox routes that drive the simulated providers (demos, tests); never in production. */
-  sandbox?: { gateway: SandboxPaymentGateway; carrier: SandboxCarrier };
+  sandbox?: SandboxProviders;
   /** Fastify's logger option: false (default) for none, true or pino options for structured logs. */
   logger?: FastifyServerOptions['logger'];
   /** Lets a process that also runs other components expose their metrics on the same /metrics. */
@@ -68,7 +69,9 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   registerErrorHandling(app);
   registerAuth(app, deps.config.tokens);
   registerTextGuard(app);
-  registerMetrics(app, deps.metricsRegistry ?? new Registry());
+  const registry = deps.metricsRegistry ?? new Registry();
+  registerMetrics(app, registry);
+  registerNotificationMetrics(registry, deps.orm);
 
   await app.register(fastifySwagger, {
     openapi: {
@@ -95,6 +98,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(returnRoutes(deps));
   await app.register(complaintRoutes(deps));
   await app.register(staffRoutes(deps));
+  await app.register(messageRoutes(deps));
   await app.register(auditRoutes(deps));
   await app.register(catalogueRoutes(deps));
   await app.register(webhookRoutes(deps));

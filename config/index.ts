@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { z } from 'zod';
+import { LOCALES } from '../domain/notification';
 import { complaintSlaPolicy, type ComplaintPolicy, type ComplaintSlaPolicy } from '../domain/complaint';
 import { parseDuration } from '../domain/duration';
 import type { OrderPolicy } from '../domain/order';
@@ -146,9 +147,36 @@ const schema = z.object({
   SANDBOX_CARRIER_STEP: duration('30s'),
   SANDBOX_CARRIER_LATENCY: duration('0ms'),
   SANDBOX_CARRIER_FAILURE_RATE: z.coerce.number().min(0).max(1).default(0),
+  /** Defaulted in loadConfig: 2525, or 0 (any free port) under NODE_ENV=test, where several stacks run at once. */
+  SANDBOX_SMTP_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  SANDBOX_SMS_LATENCY: duration('0ms'),
+  SANDBOX_SMS_FAILURE_RATE: z.coerce.number().min(0).max(1).default(0),
+  SANDBOX_PUSH_LATENCY: duration('0ms'),
+  SANDBOX_PUSH_FAILURE_RATE: z.coerce.number().min(0).max(1).default(0),
+
+  SMTP_URL: z
+    .string()
+    .url()
+    .refine((url) => /^smtps?:\/\//i.test(url), 'use smtp://host:port or smtps://user:password@host:port')
+    .optional(),
+  MAIL_FROM: z.string().min(3).default('Order Engine <no-reply@order-engine.local>'),
+
+  NOTIFY_DISPATCHER: z.stringbool().default(true),
+  NOTIFY_LINK_BASE: z.url().default('https://shop.example.com'),
+  NOTIFY_STAFF_LOCALE: z.enum(LOCALES).default('zh-CN'),
+  NOTIFY_BATCH_SIZE: z.coerce.number().int().min(1).max(1000).default(50),
+  NOTIFY_CONCURRENCY: z.coerce.number().int().min(1).max(100).default(8),
+  NOTIFY_LEASE: duration('60s'),
+  NOTIFY_POLL_INTERVAL: duration('1s'),
+  NOTIFY_RETRY_BASE: duration('10s'),
+  NOTIFY_RETRY_MAX: duration('1h'),
+  NOTIFY_MAX_ATTEMPTS: z.coerce.number().int().min(1).default(20),
 });
 
-export type Config = z.infer<typeof schema> & {
+const DEFAULT_SANDBOX_SMTP_PORT = 2525;
+
+export type Config = Omit<z.infer<typeof schema>, 'SANDBOX_SMTP_PORT'> & {
+  SANDBOX_SMTP_PORT: number;
   dataDir: string;
   tokens: Map<string, Principal>;
   /** Set when API_TOKENS was absent and tokens were made up for this development run. */
@@ -181,6 +209,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   return {
     ...values,
+    SANDBOX_SMTP_PORT: values.SANDBOX_SMTP_PORT ?? (values.NODE_ENV === 'test' ? 0 : DEFAULT_SANDBOX_SMTP_PORT),
     dataDir: path.resolve(values.DATA_DIR),
     tokens,
     generatedTokens,
@@ -211,6 +240,21 @@ function weakWebhookSecrets(values: Record<keyof typeof SANDBOX_WEBHOOK_SECRETS,
     problems.push(`CARRIER_WEBHOOK_SECRET: must differ from PAYMENT_WEBHOOK_SECRET; ${howTo}`);
   }
   return problems;
+}
+
+/**
+ * Where email is handed over: SMTP_URL, else the sandbox mailbox (its address once it listens). Production runs no
+ * sandbox mailbox, so there SMTP_URL is required. Checked where mail is sent (the worker's start-up, through
+ * openSandboxes) rather than in loadConfig, so the API alone, which sends none, starts without it.
+ */
+export function emailRelayUrl(cfg: Config, sandboxMailboxUrl: string | undefined): string {
+  if (cfg.SMTP_URL) return cfg.SMTP_URL;
+  if (cfg.NODE_ENV === 'production' || !sandboxMailboxUrl) {
+    throw new ConfigError(
+      'invalid configuration:\n  SMTP_URL: required in production (the sandbox mailbox does not run there), e.g. smtps://user:password@relay.example.com:465',
+    );
+  }
+  return sandboxMailboxUrl;
 }
 
 let cached: Config | undefined;

@@ -9,6 +9,7 @@ import { resolveDatabase } from '../db/postgres';
 import { seedDemoData, seedsOnStart } from '../db/seed';
 import { startDevServer } from '../infra/temporal';
 import { temporalConnectionOptions } from '../infra/temporal-connection';
+import { startDispatcher } from '../notifications/runtime';
 import { createOrderWorker, openSandboxes } from '../worker/runtime';
 
 /**
@@ -58,13 +59,20 @@ async function main(): Promise<void> {
   });
   await app.listen({ host: config.HOST, port: config.PORT });
   const running = worker.run();
+  const dispatcher = startDispatcher(config, database.url, sandboxes.senders, (message, detail) =>
+    console.log(`[notifications] ${message} ${JSON.stringify(detail ?? {})}`),
+  );
 
+  const mailboxLine = sandboxes.mailbox
+    ? `  Mailbox      ${sandboxes.mailbox.url}, read at ${config.publicUrl}/v1/sandbox/mailbox` +
+      `${config.SMTP_URL ? ' (unused: email goes to SMTP_URL)' : ''}\n`
+    : '';
   console.log(`
 Order engine is running
   API          ${config.publicUrl}
   API docs     ${config.publicUrl}/docs
   Temporal UI  ${uiUrl}
-  Data         ${config.dataDir}
+${mailboxLine}  Data         ${config.dataDir}
 ${config.generatedTokens ? '  Bearer tokens for this run (set API_TOKENS to fix them):' : '  Bearer tokens come from API_TOKENS.'}
 ${config.generatedTokens ? [...config.tokens].map(([token, p]) => `    ${p.role.padEnd(10)} ${token}`).join('\n') : ''}
 `);
@@ -75,6 +83,7 @@ ${config.generatedTokens ? [...config.tokens].map(([token, p]) => `    ${p.role.
     stopping = true;
     log('shutting down');
     await app.close();
+    await dispatcher.stop();
     if (worker.getState() === 'RUNNING') worker.shutdown();
     await running;
     await sandboxes.close();

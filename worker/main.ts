@@ -3,6 +3,7 @@ import { ConfigError, loadConfig } from '../config';
 import { openOrm } from '../db/orm';
 import { resolveDatabase } from '../db/postgres';
 import { temporalConnectionOptions } from '../infra/temporal-connection';
+import { startDispatcher } from '../notifications/runtime';
 import { createOrderWorker, openSandboxes } from './runtime';
 
 /** The worker on its own (`npm run start:worker`): scale by running more of these against one Temporal and PostgreSQL. */
@@ -15,8 +16,12 @@ async function main(): Promise<void> {
   const sandboxes = await openSandboxes(config, database.url);
   const connection = await NativeConnection.connect(temporalOptions);
   const worker = await createOrderWorker({ config, connection, orm, sandboxes });
+  const dispatcher = startDispatcher(config, database.url, sandboxes.senders, (message, detail) =>
+    console.log(`[notifications] ${message} ${JSON.stringify(detail ?? {})}`),
+  );
   // Worker.run() handles SIGINT/SIGTERM itself: it stops polling and lets tasks in flight finish.
   await worker.run();
+  await dispatcher.stop();
   await sandboxes.close();
   await connection.close();
   await orm.close();

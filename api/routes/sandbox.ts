@@ -1,7 +1,14 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { CARRIER_EVENT_TYPES, CARRIER_EXCEPTION_KINDS } from '../../domain/order';
-import { ProviderRefusedError, type SandboxCarrier, type SandboxPaymentGateway } from '../../sandbox';
+import {
+  ProviderRefusedError,
+  type SandboxCarrier,
+  type SandboxMailbox,
+  type SandboxPaymentGateway,
+  type SandboxPush,
+  type SandboxSms,
+} from '../../sandbox';
 import { Problem } from '../problems';
 import { SANDBOX_OPERATOR_ROLES } from '../roles';
 import { problems } from '../schemas';
@@ -16,15 +23,62 @@ async function refusalsAsConflicts<T>(work: () => Promise<T>): Promise<T> {
   }
 }
 
+/** The simulated providers the routes drive and read; the message sandboxes' routes exist only with them. */
+export interface SandboxProviders {
+  gateway: SandboxPaymentGateway;
+  carrier: SandboxCarrier;
+  mailbox?: SandboxMailbox;
+  sms?: SandboxSms;
+  push?: SandboxPush;
+}
+
+const messageQuery = z.object({
+  to: z.string().min(1).max(320).optional().describe('Only messages to this recipient'),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+});
+
+const mailboxMessage = z.object({
+  messageId: z.string().describe('The Message-ID header, angle brackets included'),
+  from: z.string(),
+  to: z.array(z.string()).describe('The envelope recipients, lower-cased'),
+  subject: z.string(),
+  text: z.string().optional(),
+  html: z.string().optional(),
+  receivedAt: z.string(),
+});
+
+const smsMessage = z.object({
+  messageId: z.string(),
+  idempotencyKey: z.string(),
+  to: z.string(),
+  text: z.string(),
+  link: z.string().optional(),
+  createdAt: z.string(),
+});
+
+const pushMessage = z.object({
+  messageId: z.string(),
+  idempotencyKey: z.string(),
+  to: z.string(),
+  title: z.string(),
+  body: z.string(),
+  link: z.string().optional(),
+  createdAt: z.string(),
+});
+
+const FAULT_CHANNELS = ['sms', 'push'] as const;
+
+const faultSettings = z.object({
+  latencyMs: z.number().int().min(0).max(60_000).describe('Delay added to every send'),
+  failureRate: z.number().min(0).max(1).describe('Share of sends, 0..1, that fail as an outage'),
+});
+
 /**
  * Drives the simulated providers the way the outside world would: a customer paying a bank transfer, a carrier
  * scanning a parcel. Each produces the signed webhook a real provider would send. The carrier's return labels are
- * served here too. Only mounted with a sandbox.
+ * served here too, and what was sent by email, SMS and push can be read back. Only mounted with a sandbox.
  */
-export function sandboxRoutes(sandbox: {
-  gateway: SandboxPaymentGateway;
-  carrier: SandboxCarrier;
-}): FastifyPluginAsyncZod {
+export function sandboxRoutes(sandbox: SandboxProviders): FastifyPluginAsyncZod {
   return async (app) => {
     app.post(
       '/v1/sandbox/bank-transfers/:reference/receive',
@@ -119,5 +173,111 @@ export function sandboxRoutes(sandbox: {
         return reply.type('text/plain; charset=utf-8').send(label);
       },
     );
+
+    const { mailbox, sms, push } = sandbox;
+    if (mailbox) {
+      app.get(
+        '/v1/sandbox/mailbox',
+        {
+          config: { roles: SANDBOX_OPERATOR_ROLES },
+          schema: {
+            tags: ['sandbox'],
+            summary: 'List the email the sandbox mailbox received, newest first',
+            description: 'Everything sent to the SMTP sink (SANDBOX_SMTP_PORT), whoever sent it.',
+            querystring: messageQuery,
+            response: { 200: z.object({ items: z.array(mailboxMessage) }), ...problems(400, 401, 403) },
+          },
+        },
+        async (request) => {
+          const messages = await mailbox.list({ to: request.query.to, limit: request.query.limit });
+          return { items: messages.map(({ headers: _headers, ...message }) => message) };
+        },
+      );
+
+      app.get(
+        '/v1/sandbox/mailbox/:messageId',
+        {
+          config: { roles: SANDBOX_OPERATOR_ROLES },
+          schema: {
+            tags: ['sandbox'],
+            summary: 'Read one email the sandbox mailbox received, headers included',
+            params: z.object({
+              messageId: z.string().min(1).max(998).describe('The Message-ID, with or without its angle brackets'),
+            }),
+            response: {
+              200: mailboxMessage.extend({ headers: z.record(z.string(), z.unknown()) }),
+              ...problems(400, 401, 403, 404),
+            },
+          },
+        },
+        async (request) => {
+          const message = await mailbox.get(request.params.messageId);
+          if (!message) throw new Problem('not-found', `no message ${request.params.messageId} in the mailbox`);
+          return message;
+        },
+      );
+    }
+
+    if (sms) {
+      app.get(
+        '/v1/sandbox/sms',
+        {
+          config: { roles: SANDBOX_OPERATOR_ROLES },
+          schema: {
+            tags: ['sandbox'],
+            summary: 'List the SMS the sandbox gateway took in, newest first',
+            querystring: messageQuery,
+            response: { 200: z.object({ items: z.array(smsMessage) }), ...problems(400, 401, 403) },
+          },
+        },
+        async (request) => ({ items: await sms.list({ to: request.query.to, limit: request.query.limit }) }),
+      );
+    }
+
+    if (push) {
+      app.get(
+        '/v1/sandbox/push',
+        {
+          config: { roles: SANDBOX_OPERATOR_ROLES },
+          schema: {
+            tags: ['sandbox'],
+            summary: 'List the push notifications the sandbox service took in, newest first',
+            querystring: messageQuery,
+            response: { 200: z.object({ items: z.array(pushMessage) }), ...problems(400, 401, 403) },
+          },
+        },
+        async (request) => ({ items: await push.list({ to: request.query.to, limit: request.query.limit }) }),
+      );
+    }
+
+    if (sms || push) {
+      app.put(
+        '/v1/sandbox/faults/:channel',
+        {
+          config: { roles: SANDBOX_OPERATOR_ROLES },
+          schema: {
+            tags: ['sandbox'],
+            summary: 'Set the latency and outage rate injected into the SMS or push sandbox',
+            description:
+              'Replaces both settings at once; they last until set again or the process restarts (then the ' +
+              'configuration applies). `failureRate: 1` is a full outage: every send fails as unavailable and ' +
+              'stores nothing.',
+            params: z.object({ channel: z.enum(FAULT_CHANNELS) }),
+            body: faultSettings,
+            response: {
+              200: faultSettings.extend({ channel: z.enum(FAULT_CHANNELS) }),
+              ...problems(400, 401, 403, 404),
+            },
+          },
+        },
+        async (request) => {
+          const { channel } = request.params;
+          const target = channel === 'sms' ? sms : push;
+          if (!target) throw new Problem('not-found', `no ${channel} sandbox in this process`);
+          target.update(request.body);
+          return { channel, ...target.faultsInForce };
+        },
+      );
+    }
   };
 }

@@ -44,6 +44,8 @@ export interface ActivityHarness {
   gateway: SandboxPaymentGateway;
   carrier: SandboxCarrier;
   act: Activities;
+  /** The database's connection URL, for a process of its own. */
+  url(): string;
   /** The first row `sql` answers, through `pool`. */
   row<R extends Record<string, unknown>>(sql: string, params: unknown[]): Promise<R>;
   /** How many rows `from` (a table and its where clause) holds, through `pool`. */
@@ -57,6 +59,7 @@ export interface ActivityHarness {
 export function activityHarness(name: string): ActivityHarness {
   const database = testDatabase(name);
   const harness = {} as ActivityHarness;
+  harness.url = () => database.db.url;
   harness.row = async <R extends Record<string, unknown>>(sql: string, params: unknown[]) =>
     (await harness.pool.query<R>(sql, params)).rows[0];
   harness.count = async (from, params) =>

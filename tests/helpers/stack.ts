@@ -12,6 +12,7 @@ import { openOrm } from '../../db/orm';
 import { findFreePort, startEmbeddedPostgres, type DatabaseHandle } from '../../db/postgres';
 import { seedDemoData } from '../../db/seed';
 import { startDevServer } from '../../infra/temporal';
+import { startDispatcher } from '../../notifications/runtime';
 import { createOrderWorker, openSandboxes, type Sandboxes } from '../../worker/runtime';
 
 export interface Stack {
@@ -36,6 +37,7 @@ export function fullStack(name: string, env: Record<string, string>, onRoute?: (
   let db: DatabaseHandle | undefined;
   let worker: Worker | undefined;
   let running: Promise<void> | undefined;
+  let dispatcher: { stop(): Promise<void> } | undefined;
 
   beforeAll(async () => {
     dataDir = await fs.mkdtemp(path.join(os.tmpdir(), `order-engine-${name}-`));
@@ -66,6 +68,7 @@ export function fullStack(name: string, env: Record<string, string>, onRoute?: (
       sandboxes: stack.sandboxes,
     });
     running = worker.run();
+    dispatcher = startDispatcher(stack.config, db.url, stack.sandboxes.senders);
     stack.app = await buildApp({
       config: stack.config,
       temporal: temporal.client,
@@ -79,6 +82,7 @@ export function fullStack(name: string, env: Record<string, string>, onRoute?: (
 
   afterAll(async () => {
     await stack.app?.close();
+    await dispatcher?.stop();
     if (worker?.getState() === 'RUNNING') worker.shutdown();
     await running;
     await stack.sandboxes?.close();

@@ -370,8 +370,12 @@ async function workflowIds(): Promise<string[]> {
 }
 
 const READ_ONLY = new Set(['GET', 'HEAD']);
-/** Routes that replace a staff record whole: any input that passes validation is a record to store, not a mistake. */
-const REPLACING = new Set(['PUT /v1/complaint-teams/:teamId', 'PUT /v1/agents/:agentId']);
+/** Routes that replace a record whole (staff, sandbox faults): input that passes validation is stored, not a mistake. */
+const REPLACING = new Set([
+  'PUT /v1/complaint-teams/:teamId',
+  'PUT /v1/agents/:agentId',
+  'PUT /v1/sandbox/faults/:channel',
+]);
 
 describe('text PostgreSQL cannot store, in an order that is otherwise valid', () => {
   const order = () => ({

@@ -1,8 +1,10 @@
+import { spawn } from 'node:child_process';
 import type { Pool } from 'pg';
 import type { Delivery, MessageSender, NotificationChannel } from '../../domain/ports';
 import { Dispatcher, type DispatcherOptions, type OutboxRow } from '../../notifications/dispatcher';
 import { inAppSender, staffSender } from '../../notifications/inboxes';
-import { ProviderRefusedError, ProviderUnavailableError } from '../../sandbox';
+import { sandboxSmsSender } from '../../notifications/senders';
+import { ProviderRefusedError, ProviderUnavailableError, SandboxSms } from '../../sandbox';
 import { activityHarness } from '../helpers/database';
 import { uniqueId } from '../helpers/names';
 
@@ -259,7 +261,7 @@ test('the in-app inbox keeps one message per key; staff messages land in the tea
   );
   expect(messages).toEqual([{ customer_id: 'C-1003', subject: `order.shipped ${keys[0]}`, link: `/cases/${keys[0]}` }]);
   const { rows: staff } = await pool.query(
-    'select team, topic, case_type, case_id from staff_messages where dedupe_key = any($1) order by id',
+    'select team, topic, case_type, case_id from staff_messages where dedupe_key = any($1) order by topic',
     [keys.slice(1)],
   );
   expect(staff).toEqual([
@@ -267,3 +269,48 @@ test('the in-app inbox keeps one message per key; staff messages land in the tea
     { team: 'ops', topic: 'step_failed', case_type: 'order', case_id: keys[2] },
   ]);
 });
+
+test('a dispatcher killed mid-batch (SIGKILL) loses nothing and sends nothing twice: the next one takes its rows over', async () => {
+  const keys = await enqueue(Array.from({ length: 30 }, () => ({ channel: 'sms' as const })));
+  const sms = await SandboxSms.create(pool, { latencyMs: 0, failureRate: 0 });
+  const counted = async () =>
+    (await pool.query<{ n: number }>('select count(*)::int as n from sandbox.sms_messages where key = any($1)', [keys]))
+      .rows[0].n;
+  const child = spawn(process.execPath, [require.resolve('tsx/cli'), 'tests/fixtures/dispatcher-process.ts'], {
+    env: { ...process.env, DATABASE_URL: harness.url(), SMS_LATENCY_MS: '150', LEASE_MS: '1500' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  try {
+    // Killed once it has sent some of the batch it holds, with more of it in flight.
+    for (let i = 0; i < 300 && (await counted()) < 5; i += 1) await new Promise((resolve) => setTimeout(resolve, 20));
+    child.kill('SIGKILL');
+    await new Promise((resolve) => child.once('exit', resolve));
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+  const atKill = await outbox(keys);
+  expect(atKill.some((r) => r.status === 'sending')).toBe(true);
+  expect(atKill.some((r) => r.status !== 'sent')).toBe(true);
+
+  const { d } = dispatcher({ sms: sandboxSmsSender(sms) }, { batchSize: 50 });
+  d.start();
+  try {
+    for (let i = 0; i < 300; i += 1) {
+      if ((await outbox(keys)).every((r) => r.status === 'sent')) break;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  } finally {
+    await d.stop();
+  }
+  const after = await outbox(keys);
+  expect(after.map((r) => r.status)).toEqual(keys.map(() => 'sent'));
+  // One message per row at the gateway, whatever was sent before the kill and sent again after it.
+  expect(await counted()).toBe(30);
+  const { rows } = await pool.query<{ key: string; id: string }>(
+    'select key, id from sandbox.sms_messages where key = any($1)',
+    [keys],
+  );
+  expect(new Map(rows.map((r) => [r.key, r.id]))).toEqual(
+    new Map(after.map((r) => [r.dedupe_key, r.provider_message_id])),
+  );
+}, 30_000);
