@@ -315,7 +315,6 @@ export const TrackingEventSchema = defineEntity({
   },
 });
 
-
 export const NotificationOutboxSchema = defineEntity({
   name: 'NotificationOutbox',
   tableName: 'notification_outbox',

@@ -8,6 +8,7 @@ import { Api, Driver, expectedOutcome, TERMINAL, type OrderRecord, type Outage }
 import { planOrders, seededRandom } from './chaos/plan';
 import {
   openComplaints,
+  unsentNotifications,
   openRefunds,
   openReturns,
   reconcile,
@@ -260,6 +261,7 @@ async function main(): Promise<number> {
       ...(await openRefunds(dbUrl, records)),
       ...(await openReturns(dbUrl, records)),
       ...(await openComplaints(dbUrl, records)),
+      ...(await unsentNotifications(dbUrl)),
     ];
     let casesOpen = await openCases();
     let casesMovedAt = Date.now();
@@ -272,9 +274,9 @@ async function main(): Promise<number> {
     const casesDrainedAt = Date.now();
     say(
       casesOpen.length
-        ? `gave up waiting for refunds, returns and complaints, ${casesOpen.length} not over: ` +
+        ? `gave up waiting for refunds, returns, complaints and notifications, ${casesOpen.length} not over: ` +
             casesOpen.slice(0, 8).join(', ')
-        : `all refunds, returns and complaints over ${seconds(casesDrainedAt - drainedAt)} after the orders`,
+        : `all refunds, returns, complaints and notifications over ${seconds(casesDrainedAt - drainedAt)} after the orders`,
     );
 
     const temporal = { address: `127.0.0.1:${temporalPort}`, namespace: env.TEMPORAL_NAMESPACE || 'default' };

@@ -147,6 +147,16 @@ export function openComplaints(url: string, records: ReadonlyMap<string, OrderRe
   });
 }
 
+/** Notifications not sent nor parked yet, for the drain to wait on: the dispatcher must settle every row too. */
+export function unsentNotifications(url: string): Promise<string[]> {
+  return withClient(url, async (client) => {
+    const { rows } = await client.query<{ id: number; channel: string; status: string }>(
+      `select id, channel, status from notification_outbox where status in ('pending', 'sending') order by id`,
+    );
+    return rows.map((r) => `notification ${r.id}(${r.channel} ${r.status})`);
+  });
+}
+
 /**
  * Return cases not over yet, for the drain to wait on: rows not CLOSED, REJECTED or EXPIRED, and returns the API
  * accepted from the driver without a row yet.
@@ -606,6 +616,20 @@ export function reconcile(
     checks.push(await temporalCheck(temporal, records));
     checks.push(...complaintChecks({ records, complaints, complaintEntries, complaintHistory, goodwill }));
     checks.push(await complaintTemporalCheck(temporal, records, complaints));
+    checks.push(
+      notificationCheck(
+        await q<OutboxRow>(
+          'select id, dedupe_key, channel, status, provider_message_id, last_error from notification_outbox order by id',
+        ),
+        {
+          email: (await q<{ id: string }>('select message_id as id from sandbox.mailbox')).map((r) => r.id),
+          sms: (await q<{ id: string }>('select key as id from sandbox.sms_messages')).map((r) => r.id),
+          push: (await q<{ id: string }>('select key as id from sandbox.push_messages')).map((r) => r.id),
+          in_app: (await q<{ id: string }>('select dedupe_key as id from customer_messages')).map((r) => r.id),
+          staff: (await q<{ id: string }>('select dedupe_key as id from staff_messages')).map((r) => r.id),
+        },
+      ),
+    );
 
     return {
       checks,
@@ -1639,4 +1663,54 @@ async function diagnose(
     }`,
   );
   return out;
+}
+
+interface OutboxRow {
+  id: number;
+  dedupe_key: string;
+  channel: string;
+  status: string;
+  provider_message_id: string | null;
+  last_error: string | null;
+}
+
+/**
+ * Every notification settled exactly once across the kills: each outbox row is sent (or parked as failed with a
+ * reason), each sent row's message is at its provider once (the mailbox by Message-ID, the other channels by the
+ * row's key), and no provider holds a message no sent row accounts for.
+ */
+function notificationCheck(outbox: OutboxRow[], delivered: Record<string, string[]>): Check {
+  const offenders: string[] = [];
+  const providerKey = (row: OutboxRow) => (row.channel === 'email' ? (row.provider_message_id ?? '') : row.dedupe_key);
+  const sent = outbox.filter((r) => r.status === 'sent');
+  for (const row of outbox) {
+    if (row.status === 'failed' && !row.last_error) offenders.push(`${row.id}: failed without a reason`);
+    if (row.status !== 'sent' && row.status !== 'failed') offenders.push(`${row.id}: still ${row.status}`);
+  }
+  for (const [channel, ids] of Object.entries(delivered)) {
+    const counts = new Map<string, number>();
+    for (const id of ids) counts.set(id, (counts.get(id) ?? 0) + 1);
+    const expected = new Set(sent.filter((r) => r.channel === channel).map(providerKey));
+    for (const [id, n] of counts) {
+      if (n > 1) offenders.push(`${channel} ${id}: delivered ${n} times`);
+      if (!expected.has(id)) offenders.push(`${channel} ${id}: delivered, no sent row for it`);
+    }
+    for (const id of expected) if (!counts.has(id)) offenders.push(`${channel} ${id}: sent, not at the provider`);
+  }
+  const failed = outbox.filter((r) => r.status === 'failed');
+  const reasons = new Map<string, number>();
+  for (const row of failed) {
+    const reason = (row.last_error ?? '').replace(/C-\d+/g, 'C-…');
+    reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
+  }
+  return check(
+    'notifications: every outbox row sent once or parked with a reason; each sent message at its provider exactly once',
+    offenders,
+    `${outbox.length} rows, ${sent.length} sent (${[...new Set(sent.map((r) => r.channel))]
+      .sort()
+      .map((c) => `${c} ${sent.filter((r) => r.channel === c).length}`)
+      .join(', ')}), ${failed.length} failed${
+      reasons.size ? ` (${[...reasons].map(([reason, n]) => `${reason} ${n}`).join('; ')})` : ''
+    }`,
+  );
 }
