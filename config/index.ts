@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { z } from 'zod';
-import { LOCALES } from '../domain/notification';
+import { LOCALES, parseQuietHours } from '../domain/notification';
 import { complaintSlaPolicy, type ComplaintPolicy, type ComplaintSlaPolicy } from '../domain/complaint';
 import { parseDuration } from '../domain/duration';
 import type { OrderPolicy } from '../domain/order';
@@ -171,6 +171,17 @@ const schema = z.object({
   NOTIFY_RETRY_BASE: duration('10s'),
   NOTIFY_RETRY_MAX: duration('1h'),
   NOTIFY_MAX_ATTEMPTS: z.coerce.number().int().min(1).default(20),
+  NOTIFY_QUIET_HOURS: z
+    .string()
+    .default('22:00-08:00')
+    .refine((text) => {
+      try {
+        parseQuietHours(text);
+        return true;
+      } catch {
+        return false;
+      }
+    }, 'use HH:MM-HH:MM, e.g. 22:00-08:00, or empty for none'),
 });
 
 const DEFAULT_SANDBOX_SMTP_PORT = 2525;

@@ -169,6 +169,8 @@ export const CustomerSchema = defineEntity({
     level: p.enum([...CUSTOMER_LEVELS]).default('regular'),
     /** The language the customer's messages are written in. */
     locale: p.enum([...LOCALES]).default('zh-CN'),
+    /** The customer's time zone (IANA), for quiet hours. */
+    timezone: p.text().default('Asia/Shanghai'),
     createdAt: createdAt(),
   },
 });

@@ -2,7 +2,16 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Pool } from 'pg';
 import type { CaseType } from '../domain/case';
-import { e164, retryDelayMs, staffTeamOf, type Locale } from '../domain/notification';
+import {
+  e164,
+  QUIET_CHANNELS,
+  quietUntil,
+  retryDelayMs,
+  staffTeamOf,
+  URGENT_TEMPLATES,
+  type Locale,
+  type QuietHours,
+} from '../domain/notification';
 import { PROVIDER_ERRORS, type Delivery, type MessageSender, type NotificationChannel } from '../domain/ports';
 
 /** One outbox row as the dispatcher leases it. */
@@ -26,6 +35,8 @@ export interface Recipient {
   email: string | null;
   phone: string | null;
   locale: Locale;
+  /** IANA time zone, for quiet hours. */
+  timezone: string;
 }
 
 /** What the dispatcher does with a message: its text, written for this recipient (or staff). */
@@ -49,8 +60,13 @@ export interface DispatcherOptions {
   maxAttempts: number;
   /** Messages of one round sent at once. */
   concurrency: number;
+  /**
+   * Non-urgent email, SMS and push are held while it is quiet where the customer lives (e.g. 22:00-08:00), until the
+   * quiet hours end; undefined sends at any hour.
+   */
+  quietHours?: QuietHours;
   /** Told of every outcome, for metrics. */
-  observe?(event: { channel: NotificationChannel; outcome: 'sent' | 'retried' | 'failed' }): void;
+  observe?(event: { channel: NotificationChannel; outcome: 'sent' | 'retried' | 'failed' | 'held' }): void;
   log?(message: string, detail?: Record<string, unknown>): void;
 }
 
@@ -149,7 +165,7 @@ export class Dispatcher {
     const ids = [...new Set(rows.filter((r) => r.channel !== 'staff').map((r) => r.customer_id))];
     if (ids.length === 0) return new Map();
     const { rows: found } = await this.options.pool.query<Recipient>(
-      'select id, name, email, phone, locale from customers where id = any($1)',
+      'select id, name, email, phone, locale, timezone from customers where id = any($1)',
       [ids],
     );
     return new Map(found.map((r) => [r.id, r]));
@@ -168,6 +184,18 @@ export class Dispatcher {
         return e164(recipient.phone);
       default:
         return recipient.id;
+    }
+  }
+
+  /** When the recipient's quiet hours end, if this message must wait for them; undefined to send now. */
+  private quietEnd(row: OutboxRow, recipient: Recipient | undefined): Date | undefined {
+    if (!recipient || !QUIET_CHANNELS.includes(row.channel) || URGENT_TEMPLATES.includes(row.template))
+      return undefined;
+    try {
+      return quietUntil(new Date(), recipient.timezone, this.options.quietHours);
+    } catch {
+      // An unknown time zone: the customer's quiet hours cannot be known, the message goes now.
+      return undefined;
     }
   }
 
@@ -190,6 +218,18 @@ export class Dispatcher {
       const sender = senders[row.channel];
       if (!sender) throw new Undeliverable(`no provider for channel ${row.channel}`);
       const to = await this.address(row, recipient);
+      const quietEnd = this.quietEnd(row, recipient);
+      if (quietEnd) {
+        // Not an attempt: the row waits for the morning as it was.
+        await pool.query(
+          `update notification_outbox
+              set status = 'pending', attempts = attempts - 1, leased_until = null, next_attempt_at = $3
+            where id = $1 and lease_owner = $2 and status = 'sending'`,
+          [row.id, this.owner, quietEnd],
+        );
+        this.options.observe?.({ channel: row.channel, outcome: 'held' });
+        return;
+      }
       let rendered;
       try {
         rendered = this.options.render(row, recipient);

@@ -1,5 +1,6 @@
 import { Pool } from 'pg';
 import type { Config } from '../config';
+import { parseQuietHours } from '../domain/notification';
 import type { MessageSender, NotificationChannel } from '../domain/ports';
 import { Dispatcher } from './dispatcher';
 import { inAppSender, staffSender } from './inboxes';
@@ -34,6 +35,7 @@ export function startDispatcher(
     pollMs: config.NOTIFY_POLL_INTERVAL,
     retry: { baseMs: config.NOTIFY_RETRY_BASE, maxMs: config.NOTIFY_RETRY_MAX },
     maxAttempts: config.NOTIFY_MAX_ATTEMPTS,
+    quietHours: parseQuietHours(config.NOTIFY_QUIET_HOURS),
     log,
   });
   dispatcher.start();

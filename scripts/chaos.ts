@@ -62,13 +62,26 @@ const TREE_DEFAULTS: Record<string, string> = {
   ORDER_AUTO_COMPLETE_AFTER: '10s',
   ORDER_CARRIER_POLL_INTERVAL: '5s',
   ORDER_PAYMENT_POLL_INTERVAL: '5s',
+  // Every message is to be sent within the run, whatever the hour where the demo customers live.
+  NOTIFY_QUIET_HOURS: '',
 };
 /** These would point the tree at something other than its own data directory. */
 const DROPPED = ['DATABASE_URL', 'TEMPORAL_ADDRESS', 'PUBLIC_URL'];
 /** The harness relies on a healthy interval between kills; a restart is given no less. */
 const MIN_UPTIME_MS = 4000;
 /** Where a source change between restarts would make replays fail for reasons that are not the engine's. */
-const SOURCE_DIRS = ['workflows', 'activities', 'domain', 'sandbox', 'api', 'config', 'db', 'worker', 'infra'];
+const SOURCE_DIRS = [
+  'workflows',
+  'activities',
+  'domain',
+  'sandbox',
+  'notifications',
+  'api',
+  'config',
+  'db',
+  'worker',
+  'infra',
+];
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
@@ -159,7 +172,8 @@ async function main(): Promise<number> {
     : REFUND_AUTO_APPROVE_LIMIT;
   const knobs = Object.keys(env)
     .filter(
-      (name) => name in TREE_DEFAULTS || /^(ORDER_|SANDBOX_|STEP_|WORKER_|RISK_|REFUND_|RETURN_|COMPLAINT_)/.test(name),
+      (name) =>
+        name in TREE_DEFAULTS || /^(ORDER_|SANDBOX_|STEP_|WORKER_|RISK_|REFUND_|RETURN_|COMPLAINT_|NOTIFY_)/.test(name),
     )
     .sort()
     .map((name) => `${name}=${env[name]}`);

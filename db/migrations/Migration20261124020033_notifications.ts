@@ -3,7 +3,7 @@ import { Migration } from '@mikro-orm/migrations';
 export class Migration20261124020033_notifications extends Migration {
   /**
    * The dispatcher's bookkeeping on the outbox (leases, retry times, errors, provider ids), the in-app and staff
-   * inboxes, and the customer's language.
+   * inboxes, and the customer's language and time zone.
    */
   override async up(): Promise<void> {
     this.addSql(
@@ -25,7 +25,7 @@ export class Migration20261124020033_notifications extends Migration {
     this.addSql(`create index "staff_messages_team_created_at_index" on "staff_messages" ("team", "created_at");`);
 
     this.addSql(
-      `alter table "customers" add column "locale" text check ("locale" in ('zh-CN', 'en')) not null default 'zh-CN';`,
+      `alter table "customers" add column "locale" text check ("locale" in ('zh-CN', 'en')) not null default 'zh-CN', add column "timezone" text not null default 'Asia/Shanghai';`,
     );
 
     this.addSql(
@@ -41,7 +41,7 @@ export class Migration20261124020033_notifications extends Migration {
 
     this.addSql(`drop table if exists "staff_messages" cascade;`);
 
-    this.addSql(`alter table "customers" drop column "locale";`);
+    this.addSql(`alter table "customers" drop column "locale", drop column "timezone";`);
 
     this.addSql(`drop index "notification_outbox_status_next_attempt_at_index";`);
     this.addSql(

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import type { Pool } from 'pg';
 import type { Delivery, MessageSender, NotificationChannel } from '../../domain/ports';
+import { parseQuietHours, quietUntil } from '../../domain/notification';
 import { Dispatcher, type DispatcherOptions, type OutboxRow } from '../../notifications/dispatcher';
 import { inAppSender, staffSender } from '../../notifications/inboxes';
 import { sandboxSmsSender } from '../../notifications/senders';
@@ -314,3 +315,42 @@ test('a dispatcher killed mid-batch (SIGKILL) loses nothing and sends nothing tw
     new Map(after.map((r) => [r.dedupe_key, r.provider_message_id])),
   );
 }, 30_000);
+
+/** A fixed-offset zone where the local hour is `hour` now (Etc/GMT-8 is UTC+8). */
+function zoneAt(hour: number): string {
+  const offset = ((hour - new Date().getUTCHours() + 36) % 24) - 12;
+  return offset === 0 ? 'UTC' : `Etc/GMT${offset > 0 ? '-' : '+'}${Math.abs(offset)}`;
+}
+
+test('keeps quiet hours where the customer lives: non-urgent email waits for the morning, urgent news goes at once', async () => {
+  const night = zoneAt(23);
+  const day = zoneAt(12);
+  const id = uniqueId('C');
+  await pool.query(
+    `insert into customers (id, name, email, timezone) values ($1, 'Night Owl', 'owl@example.com', $2),
+       ($3, 'Day Bird', 'bird@example.com', $4)`,
+    [`${id}-night`, night, `${id}-day`, day],
+  );
+  const email = recordingSender('email');
+  const keys = await enqueue([
+    { channel: 'email', customerId: `${id}-night`, template: 'order.shipped' },
+    { channel: 'email', customerId: `${id}-night`, template: 'order.cancelled' },
+    { channel: 'email', customerId: `${id}-day`, template: 'order.shipped' },
+  ]);
+  const { d, outcomes } = dispatcher({ email: email.sender }, { quietHours: parseQuietHours('22:00-08:00') });
+  const before = new Date();
+  await d.runOnce();
+  const [held, urgent, awake] = await outbox(keys);
+  expect(urgent.status).toBe('sent');
+  expect(awake.status).toBe('sent');
+  // Not an attempt: it waits as it was, until 08:00 in the customer's zone.
+  expect(held).toMatchObject({ status: 'pending', attempts: 0, last_error: null });
+  const morning = quietUntil(before, night, parseQuietHours('22:00-08:00'))!;
+  expect(Math.abs(held.next_attempt_at.getTime() - morning.getTime())).toBeLessThanOrEqual(60_000);
+  expect(email.calls).not.toContain(keys[0]);
+  expect(outcomes).toContain('email:held');
+  // Morning comes: it is sent.
+  await dueNow([keys[0]]);
+  await dispatcher({ email: email.sender }).d.runOnce();
+  expect((await outbox([keys[0]]))[0]).toMatchObject({ status: 'sent', attempts: 1 });
+});

@@ -15,6 +15,8 @@ const stack = fullStack('notifications', {
   NOTIFY_POLL_INTERVAL: '50ms',
   NOTIFY_RETRY_BASE: '200ms',
   NOTIFY_RETRY_MAX: '400ms',
+  // Sent at any hour of the day the suite runs; quiet hours are the dispatcher test's.
+  NOTIFY_QUIET_HOURS: '',
 });
 
 const { call, until } = apiClient(() => stack.config.publicUrl, TOKENS.system);
