@@ -193,7 +193,7 @@ export interface Delivery {
   /** Where the message points the reader: the case, a tracking page. */
   link?: string;
   /** What the message is about, for the provider's records (an inbox files it by case and topic). */
-  about?: { caseType?: string; caseId?: string; topic?: string };
+  about?: { caseType?: string; caseId?: string; template?: string; topic?: string };
 }
 
 /**

@@ -239,7 +239,8 @@ export class Dispatcher {
       const about = {
         ...(row.case_type ? { caseType: row.case_type } : {}),
         ...(row.case_id ? { caseId: row.case_id } : {}),
-        topic: typeof row.payload.topic === 'string' ? row.payload.topic : row.template,
+        template: row.template,
+        ...(typeof row.payload.topic === 'string' ? { topic: row.payload.topic } : {}),
       };
       const { providerMessageId } = await sender.send({ idempotencyKey: row.dedupe_key, to, ...rendered, about });
       await pool.query(

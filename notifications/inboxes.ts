@@ -17,7 +17,7 @@ export function inAppSender(pool: Pool): MessageSender {
         [
           delivery.idempotencyKey,
           delivery.to,
-          delivery.subject,
+          delivery.about?.template ?? 'message',
           delivery.subject,
           delivery.text,
           delivery.link ?? null,
@@ -33,7 +33,8 @@ export function staffSender(pool: Pool): MessageSender {
   return {
     channel: 'staff',
     async send(delivery: Delivery) {
-      const { topic = delivery.subject, caseType, caseId } = delivery.about ?? {};
+      const { caseType, caseId } = delivery.about ?? {};
+      const topic = delivery.about?.topic ?? delivery.about?.template?.replace(/^staff\./, '') ?? 'message';
       const { rows } = await pool.query<{ id: string }>(
         `with inserted as (
            insert into staff_messages (dedupe_key, team, case_type, case_id, topic, subject, body, link)

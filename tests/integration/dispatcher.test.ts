@@ -257,10 +257,17 @@ test('the in-app inbox keeps one message per key; staff messages land in the tea
   const again = await inbox.send({ idempotencyKey: keys[0], to: 'C-1003', subject: 'x', text: 'y' });
   expect(again.providerMessageId).toBe((await outbox([keys[0]]))[0].provider_message_id);
   const { rows: messages } = await pool.query(
-    'select customer_id, subject, link from customer_messages where dedupe_key = $1',
+    'select customer_id, template, subject, link from customer_messages where dedupe_key = $1',
     [keys[0]],
   );
-  expect(messages).toEqual([{ customer_id: 'C-1003', subject: `order.shipped ${keys[0]}`, link: `/cases/${keys[0]}` }]);
+  expect(messages).toEqual([
+    {
+      customer_id: 'C-1003',
+      template: 'order.shipped',
+      subject: `order.shipped ${keys[0]}`,
+      link: `/cases/${keys[0]}`,
+    },
+  ]);
   const { rows: staff } = await pool.query(
     'select team, topic, case_type, case_id from staff_messages where dedupe_key = any($1) order by topic',
     [keys.slice(1)],
