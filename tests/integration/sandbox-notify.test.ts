@@ -18,12 +18,6 @@ import { SandboxMailbox, SandboxPush, SandboxSms } from '../../sandbox';
 import { openSandboxes } from '../../worker/runtime';
 import { testDatabase } from '../helpers/database';
 
-// app.inject() goes through light-my-request, which requires the ESM-only `cookie` 2: jest's module sandbox cannot load
-// it, Node's own require (>= 20.19) can. getBuiltinModule reaches Node's loader past jest's.
-jest.mock('cookie', () =>
-  process.getBuiltinModule('node:module').createRequire(require.resolve('light-my-request'))('cookie'),
-);
-
 const FROM = 'Order Engine <no-reply@order-engine.local>';
 
 const database = testDatabase('notify');

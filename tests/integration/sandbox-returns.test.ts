@@ -19,12 +19,6 @@ import {
 } from '../../sandbox';
 import { testDatabase } from '../helpers/database';
 
-// app.inject() goes through light-my-request, which requires the ESM-only `cookie` 2: jest's module sandbox cannot load
-// it, Node's own require (>= 20.19) can. getBuiltinModule reaches Node's loader past jest's.
-jest.mock('cookie', () =>
-  process.getBuiltinModule('node:module').createRequire(require.resolve('light-my-request'))('cookie'),
-);
-
 const SECRET = 'test-carrier-webhook-secret-0123456789';
 const LABEL_BASE_URL = 'http://shop.example.test:8080';
 

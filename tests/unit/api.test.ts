@@ -9,12 +9,6 @@ import { fieldPath, PROBLEM_BASE, toProblem } from '../../api/problems';
 import { loadConfig, ROLES, type Role } from '../../config';
 import { SIGNATURE_HEADER, signPayload } from '../../sandbox/signing';
 
-// app.inject() goes through light-my-request, which requires the ESM-only `cookie` 2: jest's module sandbox cannot load
-// it, Node's own require (>= 20.19) can. getBuiltinModule reaches Node's loader past jest's.
-jest.mock('cookie', () =>
-  process.getBuiltinModule('node:module').createRequire(require.resolve('light-my-request'))('cookie'),
-);
-
 const TOKENS = {
   agent: 'tok-agent',
   supervisor: 'tok-supervisor',
