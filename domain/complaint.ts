@@ -284,6 +284,8 @@ export interface ComplaintCarry {
   recentTimeline: TimelineEntry[];
   /** Request keys already acted on, so a client's retry after the hand-over changes nothing. */
   doneKeys: string[];
+  /** Agents who went off duty holding the case, not yet handed over. */
+  offDuty?: string[];
   runs: number;
 }
 

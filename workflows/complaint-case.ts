@@ -85,7 +85,8 @@ export class ComplaintCase extends CaseState<ComplaintStatus> {
       this.timeline = carried.recentTimeline;
       this.doneKeys = carried.doneKeys;
       this.runs = carried.runs + 1;
-      this.assignmentWanted = !carried.assignee && carried.core.status !== 'CLOSED';
+      for (const agentId of carried.offDuty ?? []) this.offDuty.add(agentId);
+      this.assignmentWanted = (!carried.assignee || this.offDuty.size > 0) && carried.core.status !== 'CLOSED';
     }
   }
 
@@ -190,6 +191,7 @@ export class ComplaintCase extends CaseState<ComplaintStatus> {
       timelineCount: this.timelineCount,
       recentTimeline: this.timeline.slice(-RECENT_ENTRIES).map((e) => ({ ...e })),
       doneKeys: [...this.doneKeys],
+      offDuty: [...this.offDuty],
       runs: this.runs,
     };
   }

@@ -366,6 +366,7 @@ export async function complaintWorkflow(input: ComplaintInput): Promise<Complain
     for (;;) {
       await condition(() => c.assignmentWanted && c.status !== 'CLOSED');
       c.assignmentWanted = false;
+      let refused = false;
       try {
         await core.exclusive(async () => {
           const leaving = c.assignee && c.offDuty.has(c.assignee.agentId) ? c.assignee.agentId : undefined;
@@ -396,13 +397,14 @@ export async function complaintWorkflow(input: ComplaintInput): Promise<Complain
           });
         });
       } catch (error) {
-        // Refused while the case hands over to its next run, or ops gave the step up: try again later.
+        // Refused while the case hands over to its next run (which takes the wish over), or ops gave the step up:
+        // tried again after the retry interval, never at once, which would spin without yielding.
         if (!(error instanceof ApplicationFailure)) throw error;
-        c.assignmentWanted = true;
+        refused = true;
       } finally {
         assignmentTried = true;
       }
-      if (!c.assignee && !(await condition(() => c.assignmentWanted, policy.assignRetryMs))) {
+      if ((refused || !c.assignee) && !(await condition(() => c.assignmentWanted, policy.assignRetryMs))) {
         c.assignmentWanted = true;
       }
     }

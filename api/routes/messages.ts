@@ -9,7 +9,9 @@ import { CUSTOMER_INBOX_ROLES, STAFF_INBOX_ROLES } from '../roles';
 import { pageOf, pagingQuery, problems } from '../schemas';
 
 const customerParams = z.object({ customerId: z.string().trim().min(1).max(64) });
-const messageParams = customerParams.extend({ messageId: z.coerce.number().int().positive() });
+const messageParams = customerParams.extend({
+  messageId: z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER),
+});
 
 const messageSchema = z.object({
   messageId: z.number().int(),

@@ -486,6 +486,51 @@ describe('complaint workflow', () => {
     });
   });
 
+  it('keeps trying to staff an unassigned complaint across the runs its retries fill, and staffs it when an agent comes', async () => {
+    const fakes = fakeActivities();
+    staff(fakes, { agentId: 'carol', onDuty: false });
+    await withWorker(fakes, async () => {
+      const input = complaintInput({
+        policy: { ...complaintsPolicy, historyLimit: 150, assignRetryMs: MINUTE },
+      });
+      const { handle, view } = await startComplaint(env().client, input);
+      expect(view.attentionReasons).toEqual(['complaint_unassigned']);
+      // A try a minute for five hours: far more history than one run may hold.
+      await env().sleep(5 * HOUR);
+      const waiting = await handle.query(complaintStateQuery);
+      expect(waiting.runs).toBeGreaterThan(2);
+      expect(waiting).toMatchObject({ status: 'ESCALATED', needsAttention: true });
+      expect(waiting.assignee).toBeUndefined();
+      expect(waiting.attentionReasons).toContain('complaint_unassigned');
+      expect(fakes.argsOf('assignComplaint').length).toBeGreaterThan(250);
+      // Told once, not at every try.
+      expect(fakes.staffTopics().filter((t) => t === 'complaint_unassigned')).toHaveLength(1);
+
+      fakes.agents[0].onDuty = true;
+      await handle.signal(staffingChangedSignal, { agentId: 'carol', onDuty: true });
+      const taken = await waitForComplaint(handle, (v) => v.assignee?.agentId === 'carol', 'assigned to carol');
+      expect(taken.attentionReasons).not.toContain('complaint_unassigned');
+    });
+  });
+
+  it('hands a complaint over when its agent goes off duty in a later run of the case', async () => {
+    const fakes = fakeActivities();
+    staff(fakes, { agentId: 'bob' });
+    await withWorker(fakes, async () => {
+      const input = complaintInput({ policy: { ...complaintsPolicy, historyLimit: 150 } });
+      const { handle } = await startComplaint(env().client, input);
+      for (let i = 0; i < 20; i += 1) {
+        await handle.executeUpdate(noteComplaintUpdate, { args: [{ actor: bob, key: `n-${i}`, text: `note ${i}` }] });
+      }
+      expect((await handle.query(complaintStateQuery)).runs).toBeGreaterThan(1);
+      staff(fakes, { agentId: 'dave' });
+      fakes.agents.find((a) => a.agentId === 'bob')!.onDuty = false;
+      await handle.signal(staffingChangedSignal, { agentId: 'bob', onDuty: false });
+      const handed = await waitForComplaint(handle, (v) => v.assignee?.agentId === 'dave', 'handed to dave');
+      expect(handed.timeline.at(-1)).toMatchObject({ kind: 'assigned', text: 'bob went off duty' });
+    });
+  });
+
   it('lets supervisors reassign and only the assigned agent respond; any staff may note', async () => {
     const fakes = fakeActivities();
     staff(fakes, { agentId: 'alice' }, { agentId: 'bob' });
