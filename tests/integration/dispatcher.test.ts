@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import type { Pool } from 'pg';
 import type { Delivery, MessageSender, NotificationChannel } from '../../domain/ports';
 import { parseQuietHours, quietUntil } from '../../domain/notification';
@@ -8,6 +7,7 @@ import { sandboxSmsSender } from '../../notifications/senders';
 import { ProviderRefusedError, ProviderUnavailableError, SandboxSms } from '../../sandbox';
 import { activityHarness } from '../helpers/database';
 import { uniqueId } from '../helpers/names';
+import { alive, spawnTypeScript } from '../helpers/process';
 
 /**
  * The outbox dispatcher against a real PostgreSQL: leases, sends once per dedupe key, retries what failed for now,
@@ -168,10 +168,21 @@ test('parks refused messages as failed with the reason, and never sends them aga
     ['failed', 'number unreachable'],
     ['failed', 'customer C-1003 has no email address'],
     ['failed', 'cannot render no.such.template: unknown template no.such.template'],
-    ['failed', 'no provider for channel push'],
+    ['pending', null],
     ['failed', 'no customer C-404'],
   ]);
   expect(email.sent.size).toBe(0);
+});
+
+test('leaves a channel it has no provider for to a dispatcher that has one', async () => {
+  const [key] = await enqueue([{ channel: 'push' }]);
+  const { d } = dispatcher({ email: recordingSender('email').sender });
+  await d.runOnce();
+  expect((await outbox([key]))[0]).toMatchObject({ status: 'pending', attempts: 0, last_error: null });
+  const push = recordingSender('push');
+  await dispatcher({ push: push.sender }).d.runOnce();
+  expect((await outbox([key]))[0]).toMatchObject({ status: 'sent', attempts: 1, provider_message_id: `msg-${key}` });
+  expect(push.calls.filter((k) => k === key)).toHaveLength(1);
 });
 
 test('gives a message up after the attempts allowed', async () => {
@@ -284,7 +295,7 @@ test('a dispatcher killed mid-batch (SIGKILL) loses nothing and sends nothing tw
   const counted = async () =>
     (await pool.query<{ n: number }>('select count(*)::int as n from sandbox.sms_messages where key = any($1)', [keys]))
       .rows[0].n;
-  const child = spawn(process.execPath, [require.resolve('tsx/cli'), 'tests/fixtures/dispatcher-process.ts'], {
+  const child = spawnTypeScript('tests/fixtures/dispatcher-process.ts', {
     env: { ...process.env, DATABASE_URL: harness.url(), SMS_LATENCY_MS: '150', LEASE_MS: '1500' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -296,6 +307,8 @@ test('a dispatcher killed mid-batch (SIGKILL) loses nothing and sends nothing tw
   } finally {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   }
+  // The dispatcher itself is gone, not only a launcher in front of it.
+  expect(alive(child.pid)).toBe(false);
   const atKill = await outbox(keys);
   expect(atKill.some((r) => r.status === 'sending')).toBe(true);
   expect(atKill.some((r) => r.status !== 'sent')).toBe(true);

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,6 +12,7 @@ import { findFreePort, startEmbeddedPostgres, type DatabaseHandle } from '../../
 import { seedDemoData } from '../../db/seed';
 import { startDevServer } from '../../infra/temporal';
 import { apiClient } from '../helpers/http';
+import { alive, spawnTypeScript } from '../helpers/process';
 import { openSandboxes, type Sandboxes } from '../../worker/runtime';
 
 /**
@@ -31,7 +32,7 @@ let env: NodeJS.ProcessEnv;
 const workers: ChildProcess[] = [];
 
 function startWorker(): ChildProcess {
-  const child = spawn(process.execPath, [require.resolve('tsx/cli'), 'worker/main.ts'], {
+  const child = spawnTypeScript('worker/main.ts', {
     cwd: path.resolve(__dirname, '../..'),
     env,
     stdio: 'ignore',
@@ -117,6 +118,8 @@ test('an order survives its worker being killed mid-capture and is captured exac
   expect((await call('GET', `/v1/orders/${orderId}`)).body.payment.status).toBe('AUTHORIZED');
   first.kill('SIGKILL');
   await new Promise((resolve) => first.once('exit', resolve));
+  // The worker itself is gone, not only a launcher in front of it.
+  expect(alive(first.pid)).toBe(false);
 
   startWorker();
   const shipped = await until(orderId, (v) => v.status === 'SHIPPED', 90);
