@@ -1,6 +1,13 @@
 import { Context } from '@temporalio/activity';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { CaseAudit, CaseType, HistoryEntry } from '../domain/case';
+import {
+  categoryOf,
+  defaultPreference,
+  frequencyFor,
+  type CustomerChannel,
+  type NotificationFrequency,
+} from '../domain/notification';
 import type { CaseActivities } from './types';
 
 /** Identifies one logical call across its retries, so rows it writes once are not written again. */
@@ -43,15 +50,13 @@ export async function recordTransition(
       ],
     );
     if (inserted.length > 0) {
-      const [customer]: { notify_channels: string[] }[] = await em.execute(
-        'select notify_channels from customers where id = ?',
-        [customerId],
-      );
-      for (const channel of customer?.notify_channels ?? ['email']) {
+      const template = `${caseType}.${transition.to.toLowerCase()}`;
+      const { channels, frequency } = await preferenceOf(em, customerId, template);
+      for (const channel of channels) {
         await em.execute(
           `insert into notification_outbox (dedupe_key, customer_id, order_id, case_type, case_id, channel, template,
-             payload)
-           values (?, ?, ?, ?, ?, ?, ?, ?::jsonb) on conflict (dedupe_key) do nothing`,
+             payload, status, digest)
+           values (?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?, ?) on conflict (dedupe_key) do nothing`,
           [
             `${caseType}:${caseId}:${transition.seq}:${channel}`,
             customerId,
@@ -59,8 +64,10 @@ export async function recordTransition(
             caseType,
             caseId,
             channel,
-            `${caseType}.${transition.to.toLowerCase()}`,
+            template,
             JSON.stringify({ ...payload, status: transition.to, reason: transition.reason }),
+            frequency === 'realtime' ? 'pending' : 'held',
+            frequency === 'realtime' ? null : frequency,
           ],
         );
       }
@@ -87,6 +94,35 @@ export async function recordTransition(
       ],
     );
   }
+}
+
+/**
+ * Where and how often the customer hears of `template`: their choice for its category, or their sign-up channels in
+ * real time; urgent news at once whatever they chose. A customer the engine does not know is written to by email.
+ */
+async function preferenceOf(
+  em: EntityManager,
+  customerId: string,
+  template: string,
+): Promise<{ channels: readonly string[]; frequency: NotificationFrequency }> {
+  const category = categoryOf(template);
+  const [row]: {
+    notify_channels: string[];
+    notify_frequency: NotificationFrequency;
+    channels: CustomerChannel[] | null;
+    frequency: NotificationFrequency | null;
+  }[] = await em.execute(
+    `select c.notify_channels, c.notify_frequency, p.channels, p.frequency
+       from customers c left join notification_preferences p on p.customer_id = c.id and p.category = ?
+      where c.id = ?`,
+    [category, customerId],
+  );
+  if (!row) return { channels: ['email'], frequency: 'realtime' };
+  const preference =
+    row.channels && row.frequency
+      ? { channels: row.channels, frequency: row.frequency }
+      : defaultPreference(category, row.notify_channels, row.notify_frequency);
+  return { channels: preference.channels, frequency: frequencyFor(template, preference) };
 }
 
 export function caseActivities(fork: () => EntityManager): CaseActivities {

@@ -4,16 +4,23 @@ import type { Carrier, PaymentGateway } from '../domain/ports';
 import { CASE_ERRORS } from '../workflows/case/messages';
 import { caseActivities } from './case-records';
 import { complaintActivities } from './complaints';
+import { digestActivities } from './digests';
 import { paymentActivities } from './payment';
 import { recordActivities, type PricingConfig } from './records';
 import { refundActivities } from './refunds';
 import { returnActivities } from './returns';
 import { shippingActivities } from './shipping';
 import { stockActivities } from './stock';
-import type { ComplaintActivities, OrderActivities, RefundActivities, ReturnActivities } from './types';
+import type {
+  ComplaintActivities,
+  DigestActivities,
+  OrderActivities,
+  RefundActivities,
+  ReturnActivities,
+} from './types';
 
-/** Every activity the worker registers: the order's, the refund case's, the return case's and the complaint case's. */
-export type Activities = OrderActivities & RefundActivities & ReturnActivities & ComplaintActivities;
+/** Every activity the worker registers: each case type's, and the digest schedules'. */
+export type Activities = OrderActivities & RefundActivities & ReturnActivities & ComplaintActivities & DigestActivities;
 
 export interface ActivityDeps {
   orm: MikroORM;
@@ -66,5 +73,6 @@ export function createActivities({ orm, gateway, carrier, pricing }: ActivityDep
     ...refundActivities(fork, gateway),
     ...returnActivities(fork, carrier),
     ...complaintActivities(fork),
+    ...digestActivities(fork),
   });
 }

@@ -14,6 +14,7 @@ import type { AuthorizeResult, Booking, DeferredResult, GatewayPayment, Tracking
 import type { RefundReason, RefundView } from '../domain/refund';
 import type { Assignment, ComplaintCategory, ComplaintView, TimelineEntry } from '../domain/complaint';
 import type { ReturnClaim, ReturnMethod, ReturnReason, ReturnView } from '../domain/return';
+import type { DigestFrequency, DigestTime } from '../domain/notification';
 
 export interface PricedOrder {
   lines: PricedLine[];
@@ -241,4 +242,23 @@ export interface ComplaintActivities extends CaseActivities {
     currency: string;
     reference: string;
   }): Promise<void>;
+}
+
+/** One run of a digest schedule: the digest periods ended by `at` (the run's time) in each customer's zone. */
+export interface DigestRequest extends DigestTime {
+  frequency: DigestFrequency;
+  at: string;
+}
+
+export interface DigestSummary {
+  /** Digest rows written, one per customer and channel whose period had ended. */
+  digests: number;
+  /** Held messages they carry. */
+  messages: number;
+}
+
+/** The digest schedules' work. */
+export interface DigestActivities {
+  /** Collects each customer's held messages of periods ended by `at` into one digest row per channel. */
+  collectDigests(req: DigestRequest): Promise<DigestSummary>;
 }

@@ -25,6 +25,7 @@ import { registerAuth } from './auth';
 import { registerMetrics } from './metrics';
 import { registerNotificationMetrics } from './notification-metrics';
 import { messageRoutes } from './routes/messages';
+import { preferenceRoutes } from './routes/preferences';
 import { Problem, toProblem, validationErrors } from './problems';
 import { auditRoutes } from './routes/audit';
 import { catalogueRoutes } from './routes/catalogue';
@@ -99,6 +100,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(complaintRoutes(deps));
   await app.register(staffRoutes(deps));
   await app.register(messageRoutes(deps));
+  await app.register(preferenceRoutes(deps));
   await app.register(auditRoutes(deps));
   await app.register(catalogueRoutes(deps));
   await app.register(webhookRoutes(deps));

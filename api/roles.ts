@@ -53,5 +53,7 @@ export const SANDBOX_OPERATOR_ROLES: readonly Role[] = ['ops', 'admin', 'system'
 
 /** The customer's app reads its inbox through the shop; staff read it when the customer calls. */
 export const CUSTOMER_INBOX_ROLES: readonly Role[] = ['system', ...STAFF];
+/** The shop changes them for the customer in its settings page; staff when the customer asks on the phone. */
+export const CUSTOMER_PREFERENCE_ROLES: readonly Role[] = CUSTOMER_INBOX_ROLES;
 /** Every staff role reads the staff inboxes. */
 export const STAFF_INBOX_ROLES: readonly Role[] = [...STAFF, 'warehouse', 'finance'];

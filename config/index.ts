@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { z } from 'zod';
-import { LOCALES, parseQuietHours } from '../domain/notification';
+import { LOCALES, parseQuietHours, WEEKDAYS, type DigestTime } from '../domain/notification';
 import { complaintSlaPolicy, type ComplaintPolicy, type ComplaintSlaPolicy } from '../domain/complaint';
 import { parseDuration } from '../domain/duration';
 import type { OrderPolicy } from '../domain/order';
@@ -182,6 +182,11 @@ const schema = z.object({
         return false;
       }
     }, 'use HH:MM-HH:MM, e.g. 22:00-08:00, or empty for none'),
+  /** Daily and weekly digests go out at this hour of each customer's day (weekly ones on NOTIFY_DIGEST_WEEKDAY). */
+  NOTIFY_DIGEST_HOUR: z.coerce.number().int().min(0).max(23).default(8),
+  NOTIFY_DIGEST_WEEKDAY: z.enum(WEEKDAYS).default('monday'),
+  /** Whether workers create (or bring up to date) the digest schedules in Temporal at start. */
+  NOTIFY_DIGEST_SCHEDULES: z.stringbool().default(true),
 });
 
 const DEFAULT_SANDBOX_SMTP_PORT = 2525;
@@ -342,4 +347,9 @@ export function complaintSla(cfg: Config): ComplaintSlaPolicy {
     resolutionMs: cfg.COMPLAINT_RESOLUTION_SLA,
     resolutionUrgentMs: cfg.COMPLAINT_RESOLUTION_SLA_URGENT,
   });
+}
+
+/** When digests go out in each customer's day. */
+export function digestTime(cfg: Config): DigestTime {
+  return { hour: cfg.NOTIFY_DIGEST_HOUR, weekday: cfg.NOTIFY_DIGEST_WEEKDAY };
 }

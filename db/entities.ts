@@ -11,7 +11,15 @@ import type {
   ShipmentStatus,
 } from '../domain/order';
 import type { CaseType } from '../domain/case';
-import { CUSTOMER_CHANNELS, LOCALES, type CustomerChannel, type OutboxStatus } from '../domain/notification';
+import {
+  CUSTOMER_CHANNELS,
+  DIGEST_FREQUENCIES,
+  LOCALES,
+  NOTIFICATION_CATEGORIES,
+  NOTIFICATION_FREQUENCIES,
+  type CustomerChannel,
+  type OutboxStatus,
+} from '../domain/notification';
 import type { NotificationChannel } from '../domain/ports';
 import {
   AGENT_SENIORITIES,
@@ -164,7 +172,8 @@ export const CustomerSchema = defineEntity({
       .json<NotifyChannel[]>()
       .defaultRaw(`'["email"]'`)
       .onCreate(() => ['email']),
-    notifyFrequency: p.text().default('realtime'),
+    /** How often by default, for each category the customer has not chosen for (`notification_preferences`). */
+    notifyFrequency: p.enum([...NOTIFICATION_FREQUENCIES]).default('realtime'),
     /** VIP customers' complaints go to senior agents. */
     level: p.enum([...CUSTOMER_LEVELS]).default('regular'),
     /** The language the customer's messages are written in. */
@@ -343,8 +352,33 @@ export const NotificationOutboxSchema = defineEntity({
     /** The provider's id of the message, once sent. */
     providerMessageId: p.text().nullable(),
     failedAt: p.datetime().nullable(),
+    /** The digest a held row waits for (`daily` or `weekly`); null for real-time messages. */
+    digest: p.enum([...DIGEST_FREQUENCIES]).nullable(),
+    /** The `dedupe_key` of the digest row a digested row went out in. */
+    digestKey: p.text().nullable(),
   },
-  indexes: [{ properties: ['status'] }, { properties: ['status', 'nextAttemptAt'] }],
+  indexes: [
+    { properties: ['status'] },
+    { properties: ['status', 'nextAttemptAt'] },
+    { properties: ['status', 'digest', 'customerId'] },
+  ],
+});
+
+/**
+ * What a customer chose to hear of one category (order, payment, logistics, after-sales, promotions): on which
+ * channels (none: nothing), and how often. A category without a row follows the customer's sign-up channels.
+ */
+export const NotificationPreferenceSchema = defineEntity({
+  name: 'NotificationPreference',
+  tableName: 'notification_preferences',
+  properties: {
+    customerId: p.text().primary(),
+    category: p.enum([...NOTIFICATION_CATEGORIES]).primary(),
+    channels: p.json<CustomerChannel[]>(),
+    frequency: p.enum([...NOTIFICATION_FREQUENCIES]),
+    updatedAt: p.datetime().defaultRaw('now()'),
+    updatedBy: p.text(),
+  },
 });
 
 /** The customer's in-app inbox: one message per outbox row (`dedupe_key`), read or not. */
@@ -723,6 +757,7 @@ export const entities = [
   NotificationOutboxSchema,
   CustomerMessageSchema,
   StaffMessageSchema,
+  NotificationPreferenceSchema,
   AuditLogSchema,
   SettlementSchema,
   RefundSchema,

@@ -15,9 +15,10 @@ export type CustomerChannel = (typeof CUSTOMER_CHANNELS)[number];
 
 /**
  * pending: waiting to be sent (or to be retried at `next_attempt_at`); sending: leased by a dispatcher until
- * `leased_until`; sent; failed: refused for good, with the reason.
+ * `leased_until`; sent; failed: refused for good, with the reason. held: waiting for the customer's daily or weekly
+ * digest (`digest`); digested: gone out in the digest row `digest_key`.
  */
-export const OUTBOX_STATUSES = ['pending', 'sending', 'sent', 'failed'] as const;
+export const OUTBOX_STATUSES = ['pending', 'sending', 'sent', 'failed', 'held', 'digested'] as const;
 export type OutboxStatus = (typeof OUTBOX_STATUSES)[number];
 
 /** How long to wait before attempt `attempt + 1` of a message that failed for now: doubling, capped, with jitter. */
@@ -111,3 +112,114 @@ export const URGENT_TEMPLATES: readonly string[] = ['order.pending_payment', 'or
 
 /** Channels that wake someone up, and so keep quiet hours; the in-app inbox waits silently anyway. */
 export const QUIET_CHANNELS: readonly NotificationChannel[] = ['email', 'sms', 'push'];
+
+/** What a message is about, as a customer chooses what to hear of: each category has its channels and frequency. */
+export const NOTIFICATION_CATEGORIES = ['order', 'payment', 'logistics', 'after_sales', 'promotions'] as const;
+export type NotificationCategory = (typeof NOTIFICATION_CATEGORIES)[number];
+
+/** realtime: each message as it happens; daily / weekly: collected into one digest per channel. */
+export const NOTIFICATION_FREQUENCIES = ['realtime', 'daily', 'weekly'] as const;
+export type NotificationFrequency = (typeof NOTIFICATION_FREQUENCIES)[number];
+export type DigestFrequency = Exclude<NotificationFrequency, 'realtime'>;
+export const DIGEST_FREQUENCIES = ['daily', 'weekly'] as const satisfies readonly DigestFrequency[];
+
+/** One category's choice: where its messages go (none: not at all) and how often. */
+export interface CategoryPreference {
+  channels: CustomerChannel[];
+  frequency: NotificationFrequency;
+}
+
+const ORDER_CATEGORY: Record<string, NotificationCategory> = {
+  pending_payment: 'payment',
+  paid: 'payment',
+  fulfilling: 'logistics',
+  shipped: 'logistics',
+  delivered: 'logistics',
+};
+
+/**
+ * The category of a customer template: paying for an order is `payment`, its parcels `logistics`, refunds, returns
+ * and complaints `after_sales`, `promotion.*` `promotions`, the rest of an order's life `order`.
+ */
+export function categoryOf(template: string): NotificationCategory {
+  const dot = template.indexOf('.');
+  const kind = dot < 0 ? template : template.slice(0, dot);
+  const event = dot < 0 ? '' : template.slice(dot + 1);
+  switch (kind) {
+    case 'refund':
+    case 'return':
+    case 'complaint':
+      return 'after_sales';
+    case 'promotion':
+      return 'promotions';
+    default:
+      return ORDER_CATEGORY[event] ?? 'order';
+  }
+}
+
+/**
+ * What a customer who never chose hears of a category: every category on the channels they signed up with
+ * (`customers.notify_channels`), as often as they signed up for (`notify_frequency`); promotions only once they
+ * opt in.
+ */
+export function defaultPreference(
+  category: NotificationCategory,
+  signedUp: readonly string[],
+  frequency: NotificationFrequency = 'realtime',
+): CategoryPreference {
+  if (category === 'promotions') return { channels: [], frequency: 'realtime' };
+  return { channels: CUSTOMER_CHANNELS.filter((channel) => signedUp.includes(channel)), frequency };
+}
+
+/**
+ * How often a message goes out under a preference: urgent news (a payment due before the order lapses, a cancelled or
+ * failed order) at once whatever the customer chose, the rest as chosen.
+ */
+export function frequencyFor(template: string, preference: CategoryPreference): NotificationFrequency {
+  return URGENT_TEMPLATES.includes(template) ? 'realtime' : preference.frequency;
+}
+
+/** Days of the week, Monday first, as NOTIFY_DIGEST_WEEKDAY names them. */
+export const WEEKDAYS = ['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday'] as const;
+export type Weekday = (typeof WEEKDAYS)[number];
+
+/** When digests go out in each customer's time zone: daily at `hour`:00, weekly on `weekday` at `hour`:00. */
+export interface DigestTime {
+  hour: number;
+  weekday: Weekday;
+}
+
+const SHORT_WEEKDAYS = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'];
+
+/**
+ * The digest period of a customer that ended last at or before `at`: it ends at the latest `hour`:00 (on `weekday`
+ * for weekly digests) in the customer's time zone, and begins a day (a week) before. (On a day the clocks change,
+ * the end moves by that hour, as quiet hours do.)
+ */
+export function digestPeriod(
+  at: Date,
+  timeZone: string,
+  frequency: DigestFrequency,
+  time: DigestTime,
+): { from: Date; to: Date } {
+  const parts = new Intl.DateTimeFormat('en-GB', {
+    timeZone,
+    weekday: 'short',
+    hour: '2-digit',
+    minute: '2-digit',
+    hourCycle: 'h23',
+  })
+    .formatToParts(at)
+    .reduce<Record<string, string>>((all, part) => ({ ...all, [part.type]: part.value }), {});
+  const minute = Number(parts.hour) * 60 + Number(parts.minute);
+  const start = time.hour * 60;
+  let minutesSince = (minute - start + 1440) % 1440;
+  const day = 86_400_000;
+  if (frequency === 'weekly') {
+    const today = SHORT_WEEKDAYS.indexOf(parts.weekday);
+    const endDay = minute >= start ? today : (today + 6) % 7;
+    minutesSince += ((endDay - WEEKDAYS.indexOf(time.weekday) + 7) % 7) * 1440;
+  }
+  const to = new Date(at.getTime() - minutesSince * 60_000 - (at.getTime() % 60_000));
+  return { from: new Date(to.getTime() - (frequency === 'weekly' ? 7 : 1) * day), to };
+}

@@ -26,6 +26,7 @@ export function startDispatcher(
       renderNotification(row.template, row.channel, row.payload, {
         locale: recipient?.locale ?? config.NOTIFY_STAFF_LOCALE,
         customerName: recipient?.name,
+        timeZone: recipient?.timezone,
         linkBase: config.NOTIFY_LINK_BASE,
         opsBase: config.publicUrl,
       }),

@@ -3,13 +3,14 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { buildApp } from '../api/app';
-import { ConfigError, loadConfig } from '../config';
+import { ConfigError, digestTime, loadConfig } from '../config';
 import { openOrm } from '../db/orm';
 import { resolveDatabase } from '../db/postgres';
 import { seedDemoData, seedsOnStart } from '../db/seed';
 import { startDevServer } from '../infra/temporal';
 import { temporalConnectionOptions } from '../infra/temporal-connection';
 import { startDispatcher } from '../notifications/runtime';
+import { ensureDigestSchedules } from '../notifications/schedules';
 import { createOrderWorker, openSandboxes } from '../worker/runtime';
 
 /**
@@ -59,6 +60,9 @@ async function main(): Promise<void> {
   });
   await app.listen({ host: config.HOST, port: config.PORT });
   const running = worker.run();
+  if (config.NOTIFY_DIGEST_SCHEDULES) {
+    await ensureDigestSchedules(client, digestTime(config), config.TEMPORAL_TASK_QUEUE);
+  }
   const dispatcher = startDispatcher(config, database.url, sandboxes.senders, (message, detail) =>
     console.log(`[notifications] ${message} ${JSON.stringify(detail ?? {})}`),
   );

@@ -1,9 +1,11 @@
+import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
-import { ConfigError, loadConfig } from '../config';
+import { ConfigError, digestTime, loadConfig } from '../config';
 import { openOrm } from '../db/orm';
 import { resolveDatabase } from '../db/postgres';
 import { temporalConnectionOptions } from '../infra/temporal-connection';
 import { startDispatcher } from '../notifications/runtime';
+import { ensureDigestSchedules } from '../notifications/schedules';
 import { createOrderWorker, openSandboxes } from './runtime';
 
 /** The worker on its own (`npm run start:worker`): scale by running more of these against one Temporal and PostgreSQL. */
@@ -16,6 +18,14 @@ async function main(): Promise<void> {
   const sandboxes = await openSandboxes(config, database.url);
   const connection = await NativeConnection.connect(temporalOptions);
   const worker = await createOrderWorker({ config, connection, orm, sandboxes });
+  if (config.NOTIFY_DIGEST_SCHEDULES) {
+    const client = new Client({
+      connection: await Connection.connect(temporalOptions),
+      namespace: config.TEMPORAL_NAMESPACE,
+    });
+    await ensureDigestSchedules(client, digestTime(config), config.TEMPORAL_TASK_QUEUE);
+    await client.connection.close();
+  }
   const dispatcher = startDispatcher(config, database.url, sandboxes.senders, (message, detail) =>
     console.log(`[notifications] ${message} ${JSON.stringify(detail ?? {})}`),
   );

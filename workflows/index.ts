@@ -3,3 +3,4 @@ export { baselineWorkflow } from './baseline';
 export { refundWorkflow } from './refund';
 export { returnWorkflow } from './return';
 export { complaintWorkflow } from './complaint';
+export { notificationDigestWorkflow } from './digest';

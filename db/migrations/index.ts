@@ -8,6 +8,7 @@ import { Migration20261123213941_refund_decision } from './Migration202611232139
 import { Migration20261123230000_returns } from './Migration20261123230000_returns';
 import { Migration20261124010000_complaints } from './Migration20261124010000_complaints';
 import { Migration20261124020033_notifications } from './Migration20261124020033_notifications';
+import { Migration20261124033712_notification_preferences } from './Migration20261124033712_notification_preferences';
 
 export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261123092759_initial', class: Migration20261123092759_initial },
@@ -21,4 +22,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261123230000_returns', class: Migration20261123230000_returns },
   { name: 'Migration20261124010000_complaints', class: Migration20261124010000_complaints },
   { name: 'Migration20261124020033_notifications', class: Migration20261124020033_notifications },
+  { name: 'Migration20261124033712_notification_preferences', class: Migration20261124033712_notification_preferences },
 ];
