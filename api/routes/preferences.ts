@@ -146,6 +146,23 @@ async function preferencesOf(em: EntityManager, customerId: string): Promise<Pre
   return { customerId, locale: customer.locale, timeZone: customer.timezone, categories };
 }
 
+/** Channels chosen that the customer has no address for: email without an email address, SMS without a phone. */
+function unreachableChannels(
+  categories: Partial<Record<NotificationCategory, { channels: CustomerChannel[] }>>,
+  customer: { email: string | null; phone: string | null },
+): { field: string; reason: string }[] {
+  const missing: Partial<Record<CustomerChannel, string>> = {
+    ...(customer.email ? {} : { email: 'the customer has no email address' }),
+    ...(customer.phone ? {} : { sms: 'the customer has no phone number' }),
+  };
+  return Object.entries(categories).flatMap(([category, { channels }]) =>
+    channels.flatMap((channel, i) => {
+      const reason = missing[channel];
+      return reason ? [{ field: `categories.${category}.channels[${i}]`, reason }] : [];
+    }),
+  );
+}
+
 export function preferenceRoutes(deps: ApiDeps): FastifyPluginAsyncZod {
   return async (app) => {
     app.get(
@@ -171,10 +188,11 @@ export function preferenceRoutes(deps: ApiDeps): FastifyPluginAsyncZod {
           summary: 'Change the channels and frequency of some categories, the language or the time zone',
           description:
             'Categories left out stay as they are. The next message follows the change; messages already held for ' +
-            'a digest go out in it.',
+            'a digest go out in it. Choosing email for a customer without an email address, or SMS without a ' +
+            'phone number, is a 422.',
           params: customerParams,
           body: putBody,
-          response: { 200: preferencesSchema, ...problems(400, 401, 403, 404, 503) },
+          response: { 200: preferencesSchema, ...problems(400, 401, 403, 404, 422, 503) },
         },
       },
       async (request) => {
@@ -193,12 +211,20 @@ export function preferenceRoutes(deps: ApiDeps): FastifyPluginAsyncZod {
           },
           () =>
             em.transactional(async (tx) => {
-              const [customer] = await tx.execute(
+              const [customer] = await tx.execute<{ email: string | null; phone: string | null }[]>(
                 `update customers set locale = coalesce(?, locale), timezone = coalesce(?, timezone)
-                  where id = ? returning id`,
+                  where id = ? returning email, phone`,
                 [locale ?? null, timeZone ?? null, customerId],
               );
               if (!customer) throw new Problem('not-found', `no customer ${customerId}`);
+              const unreachable = unreachableChannels(categories, customer);
+              if (unreachable.length > 0) {
+                throw new Problem(
+                  'rule-violation',
+                  `customer ${customerId} cannot be reached on every channel chosen`,
+                  unreachable,
+                );
+              }
               for (const [category, preference] of Object.entries(categories)) {
                 await tx.execute(
                   `insert into notification_preferences (customer_id, category, channels, frequency, updated_by)

@@ -450,6 +450,26 @@ describe('notification preferences', () => {
       expect(await preferenceRows(customerId)).toEqual([]);
     });
 
+    test('a channel the customer has no address for is a 422 naming it, and changes nothing', async () => {
+      const { customerId: noPhone } = await freshCustomer(['email']);
+      await stack.sql.query('update customers set phone = null where id = $1', [noPhone]);
+      const before = await getPreferences(noPhone);
+      const answer = await putPreferences(noPhone, {
+        categories: {
+          order: { channels: ['email'], frequency: 'daily' },
+          logistics: { channels: ['in_app', 'sms'], frequency: 'realtime' },
+        },
+        locale: 'en',
+      });
+      expect(answer.status).toBe(422);
+      expect(answer.type).toContain('application/problem+json');
+      expect(answer.body.errors).toEqual([
+        { field: 'categories.logistics.channels[1]', reason: 'the customer has no phone number' },
+      ]);
+      expect((await getPreferences(noPhone)).body).toEqual(before.body);
+      expect(await preferenceRows(noPhone)).toEqual([]);
+    });
+
     test('without a valid token it is a 401', async () => {
       for (const method of ['GET', 'PUT']) {
         const response = await fetch(`${stack.config.publicUrl}${preferencesUrl(customerId)}`, {
