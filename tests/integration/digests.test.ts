@@ -11,6 +11,7 @@ import { renderNotification } from '../../notifications/templates';
 import type { notificationDigestWorkflow } from '../../workflows';
 import { activityHarness } from '../helpers/database';
 import { uniqueId } from '../helpers/names';
+import { recordHistory } from '../helpers/histories';
 
 /**
  * Daily and weekly digests: messages of a category the customer wants daily are held, a digest run collects those of
@@ -223,12 +224,19 @@ describe('the digest workflow, with time skipping', () => {
       workflowsPath: require.resolve('../../workflows/digest'),
       activities: { collectDigests: harness.act.collectDigests },
     });
-    const run = () =>
-      env.client.workflow.execute<typeof notificationDigestWorkflow>('notificationDigestWorkflow', {
+    let runs = 0;
+    const run = async () => {
+      const handle = await env.client.workflow.start<typeof notificationDigestWorkflow>('notificationDigestWorkflow', {
         taskQueue: 'digests',
         workflowId: uniqueId('digest'),
         args: [{ frequency: 'daily', ...time }],
       });
+      const summary = await handle.result();
+      runs += 1;
+      // The run that sends the digest.
+      if (runs === 2) await recordHistory('digest-daily', handle);
+      return summary;
+    };
 
     await worker.runUntil(async () => {
       // The day is not over where the customer lives: nothing yet.

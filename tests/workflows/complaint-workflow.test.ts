@@ -31,6 +31,7 @@ import {
   waitForReturn,
   workflowTestEnv,
 } from '../helpers/workflow-env';
+import { recordHistory } from '../helpers/histories';
 
 const { withWorker, env } = workflowTestEnv();
 const MINUTE = 60_000;
@@ -123,6 +124,7 @@ describe('complaint workflow', () => {
       await env().sleep(complaintsPolicy.reopenWindowMs + HOUR);
       const final = await handle.result();
       expect(final.status).toBe('CLOSED');
+      await recordHistory('complaint-rated-closed', handle);
       expect(kinds(fakes, input.complaintId)).toEqual([
         'opened',
         'assigned',
@@ -307,6 +309,7 @@ describe('complaint workflow', () => {
       });
       // The agent asked for it, so the agent cannot approve it: another person decides.
       expect(state.status).toBe('PENDING_APPROVAL');
+      await recordHistory('complaint-refund-remedy', handle);
     });
   });
 
@@ -594,6 +597,13 @@ describe('complaint workflow', () => {
       const resolved = await explain(handle, bob, 'All noted');
       expect(resolved.status).toBe('RESOLVED');
       expect(statuses(resolved)).toEqual(['OPEN', 'IN_PROGRESS', 'RESOLVED']);
+      // The first run, which ends handing over to the next.
+      const started = (await handle.fetchHistory()).events![0].workflowExecutionStartedEventAttributes!;
+      expect(started.firstExecutionRunId).toBeTruthy();
+      await recordHistory(
+        'complaint-continued-as-new',
+        env().client.workflow.getHandle(handle.workflowId, started.firstExecutionRunId!),
+      );
     });
   }, 120_000);
 });

@@ -24,6 +24,7 @@ import {
   waitForStatus,
   workflowTestEnv,
 } from '../helpers/workflow-env';
+import { recordHistory } from '../helpers/histories';
 
 const { withWorker, env: testEnv } = workflowTestEnv();
 const env = { sleep: (ms: number) => testEnv().sleep(ms) };
@@ -96,6 +97,7 @@ test('a risky order escalates when unreviewed past the SLA, then proceeds on app
     const approved = await handle.executeUpdate(reviewOrderUpdate, { args: [{ decision: 'approve', actor: agent }] });
     expect(approved.needsAttention).toBe(false);
     await waitForStatus(handle, 'FULFILLING');
+    await recordHistory('order-reviewed-fulfilling', handle);
   });
 });
 
@@ -139,6 +141,7 @@ test('a delivered order completes by itself after the auto-complete period, with
     const completed = await handle.result();
     expect(completed.status).toBe('COMPLETED');
     expect(completed.history.at(-1)).toMatchObject({ to: 'COMPLETED', reason: 'auto-completed' });
+    await recordHistory('order-auto-completed', handle);
     const settlements = fakes.calls.filter((c) => c.name === 'recordSettlement').map((c) => c.args);
     expect(settlements).toEqual([
       {
@@ -260,6 +263,8 @@ test('cancelling after payment undoes bookings, payment and stock, newest first'
     ]);
     expect(cancelled.payment.status).toBe('VOIDED');
     expect(cancelled.shipments.map((s) => s.status)).toEqual(['CANCELLED', 'CANCELLED']);
+    expect((await handle.result()).status).toBe('CANCELLED');
+    await recordHistory('order-cancelled-after-payment', handle);
   });
 });
 

@@ -16,6 +16,7 @@ import {
   waitForStatus,
   workflowTestEnv,
 } from '../helpers/workflow-env';
+import { recordHistory } from '../helpers/histories';
 
 const { withWorker, env } = workflowTestEnv();
 
@@ -69,6 +70,7 @@ describe('refund workflow', () => {
       const audits = fakes.refundRecords.flatMap((r) => (r.audit ? [r.audit] : []));
       expect(audits.map((a) => a.action)).toEqual(['refund.requested', 'refund.approved']);
       expect(audits[1]).toMatchObject({ actor: agent, detail: { amount: 120_000 } });
+      await recordHistory('refund-approved', handle);
     });
   });
 

@@ -32,6 +32,7 @@ import {
   waitForView,
   workflowTestEnv,
 } from '../helpers/workflow-env';
+import { recordHistory } from '../helpers/histories';
 
 const { withWorker, env } = workflowTestEnv();
 const PRICE_A = CATALOGUE['SKU-A'].price;
@@ -139,6 +140,7 @@ describe('return workflow', () => {
       });
       expect(fakes.payments.get('pay_o-r1')!.refundedAmount).toBe(2 * PRICE_A + PRICE_B);
       expect(fakes.argsOf('resettleOrder')).toEqual(['o-r1']);
+      await recordHistory('return-refunded', handle);
     });
   });
 
