@@ -54,6 +54,22 @@ export interface ApiDeps {
   onRoute?: (route: RouteOptions) => void;
 }
 
+/**
+ * A graceful stop: once `close()` begins, new requests get 503 (Fastify's own), and each request still in flight is
+ * answered with `Connection: close`, so its keep-alive connection ends with it instead of holding the stop for the
+ * keep-alive timeout.
+ */
+function registerDraining(app: FastifyInstance): void {
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (closing) reply.header('connection', 'close');
+    return payload;
+  });
+}
+
 export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   const app = Fastify({
     logger: deps.logger ?? false,
@@ -67,6 +83,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   if (deps.onRoute) app.addHook('onRoute', deps.onRoute);
+  registerDraining(app);
   registerErrorHandling(app);
   registerAuth(app, deps.config.tokens);
   registerTextGuard(app);

@@ -391,7 +391,7 @@ async function main(): Promise<number> {
     console.log(`  requests retried through outages: ${api.retries}`);
     console.log(`  wall time ${seconds(Date.now() - started)}`);
     const recoveries = outages.map((o) => seconds((o.upAt ?? NaN) - o.killedAt));
-    console.log(`  recovery (kill → /health 200): ${recoveries.join(', ') || '-'}`);
+    console.log(`  recovery (kill → /ready 200): ${recoveries.join(', ') || '-'}`);
     console.log(
       `  drain after the last restart: ${open.length ? `gave up, ${open.length} open` : seconds(drainedAt - lastUp)}`,
     );

@@ -142,13 +142,16 @@ export class Tree {
     this.child.once('exit', () => (this.exited = true));
   }
 
-  /** Milliseconds until GET /health answers 200; throws with the log's tail if the tree dies or never gets there. */
+  /**
+   * Milliseconds until GET /ready answers 200 (PostgreSQL, Temporal and a worker polling); throws with the log's tail
+   * if the tree dies or never gets there.
+   */
   async waitHealthy(timeoutMs: number): Promise<number> {
     const started = performance.now();
     while (performance.now() - started < timeoutMs) {
       if (this.exited) throw new Error(`the tree exited during start-up:\n${this.logTail()}`);
       try {
-        const response = await fetch(`${this.options.apiUrl}/health`, { signal: AbortSignal.timeout(3000) });
+        const response = await fetch(`${this.options.apiUrl}/ready`, { signal: AbortSignal.timeout(3000) });
         await response.arrayBuffer();
         if (response.status === 200) return performance.now() - started;
       } catch {
@@ -156,7 +159,7 @@ export class Tree {
       }
       await sleep(200);
     }
-    throw new Error(`no healthy answer from ${this.options.apiUrl}/health within ${timeoutMs} ms:\n${this.logTail()}`);
+    throw new Error(`no ready answer from ${this.options.apiUrl}/ready within ${timeoutMs} ms:\n${this.logTail()}`);
   }
 
   logTail(lines = 30): string {

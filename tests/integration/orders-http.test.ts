@@ -46,6 +46,13 @@ async function scan(waybill: string, type: string, extra: Record<string, unknown
   expect(status).toBe(202);
 }
 
+test('the stack is ready: PostgreSQL and Temporal answer, the worker polls its task queue', async () => {
+  const response = await fetch(`${stack.config.publicUrl}/ready`);
+  expect(response.status).toBe(200);
+  expect(await response.json()).toEqual({ status: 'ok', checks: { postgres: 'ok', temporal: 'ok', worker: 'ok' } });
+  expect((await fetch(`${stack.config.publicUrl}/health`)).status).toBe(200);
+});
+
 test('a card order runs from placement to completion, pricing from the catalogue and capturing once', async () => {
   const before = await stock(CABLE);
   const placed = await call('POST', '/v1/orders', orderRequest());

@@ -17,7 +17,8 @@ import { openSandboxes, type Sandboxes } from '../../worker/runtime';
 
 /**
  * A worker process killed (SIGKILL) while it captures a payment: a second worker picks the order up
- * after the activity times out, and the gateway's idempotency key keeps the capture to one.
+ * after the activity times out, and the gateway's idempotency key keeps the capture to one. A worker
+ * and an API told to stop (SIGTERM) finish what they have in hand first.
  */
 
 const TOKEN = 'sys-token';
@@ -89,6 +90,39 @@ afterAll(async () => {
 
 const { call, until } = apiClient(() => config.publicUrl, TOKEN);
 
+const exitOf = (child: ChildProcess) =>
+  new Promise<number | null>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve(child.exitCode);
+    else child.once('exit', (code) => resolve(code));
+  });
+
+/** Stops every worker started so far the gentle way, so the next test chooses which one runs. */
+async function stopWorkers(): Promise<void> {
+  for (const worker of workers) if (worker.exitCode === null && worker.signalCode === null) worker.kill('SIGTERM');
+  await Promise.all(workers.map(exitOf));
+}
+
+async function placeCableOrder(url = config.publicUrl): Promise<Response> {
+  return fetch(`${url}/v1/orders`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify({
+      customerId: 'C-1002',
+      channel: 'mobile_app',
+      lines: [{ sku: 'ACC-ANKER-USBC1M', quantity: 1 }],
+      shippingAddress: {
+        name: 'Han Meimei',
+        phone: '13900139000',
+        line1: '2 Huaihai Rd',
+        city: 'Shanghai',
+        postalCode: '200001',
+        country: 'CN',
+      },
+      payment: { method: 'wallet', token: 'wallet_ok' },
+    }),
+  });
+}
+
 test('an order survives its worker being killed mid-capture and is captured exactly once', async () => {
   const first = startWorker();
   const placed = await call('POST', '/v1/orders', {
@@ -129,4 +163,75 @@ test('an order survives its worker being killed mid-capture and is captured exac
     status: 'captured',
     capturedAmount: shipped.totals.total,
   });
+});
+
+test('a worker told to stop (SIGTERM) mid-capture finishes the capture before it exits', async () => {
+  await stopWorkers();
+  const worker = startWorker();
+  const placed = await placeCableOrder();
+  expect(placed.status).toBe(201);
+  const { orderId } = (await placed.json()) as { orderId: string };
+  const fulfilling = await until(orderId, (v) => v.status === 'FULFILLING', 30);
+  const paymentId = fulfilling.payment.authorizationId as string;
+  expect(
+    (await call('POST', `/v1/sandbox/parcels/${fulfilling.shipments[0].waybill}/events`, { type: 'PICKED_UP' })).status,
+  ).toBe(202);
+  await new Promise((resolve) => setTimeout(resolve, 1_000));
+  // The capture is with the gateway (3 s): the order has not heard back.
+  expect((await call('GET', `/v1/orders/${orderId}`)).body.payment.status).toBe('AUTHORIZED');
+  worker.kill('SIGTERM');
+  expect(await exitOf(worker)).toBe(0);
+  // Drained, not abandoned: the capture it had in hand was completed, on its first attempt, before it exited.
+  const events = (await temporal.client.workflow.getHandle(`order-${orderId}`).fetchHistory()).events ?? [];
+  const captures = events.filter(
+    (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'capturePayment',
+  );
+  expect(captures).toHaveLength(1);
+  const scheduledId = String(captures[0].eventId);
+  const started = events.find((e) => String(e.activityTaskStartedEventAttributes?.scheduledEventId) === scheduledId);
+  expect(started?.activityTaskStartedEventAttributes?.attempt).toBe(1);
+  expect(events.some((e) => String(e.activityTaskCompletedEventAttributes?.scheduledEventId) === scheduledId)).toBe(
+    true,
+  );
+  expect(await sandboxes.gateway.countOperations(paymentId, 'capture')).toBe(1);
+
+  startWorker();
+  const shipped = await until(orderId, (v) => v.status === 'SHIPPED', 60);
+  expect(shipped.payment).toMatchObject({ status: 'CAPTURED', captured: shipped.totals.total });
+  expect(await sandboxes.gateway.countOperations(paymentId, 'capture')).toBe(1);
+});
+
+test('an API told to stop (SIGTERM) answers the placement in flight, then exits', async () => {
+  const port = await findFreePort();
+  const api = spawnTypeScript('api/main.ts', {
+    cwd: path.resolve(__dirname, '../..'),
+    env: { ...env, PORT: String(port), PUBLIC_URL: `http://127.0.0.1:${port}` },
+    stdio: 'ignore',
+  });
+  workers.push(api);
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 300; i += 1) {
+    const ready = await fetch(`${url}/ready`).then(
+      (r) => r.status,
+      () => 0,
+    );
+    if (ready === 200) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  // The wallet authorisation takes the gateway's 3 s: the answer is still to come when the API is told to stop.
+  const answered = placeCableOrder(url).then(async (response) => ({ at: Date.now(), response }));
+  await new Promise((resolve) => setTimeout(resolve, 1_000));
+  const stopAt = Date.now();
+  api.kill('SIGTERM');
+  const { at, response } = await answered;
+  expect(at).toBeGreaterThan(stopAt);
+  expect(response.status).toBe(201);
+  expect(response.headers.get('connection')).toBe('close');
+  const { orderId } = (await response.json()) as { orderId: string };
+  expect(await exitOf(api)).toBe(0);
+  // Promptly: the client's keep-alive connection does not hold the stop open.
+  expect(Date.now() - stopAt).toBeLessThan(15_000);
+  await expect(fetch(`${url}/health`)).rejects.toThrow();
+  // The order it accepted goes on.
+  await until(orderId, (v) => v.status === 'FULFILLING', 30);
 });

@@ -8,6 +8,7 @@ import { buildApp } from '../../api/app';
 import { fieldPath, PROBLEM_BASE, toProblem } from '../../api/problems';
 import { loadConfig, ROLES, type Role } from '../../config';
 import { SIGNATURE_HEADER, signPayload } from '../../sandbox/signing';
+import { WORKER_POLL_WINDOW_MS } from '../../api/routes/health';
 
 const TOKENS = {
   agent: 'tok-agent',
@@ -222,6 +223,7 @@ describe('authentication and roles', () => {
         '/v1/audit',
         '/v1/webhooks/payment',
         '/health',
+        '/ready',
       ]),
     );
   });
@@ -338,7 +340,13 @@ describe('roles of every route', () => {
     const undeclared = routes.filter((route) => own(route) && !route.config?.roles && !route.config?.public);
     expect(undeclared.map((route) => `${route.method} ${route.url}`)).toEqual([]);
     const open = routes.filter((route) => own(route) && route.config?.public).map((route) => route.url);
-    expect([...new Set(open)].sort()).toEqual(['/health', '/metrics', '/v1/webhooks/carrier', '/v1/webhooks/payment']);
+    expect([...new Set(open)].sort()).toEqual([
+      '/health',
+      '/metrics',
+      '/ready',
+      '/v1/webhooks/carrier',
+      '/v1/webhooks/payment',
+    ]);
   });
 
   it('lists the new routes', () => {
@@ -954,15 +962,29 @@ describe('sandbox routes', () => {
   });
 });
 
-describe('GET /health', () => {
+describe('GET /health and GET /ready', () => {
   const leaky = 'password authentication failed for user "orders" at 10.1.2.3:5432';
-  async function healthWith(probes: { postgres: () => Promise<unknown>; temporal: () => Promise<unknown> }) {
+  const secondsAgo = (s: number) => ({ seconds: Math.floor((Date.now() - s * 1000) / 1000) });
+  interface Probes {
+    postgres: () => Promise<unknown>;
+    temporal: () => Promise<unknown>;
+    pollers?: () => Promise<{ lastAccessTime?: { seconds: number } }[]>;
+  }
+  async function ask(url: '/health' | '/ready', probes: Probes) {
+    const asked: unknown[] = [];
     const fakeOrm = {
       em: { fork: () => ({ getConnection: () => ({ execute: probes.postgres }) }) },
     } as unknown as MikroORM;
     const fakeTemporal = {
+      options: { namespace: 'orders-ns' },
       withDeadline: (_deadline: number, fn: () => Promise<unknown>) => fn(),
-      workflowService: { getSystemInfo: probes.temporal },
+      workflowService: {
+        getSystemInfo: probes.temporal,
+        describeTaskQueue: async (request: unknown) => {
+          asked.push(request);
+          return { pollers: probes.pollers ? await probes.pollers() : [] };
+        },
+      },
     } as unknown as Client;
     const logged: string[] = [];
     const built = await buildApp({
@@ -973,27 +995,54 @@ describe('GET /health', () => {
       logger: { level: 'warn', stream: { write: (line: string) => void logged.push(line) } },
     });
     try {
-      return { response: await built.inject({ method: 'GET', url: '/health' }), logged };
+      return { response: await built.inject({ method: 'GET', url }), logged, asked };
     } finally {
       await built.close();
     }
   }
+  const down = async () => Promise.reject(new Error(leaky));
 
-  it('answers ok when both dependencies answer', async () => {
-    const { response } = await healthWith({ postgres: async () => [], temporal: async () => ({}) });
+  it('/health is liveness: ok while the process serves, whatever its dependencies say', async () => {
+    const { response } = await ask('/health', { postgres: down, temporal: down });
     expect(response.statusCode).toBe(200);
-    expect(response.json()).toEqual({ status: 'ok', checks: { postgres: 'ok', temporal: 'ok' } });
+    expect(response.json()).toEqual({ status: 'ok' });
+    expect(response.body).not.toMatch(/10\.1\.2|password/);
   });
 
-  it('tells anonymous callers only which dependency is unavailable, and logs why', async () => {
-    const { response, logged } = await healthWith({
-      postgres: async () => Promise.reject(new Error(leaky)),
+  it('/ready is ok when PostgreSQL and Temporal answer and a worker polled the task queue lately', async () => {
+    const { response, asked } = await ask('/ready', {
+      postgres: async () => [],
+      temporal: async () => ({}),
+      pollers: async () => [{ lastAccessTime: secondsAgo(900) }, { lastAccessTime: secondsAgo(20) }],
+    });
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toEqual({ status: 'ok', checks: { postgres: 'ok', temporal: 'ok', worker: 'ok' } });
+    expect(asked).toEqual([
+      expect.objectContaining({ namespace: 'orders-ns', taskQueue: expect.objectContaining({ name: 'orders-test' }) }),
+    ]);
+  });
+
+  it('/ready is unavailable when no worker polled within the window, or none ever did', async () => {
+    for (const pollers of [[{ lastAccessTime: secondsAgo(WORKER_POLL_WINDOW_MS / 1000 + 30) }], []]) {
+      const { response } = await ask('/ready', {
+        postgres: async () => [],
+        temporal: async () => ({}),
+        pollers: async () => pollers,
+      });
+      expect(response.statusCode).toBe(503);
+      expect(response.json().checks).toEqual({ postgres: 'ok', temporal: 'ok', worker: 'unavailable' });
+    }
+  });
+
+  it('/ready tells anonymous callers only which dependency is unavailable, and logs why', async () => {
+    const { response, logged } = await ask('/ready', {
+      postgres: down,
       temporal: async () => Promise.reject(new Error('14 UNAVAILABLE: No connection established to 10.1.2.4')),
     });
     expect(response.statusCode).toBe(503);
     expect(response.json()).toEqual({
       status: 'unavailable',
-      checks: { postgres: 'unavailable', temporal: 'unavailable' },
+      checks: { postgres: 'unavailable', temporal: 'unavailable', worker: 'unavailable' },
     });
     expect(response.body).not.toMatch(/10\.1\.2|password|UNAVAILABLE/);
     expect(logged.map((line) => JSON.parse(line).err?.message)).toContain(leaky);
