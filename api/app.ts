@@ -25,6 +25,7 @@ import { registerAuth } from './auth';
 import { registerMetrics } from './metrics';
 import { registerNotificationMetrics } from './notification-metrics';
 import { messageRoutes } from './routes/messages';
+import { opsRoutes } from './routes/ops';
 import { preferenceRoutes } from './routes/preferences';
 import { Problem, toProblem, validationErrors } from './problems';
 import { auditRoutes } from './routes/audit';
@@ -118,6 +119,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(staffRoutes(deps));
   await app.register(messageRoutes(deps));
   await app.register(preferenceRoutes(deps));
+  await app.register(opsRoutes(deps));
   await app.register(auditRoutes(deps));
   await app.register(catalogueRoutes(deps));
   await app.register(webhookRoutes(deps));

@@ -11,10 +11,15 @@ import {
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { Actor, CaseType } from '../domain/case';
+import { ATTENTION_REASONS, type Actor, type CaseType } from '../domain/case';
 import { RECOVERY_ROLES, type Role } from '../domain/roles';
 import type { CaseDecision } from '../workflows/case/decision';
-import { recoverStepUpdate, type StepRecovery } from '../workflows/case/messages';
+import {
+  clearAttentionUpdate,
+  recoverStepUpdate,
+  type AttentionClearance,
+  type StepRecovery,
+} from '../workflows/case/messages';
 import { CaseTypeKey, CustomerIdKey } from '../workflows/search-attributes';
 import type { ApiDeps } from './app';
 import { actorOf } from './auth';
@@ -89,6 +94,27 @@ export function recoverAction(caseType: CaseType, path: string, giveUp: string) 
     args: ({ action, reason }, { actor }): StepRecovery => ({ action, reason, actor }),
     action: ({ action }) => `${caseType}.recover_${action}`,
     detail: ({ reason }) => ({ reason }),
+  });
+}
+
+/**
+ * Ops clearing an attention flag they dealt with, with the reason, the same for every case type. The case keeps its
+ * other flags; a failed step is recovered instead.
+ */
+export function clearFlagAction(caseType: CaseType, path: string) {
+  return caseAction({
+    method: 'POST',
+    path,
+    roles: RECOVERY_ROLES,
+    summary: 'Clear an attention flag ops dealt with, saying how',
+    body: z.object({
+      flag: z.enum(ATTENTION_REASONS).describe('The attention reason to clear (step_failed is recovered instead)'),
+      reason: reasonSchema,
+    }),
+    update: clearAttentionUpdate,
+    args: ({ flag, reason }, { actor }): AttentionClearance => ({ flag, reason, actor }),
+    action: () => `${caseType}.clear_flag`,
+    detail: ({ flag, reason }) => ({ flag, reason }),
   });
 }
 

@@ -46,6 +46,11 @@ export const COMPLAINT_STAFF_READER_ROLES: readonly Role[] = STAFF;
 /** Agents come on and go off duty themselves; supervisors for any agent. */
 export const COMPLAINT_DUTY_ROLES: readonly Role[] = COMPLAINT_STAFF_ROLES;
 
+/** Who sees the cases needing a person across every type, and notes on them. */
+export const OPS_READER_ROLES: readonly Role[] = ['supervisor', 'ops', 'admin'];
+/** Who writes ops notes on a case. */
+export const OPS_ACTOR_ROLES: readonly Role[] = OPS_READER_ROLES;
+
 export const AUDIT_READER_ROLES: readonly Role[] = ['supervisor', 'ops', 'admin'];
 
 /** Whoever may fake a bank transfer or a parcel scan in a demo or a test. */

@@ -201,6 +201,8 @@ export const OrderSchema = defineEntity({
     paymentMethod: p.text().$type<PaymentMethod>(),
     shippingAddress: p.json<Address>(),
     needsAttention: p.boolean().default(false),
+    /** Since when the case has needed a person, kept by the `case_attention_since` trigger; null when it does not. */
+    attentionSince: p.datetime().nullable(),
     attentionReason: p.text().nullable(),
     cancelReason: p.text().nullable(),
     edits: p.integer().default(0),
@@ -399,6 +401,22 @@ export const CustomerMessageSchema = defineEntity({
   indexes: [{ properties: ['customerId', 'createdAt'] }],
 });
 
+/** What ops wrote down about a case while dealing with it (`POST /v1/ops/cases/{caseType}/{caseId}/notes`). */
+export const CaseNoteSchema = defineEntity({
+  name: 'CaseNote',
+  tableName: 'case_notes',
+  properties: {
+    id: p.bigint('number').primary().autoincrement(),
+    caseType: p.text().$type<CaseType>(),
+    caseId: p.text(),
+    author: p.text(),
+    role: p.text(),
+    text: p.text(),
+    createdAt: createdAt(),
+  },
+  indexes: [{ properties: ['caseType', 'caseId', 'createdAt'] }],
+});
+
 /** A team's staff inbox: escalations, SLA breaches and attention flags with a link to the case. */
 export const StaffMessageSchema = defineEntity({
   name: 'StaffMessage',
@@ -488,6 +506,8 @@ export const RefundSchema = defineEntity({
     providerRefundId: p.text().nullable(),
     refundedAt: p.datetime().nullable(),
     needsAttention: p.boolean().default(false),
+    /** Since when the case has needed a person, kept by the `case_attention_since` trigger; null when it does not. */
+    attentionSince: p.datetime().nullable(),
     attentionReason: p.text().nullable(),
     escalationLevel: p.integer().default(0),
     slaDeadline: p.datetime().nullable(),
@@ -538,6 +558,8 @@ export const ReturnSchema = defineEntity({
     refundAmount: p.integer().nullable(),
     claimed: p.boolean().default(false),
     needsAttention: p.boolean().default(false),
+    /** Since when the case has needed a person, kept by the `case_attention_since` trigger; null when it does not. */
+    attentionSince: p.datetime().nullable(),
     attentionReason: p.text().nullable(),
     escalationLevel: p.integer().default(0),
     slaDeadline: p.datetime().nullable(),
@@ -675,6 +697,8 @@ export const ComplaintSchema = defineEntity({
     /** Hash of the request that opened the complaint, so a repeat of it is recognised. */
     requestHash: p.text(),
     needsAttention: p.boolean().default(false),
+    /** Since when the case has needed a person, kept by the `case_attention_since` trigger; null when it does not. */
+    attentionSince: p.datetime().nullable(),
     attentionReason: p.text().nullable(),
     escalationLevel: p.integer().default(0),
     slaDeadline: p.datetime().nullable(),
@@ -758,6 +782,7 @@ export const entities = [
   CustomerMessageSchema,
   StaffMessageSchema,
   NotificationPreferenceSchema,
+  CaseNoteSchema,
   AuditLogSchema,
   SettlementSchema,
   RefundSchema,

@@ -40,6 +40,7 @@ import {
   hashRequest,
   queueFields,
   queuePage,
+  clearFlagAction,
   recoverAction,
   type AnyQueueRow,
   type CaseAction,
@@ -355,6 +356,7 @@ function complaintActions(config: Config): CaseAction[] {
       '/v1/complaints/:complaintId/recover',
       'fail gives the step up: the complaint is flagged for a person and keeps its status',
     ),
+    clearFlagAction('complaint', '/v1/complaints/:complaintId/clear-flag'),
   ];
 }
 

@@ -34,7 +34,15 @@ import type * as workflows from '../../workflows';
 import { ChannelKey, CustomerIdKey, PaymentMethodKey } from '../../workflows/search-attributes';
 import type { ApiDeps } from '../app';
 import { actorOf } from '../auth';
-import { caseAction, caseApi, hashRequest, recoverAction, type CaseAction, type CaseKind } from '../cases';
+import {
+  caseAction,
+  caseApi,
+  clearFlagAction,
+  hashRequest,
+  recoverAction,
+  type CaseAction,
+  type CaseKind,
+} from '../cases';
 import { Problem, type FieldError } from '../problems';
 import {
   orderStatusFromDb,
@@ -199,6 +207,7 @@ const ORDER_ACTIONS: readonly CaseAction[] = [
     detail: (address) => ({ address }),
   }),
   recoverAction('order', '/v1/orders/:orderId/recover', 'fail ends the order FAILED, releasing stock and payment'),
+  clearFlagAction('order', '/v1/orders/:orderId/clear-flag'),
   caseAction({
     method: 'POST',
     path: '/v1/orders/:orderId/confirm-receipt',

@@ -30,6 +30,7 @@ import {
   hashRequest,
   queueFields,
   queuePage,
+  clearFlagAction,
   recoverAction,
   type CaseAction,
   type CaseKind,
@@ -153,6 +154,7 @@ const REFUND_ACTIONS: readonly CaseAction[] = [
     '/v1/refunds/:refundId/recover',
     'fail gives the refund up: unless the money already went back, its claim is released and it ends REJECTED',
   ),
+  clearFlagAction('refund', '/v1/refunds/:refundId/clear-flag'),
 ];
 
 /** The request as it is compared with a repeat of it: the refund id is the key, not part of the request. */

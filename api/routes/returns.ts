@@ -34,6 +34,7 @@ import {
   hashRequest,
   queueFields,
   queuePage,
+  clearFlagAction,
   recoverAction,
   type CaseAction,
   type CaseKind,
@@ -188,6 +189,7 @@ const RETURN_ACTIONS: readonly CaseAction[] = [
     'fail gives the return up: its claim on the order’s lines is released, a parcel not yet collected is cancelled, ' +
       'and it ends REJECTED',
   ),
+  clearFlagAction('return', '/v1/returns/:returnId/clear-flag'),
 ];
 
 /** The request as it is compared with a repeat of it, empty evidence dropped: the return id is the key. */

@@ -9,6 +9,7 @@ import { Migration20261123230000_returns } from './Migration20261123230000_retur
 import { Migration20261124010000_complaints } from './Migration20261124010000_complaints';
 import { Migration20261124020033_notifications } from './Migration20261124020033_notifications';
 import { Migration20261124033712_notification_preferences } from './Migration20261124033712_notification_preferences';
+import { Migration20261124043346_ops_attention } from './Migration20261124043346_ops_attention';
 
 export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261123092759_initial', class: Migration20261123092759_initial },
@@ -23,4 +24,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261124010000_complaints', class: Migration20261124010000_complaints },
   { name: 'Migration20261124020033_notifications', class: Migration20261124020033_notifications },
   { name: 'Migration20261124033712_notification_preferences', class: Migration20261124033712_notification_preferences },
+  { name: 'Migration20261124043346_ops_attention', class: Migration20261124043346_ops_attention },
 ];

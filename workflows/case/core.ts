@@ -19,7 +19,7 @@ import {
   NeedsAttentionKey,
   SlaDeadlineKey,
 } from '../search-attributes';
-import { CASE_ERRORS, recoverStepUpdate } from './messages';
+import { CASE_ERRORS, clearAttentionUpdate, recoverStepUpdate } from './messages';
 import type { CaseState } from './state';
 import { guardSteps, StepAbandoned, type StepOptions } from './steps';
 
@@ -291,6 +291,24 @@ export function caseCore<S extends string, V>(options: CaseCoreOptions<S, V>) {
       validator: ({ actor }) => {
         if (!RECOVERY_ROLES.includes(actor.role)) reject(CASE_ERRORS.forbidden, `role ${actor.role} cannot do that`);
         if (!state.parked) reject(CASE_ERRORS.wrongState, `no step of this ${caseType} is waiting for ops`);
+      },
+    },
+  );
+
+  setHandler(
+    clearAttentionUpdate,
+    async ({ flag }) => {
+      state.clear(flag);
+      await persist();
+      return options.view();
+    },
+    {
+      validator: ({ flag, actor }) => {
+        if (!RECOVERY_ROLES.includes(actor.role)) reject(CASE_ERRORS.forbidden, `role ${actor.role} cannot do that`);
+        if (flag === 'step_failed') {
+          reject(CASE_ERRORS.wrongState, 'a failed step is retried or given up (recover), not cleared');
+        }
+        if (!state.attention.has(flag)) reject(CASE_ERRORS.wrongState, `this ${caseType} is not flagged ${flag}`);
       },
     },
   );

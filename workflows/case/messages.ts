@@ -1,5 +1,5 @@
 import { defineUpdate } from '@temporalio/workflow';
-import type { Actor } from '../../domain/case';
+import type { Actor, AttentionReason } from '../../domain/case';
 
 /** Messages every case type answers, shared by the workflows and every client (API, tests). */
 
@@ -14,6 +14,18 @@ export interface StepRecovery {
  * view, whatever its type.
  */
 export const recoverStepUpdate = defineUpdate<unknown, [StepRecovery]>('recoverStep');
+
+export interface AttentionClearance {
+  /** The attention reason ops dealt with, e.g. `carrier_silent`. */
+  flag: AttentionReason;
+  reason: string;
+  actor: Actor;
+}
+/**
+ * Ops clearing one attention flag they dealt with outside the engine (a carrier called, a payment sorted out by
+ * hand). A failed step is not cleared but recovered (`recoverStepUpdate`). Returns the case's view.
+ */
+export const clearAttentionUpdate = defineUpdate<unknown, [AttentionClearance]>('clearAttention');
 
 /** Business rejections raised by update validators and activities; the API maps them to HTTP statuses. */
 export const CASE_ERRORS = {
