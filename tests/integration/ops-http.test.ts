@@ -1,6 +1,13 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { complaintWorkflowId } from '../../workflows/complaint-messages';
+import { orderWorkflowId } from '../../workflows/messages';
+import { refundWorkflowId } from '../../workflows/refund-messages';
+import { returnWorkflowId } from '../../workflows/return-messages';
 import { SHIPPING_ADDRESS } from '../helpers/fixtures';
 import { apiClient } from '../helpers/http';
 import { fullStack } from '../helpers/stack';
+import { visible } from '../helpers/visibility';
 
 /**
  * Ops over HTTP: the cases of every type that need a person, oldest flag first; notes on a case; clearing a flag with
@@ -18,7 +25,9 @@ const stack = fullStack('ops', {
   ].join(','),
 });
 
-const { call, until } = apiClient(() => stack.config.publicUrl, TOKENS.ops);
+const { call, until, untilReturn } = apiClient(() => stack.config.publicUrl, TOKENS.ops);
+/** The shop places orders. */
+const { capturedOrder } = apiClient(() => stack.config.publicUrl, TOKENS.system);
 
 async function eventually<T>(read: () => Promise<T>, ready: (value: T) => boolean, what: string): Promise<T> {
   for (let i = 0; i < 200; i += 1) {
@@ -282,4 +291,111 @@ describe('forcing an order’s cancellation', () => {
       expect.objectContaining({ result: 'rejected' }),
     ]);
   });
+});
+
+describe('the README’s ready-made Temporal UI queries', () => {
+  /** The rows of the README's ready-made query table: what ops look for, and the query. */
+  function readmeQueries(): Map<string, string> {
+    const readme = readFileSync(path.resolve(__dirname, '../../README.md'), 'utf8');
+    const table = readme.slice(readme.indexOf('| looking for'));
+    const rows = table.slice(0, table.indexOf('\n\n')).split('\n').slice(2);
+    return new Map(
+      rows.map((row) => {
+        const [, name, query] = /^\| (.+?) +\| `(.+)` +\|$/.exec(row) ?? [];
+        expect(name && query).toBeTruthy();
+        return [name, query] as const;
+      }),
+    );
+  }
+
+  /** Each row's case, made to be found: its workflow id, and the time to put in for `<…>`. */
+  const cases: Record<string, () => Promise<{ workflowId: string; at?: Date }>> = {
+    'orders waiting on a carrier for over a day': async () => {
+      const orderId = await orderWithCarrierException();
+      // A day from now, the order placed now has waited a day.
+      return { workflowId: orderWorkflowId(orderId), at: new Date(Date.now() + 60_000) };
+    },
+    'refunds pending past their approval SLA': async () => {
+      const orderId = await capturedOrder(TOKENS.ops);
+      const requested = await call(
+        'POST',
+        '/v1/refunds',
+        { orderId, amount: 3001, reason: 'quality_problem' },
+        TOKENS.agent,
+      );
+      expect(requested.body).toMatchObject({ status: 'PENDING_APPROVAL' });
+      // Asked once its deadline has passed.
+      const at = new Date(Date.parse(requested.body.slaDeadline) + 60_000);
+      return { workflowId: refundWorkflowId(requested.body.refundId), at };
+    },
+    'returns waiting on the warehouse': async () => {
+      const orderId = await capturedOrder(TOKENS.ops);
+      const order = (await call('GET', `/v1/orders/${orderId}`)).body;
+      for (const type of ['IN_TRANSIT', 'OUT_FOR_DELIVERY', 'DELIVERED']) {
+        await call('POST', `/v1/sandbox/parcels/${order.shipments[0].waybill}/events`, { type });
+      }
+      await until(orderId, (v) => v.status === 'DELIVERED');
+      await eventually(
+        async () => (await stack.sql.query(`select status from orders where id = $1`, [orderId])).rows[0].status,
+        (status) => status === 'DELIVERED',
+        'the order recorded DELIVERED',
+      );
+      const requested = await call(
+        'POST',
+        '/v1/returns',
+        {
+          orderId,
+          lines: [{ sku: 'ACC-ANKER-USBC1M', quantity: 1 }],
+          reason: 'changed_mind',
+          type: 'refund',
+          method: 'pickup',
+        },
+        TOKENS.system,
+      );
+      expect(requested.status).toBe(201);
+      const returnId = requested.body.returnId as string;
+      const booked = await untilReturn(returnId, (v) => v.parcels.length > 0);
+      for (const type of ['PICKED_UP', 'DELIVERED']) {
+        await call('POST', `/v1/sandbox/parcels/${booked.parcels[0].waybill}/events`, { type });
+      }
+      await untilReturn(returnId, (v) => v.waitingOn === 'warehouse');
+      return { workflowId: returnWorkflowId(returnId) };
+    },
+    'orders whose payment is failing': async () => {
+      const placed = await call(
+        'POST',
+        '/v1/orders',
+        {
+          customerId: 'C-1001',
+          channel: 'web',
+          lines: [{ sku: 'ACC-ANKER-USBC1M', quantity: 1 }],
+          shippingAddress: { ...SHIPPING_ADDRESS },
+          payment: { method: 'card', token: 'tok_decline' },
+        },
+        TOKENS.system,
+      );
+      expect(placed.status).toBe(201);
+      await until(placed.body.orderId, (v) => v.status === 'PENDING_PAYMENT' && v.payment.status === 'DECLINED');
+      return { workflowId: orderWorkflowId(placed.body.orderId) };
+    },
+    'complaints nobody on duty can take': async () => ({
+      workflowId: complaintWorkflowId(await unassignedComplaint()),
+    }),
+    'anything waiting for a person': async () => ({
+      workflowId: orderWorkflowId(await orderWithCarrierException()),
+    }),
+  };
+
+  test('each query finds the case it is for', async () => {
+    const queries = readmeQueries();
+    expect([...queries.keys()].sort()).toEqual(Object.keys(cases).sort());
+    for (const [name, query] of queries) {
+      const { workflowId, at } = await cases[name]();
+      const filled = query.replace(/<[a-z ]+>/g, () => {
+        expect(at).toBeDefined();
+        return at!.toISOString();
+      });
+      expect([name, await visible(stack.temporal.client, filled, workflowId)]).toEqual([name, true]);
+    }
+  }, 120_000);
 });
