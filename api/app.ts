@@ -23,6 +23,7 @@ import { Registry } from 'prom-client';
 import type { Config } from '../config';
 import { registerAuth } from './auth';
 import { registerMetrics } from './metrics';
+import { registerBusinessMetrics } from './business-metrics';
 import { registerNotificationMetrics } from './notification-metrics';
 import { messageRoutes } from './routes/messages';
 import { opsRoutes } from './routes/ops';
@@ -51,6 +52,8 @@ export interface ApiDeps {
   logger?: FastifyServerOptions['logger'];
   /** Lets a process that also runs other components expose their metrics on the same /metrics. */
   metricsRegistry?: Registry;
+  /** The worker's SDK metrics in this process (`npm start`), served after the API's own at /metrics. */
+  workerMetricsUrl?: string;
   /** Sees every route as it is added, e.g. for a test that must cover all of them, including ones added later. */
   onRoute?: (route: RouteOptions) => void;
 }
@@ -89,8 +92,9 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   registerAuth(app, deps.config.tokens);
   registerTextGuard(app);
   const registry = deps.metricsRegistry ?? new Registry();
-  registerMetrics(app, registry);
+  registerMetrics(app, registry, { token: deps.config.METRICS_TOKEN, alsoFrom: deps.workerMetricsUrl });
   registerNotificationMetrics(registry, deps.orm);
+  registerBusinessMetrics(registry, deps.orm);
 
   await app.register(fastifySwagger, {
     openapi: {

@@ -1,11 +1,17 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { Counter, Histogram, type Registry, collectDefaultMetrics } from 'prom-client';
+import { Problem } from './problems';
 
 /**
  * Request count and latency by route template (not raw URL, so ids do not explode the label set) and status,
  * plus the process defaults, served at GET /metrics.
  */
-export function registerMetrics(app: FastifyInstance, registry: Registry): void {
+export function registerMetrics(
+  app: FastifyInstance,
+  registry: Registry,
+  { token, alsoFrom }: { token?: string; alsoFrom?: string } = {},
+): void {
   if (!registry.getSingleMetric('process_cpu_seconds_total')) collectDefaultMetrics({ register: registry });
   const requests = metric(
     registry,
@@ -41,9 +47,25 @@ export function registerMetrics(app: FastifyInstance, registry: Registry): void 
     duration.observe(labels, reply.elapsedTime / 1000);
   });
 
-  app.get('/metrics', { config: { public: true }, schema: { hide: true } }, async (_request, reply) => {
+  // Public unless a scrape token is configured (always, in production): then only its bearer reads the figures.
+  const expected = token === undefined ? undefined : createHash('sha256').update(token).digest();
+  app.get('/metrics', { config: { public: true }, schema: { hide: true } }, async (request, reply) => {
+    if (expected) {
+      const given = /^Bearer (.+)$/.exec(request.headers.authorization ?? '')?.[1] ?? '';
+      if (!timingSafeEqual(createHash('sha256').update(given).digest(), expected)) {
+        throw new Problem('unauthorized', 'scraping /metrics needs the bearer token METRICS_TOKEN');
+      }
+    }
     reply.type(registry.contentType);
-    return registry.metrics();
+    const own = await registry.metrics();
+    if (!alsoFrom) return own;
+    try {
+      const sdk = await fetch(alsoFrom, { signal: AbortSignal.timeout(2_000) });
+      return sdk.ok ? `${own}\n${await sdk.text()}` : own;
+    } catch (error) {
+      request.log.warn({ err: error }, 'the worker’s SDK metrics could not be read');
+      return own;
+    }
   });
 }
 

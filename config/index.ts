@@ -95,6 +95,14 @@ const schema = z.object({
   WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().positive().default(100),
   WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: z.coerce.number().int().positive().default(40),
   WORKER_SHUTDOWN_GRACE: duration('10s'),
+  /**
+   * Where the worker serves the Temporal SDK's own Prometheus metrics (task slots, poll and activity latencies,
+   * activity failures by type), e.g. 0.0.0.0:9464; unset for none. `npm start` adds them to the API's /metrics.
+   */
+  WORKER_METRICS_ADDRESS: z
+    .string()
+    .regex(/^[\w.-]+:\d{1,5}$/, 'use host:port, e.g. 0.0.0.0:9464')
+    .optional(),
 
   ORDER_PAYMENT_WINDOW: duration('30m'),
   ORDER_REVIEW_SLA: duration('4h'),
@@ -161,6 +169,12 @@ const schema = z.object({
     .optional(),
   MAIL_FROM: z.string().min(3).default('Order Engine <no-reply@order-engine.local>'),
 
+  /**
+   * Bearer token Prometheus scrapes /metrics with; required in production (the figures tell a competitor how the
+   * business goes). Unset elsewhere, /metrics is open.
+   */
+  METRICS_TOKEN: z.string().min(1).optional(),
+
   NOTIFY_DISPATCHER: z.stringbool().default(true),
   NOTIFY_LINK_BASE: z.url().default('https://shop.example.com'),
   NOTIFY_STAFF_LOCALE: z.enum(LOCALES).default('zh-CN'),
@@ -213,6 +227,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const unsafe = [
       ...(values.API_TOKENS ? [] : ['API_TOKENS: required in production']),
       ...weakWebhookSecrets(values),
+      ...(values.METRICS_TOKEN && Buffer.byteLength(values.METRICS_TOKEN) >= MIN_SECRET_BYTES
+        ? []
+        : [
+            `METRICS_TOKEN: required in production, at least ${MIN_SECRET_BYTES} bytes (/metrics is not public there); ` +
+              'make one with `openssl rand -hex 32`',
+          ]),
     ];
     if (unsafe.length) throw new ConfigError(`invalid configuration:\n${unsafe.map((line) => `  ${line}`).join('\n')}`);
   }

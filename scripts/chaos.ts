@@ -148,7 +148,7 @@ async function main(): Promise<number> {
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'order-engine-chaos-'));
   const logDir = path.join(dataDir, 'chaos');
   await fs.mkdir(logDir);
-  const [apiPort, pgPort, temporalPort, uiPort] = await pickPorts(4, Math.random);
+  const [apiPort, pgPort, temporalPort, uiPort, sdkMetricsPort] = await pickPorts(5, Math.random);
   const apiUrl = `http://127.0.0.1:${apiPort}`;
 
   const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !DROPPED.includes(name)));
@@ -162,6 +162,8 @@ async function main(): Promise<number> {
     EMBEDDED_POSTGRES_PORT: String(pgPort),
     TEMPORAL_DEV_PORT: String(temporalPort),
     TEMPORAL_UI_PORT: String(uiPort),
+    // The worker's SDK metrics join the API's /metrics, as ops would run it.
+    WORKER_METRICS_ADDRESS: `127.0.0.1:${sdkMetricsPort}`,
     API_TOKENS,
     // The driver waits for parcels to arrive by themselves.
     SANDBOX_CARRIER_MODE: 'auto',

@@ -12,6 +12,7 @@ import { temporalConnectionOptions } from '../infra/temporal-connection';
 import { startDispatcher } from '../notifications/runtime';
 import { ensureDigestSchedules } from '../notifications/schedules';
 import { createOrderWorker, openSandboxes } from '../worker/runtime';
+import { installWorkerMetrics } from '../worker/telemetry';
 
 /**
  * Everything in one process tree (`npm start`): PostgreSQL (embedded unless DATABASE_URL), the
@@ -21,6 +22,7 @@ import { createOrderWorker, openSandboxes } from '../worker/runtime';
 async function main(): Promise<void> {
   const config = loadConfig();
   const log = (message: string) => console.log(`[start] ${message}`);
+  const workerMetricsUrl = installWorkerMetrics(config);
 
   const database = await resolveDatabase(config, log);
   const orm = await openOrm(database.url);
@@ -57,6 +59,7 @@ async function main(): Promise<void> {
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     sandbox: sandboxes,
     logger: { level: config.LOG_LEVEL },
+    workerMetricsUrl,
   });
   await app.listen({ host: config.HOST, port: config.PORT });
   const running = worker.run();

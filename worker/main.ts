@@ -7,11 +7,13 @@ import { temporalConnectionOptions } from '../infra/temporal-connection';
 import { startDispatcher } from '../notifications/runtime';
 import { ensureDigestSchedules } from '../notifications/schedules';
 import { createOrderWorker, openSandboxes } from './runtime';
+import { installWorkerMetrics } from './telemetry';
 
 /** The worker on its own (`npm run start:worker`): scale by running more of these against one Temporal and PostgreSQL. */
 async function main(): Promise<void> {
   const config = loadConfig();
   if (!config.TEMPORAL_ADDRESS) throw new ConfigError('TEMPORAL_ADDRESS: required to run the worker on its own');
+  installWorkerMetrics(config);
   const temporalOptions = await temporalConnectionOptions(config);
   const database = await resolveDatabase(config);
   const orm = await openOrm(database.url);

@@ -399,3 +399,86 @@ describe('the README’s ready-made Temporal UI queries', () => {
     }
   }, 120_000);
 });
+
+describe('/metrics', () => {
+  /**
+   * The samples of one metric in a Prometheus text scrape, summed over those whose labels include `labels`; 0 when
+   * none does (a series appears once it has a value).
+   */
+  function sample(scrape: string, name: string, labels: Record<string, string> = {}): number {
+    let sum = 0;
+    for (const line of scrape.split('\n')) {
+      const match = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? ([-+\w.]+)$/.exec(line);
+      if (!match || match[1] !== name) continue;
+      const has = Object.fromEntries([...(match[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
+      if (Object.entries(labels).every(([key, value]) => has[key] === value)) sum += Number(match[3]);
+    }
+    return sum;
+  }
+  const scrape = async () => {
+    const response = await fetch(`${stack.config.publicUrl}/metrics`);
+    expect(response.status).toBe(200);
+    return response.text();
+  };
+
+  test('move by what a scenario did: orders, a declined payment, a refund waiting for an agent', async () => {
+    const before = await scrape();
+    // A card the gateway declines, then an order paid, shipped and partly refunded, waiting for an agent's approval.
+    const declined = await call(
+      'POST',
+      '/v1/orders',
+      {
+        customerId: 'C-1001',
+        channel: 'web',
+        lines: [{ sku: 'ACC-ANKER-USBC1M', quantity: 1 }],
+        shippingAddress: { ...SHIPPING_ADDRESS },
+        payment: { method: 'card', token: 'tok_decline' },
+      },
+      TOKENS.system,
+    );
+    expect(declined.status).toBe(201);
+    await until(declined.body.orderId, (v) => v.payment.status === 'DECLINED');
+    const orderId = await capturedOrder(TOKENS.ops);
+    const refund = await call(
+      'POST',
+      '/v1/refunds',
+      { orderId, amount: 3001, reason: 'quality_problem' },
+      TOKENS.agent,
+    );
+    expect(refund.body).toMatchObject({ status: 'PENDING_APPROVAL', approver: 'agent' });
+    await eventually(
+      async () => (await stack.sql.query(`select status from refunds where id = $1`, [refund.body.refundId])).rows[0],
+      (row) => row?.status === 'PENDING_APPROVAL',
+      'the refund recorded',
+    );
+    const after = await scrape();
+
+    const moved = (name: string, labels: Record<string, string> = {}) =>
+      sample(after, name, labels) - sample(before, name, labels);
+    for (const name of ['cases', 'payments', 'payment_success_ratio', 'refunds_pending_approval', 'sla_breaches']) {
+      expect(after).toContain(`# TYPE ${name} gauge`);
+    }
+    expect(moved('http_requests_total', { method: 'POST', route: '/v1/orders', status: '201' })).toBe(2);
+    expect(moved('http_requests_total', { method: 'POST', route: '/v1/refunds', status: '201' })).toBe(1);
+    expect(moved('cases', { case_type: 'order' })).toBe(2);
+    expect(moved('cases', { case_type: 'refund', status: 'PENDING_APPROVAL' })).toBe(1);
+    expect(moved('payments', { method: 'card', status: 'DECLINED' })).toBe(1);
+    expect(moved('refunds_pending_approval', { approver: 'agent' })).toBe(1);
+    expect(moved('refunds_pending_approval', { approver: 'supervisor' })).toBe(0);
+
+    // The figures read from PostgreSQL agree with it.
+    const { rows } = await stack.sql.query<{ answered: number; declined: number; low: number }>(
+      `select (select count(*)::int from payments where status not in ('NONE', 'AWAITING_TRANSFER', 'COD_PENDING')
+                 and created_at > now() - interval '24 hours') as answered,
+              (select count(*)::int from payments where status = 'DECLINED'
+                 and created_at > now() - interval '24 hours') as declined,
+              (select count(*)::int from stock_levels where on_hand - reserved <= low_stock_threshold) as low`,
+    );
+    expect(sample(after, 'payment_success_ratio')).toBeCloseTo(
+      (rows[0].answered - rows[0].declined) / rows[0].answered,
+    );
+    expect(sample(after, 'payment_success_ratio')).toBeLessThan(1);
+    expect(sample(after, 'stock_low')).toBe(rows[0].low);
+    expect(sample(after, 'sla_breaches', { case_type: 'complaint' })).toBeGreaterThanOrEqual(0);
+  });
+});

@@ -255,6 +255,7 @@ describe('openSandboxes', () => {
       API_TOKENS: 'tok=system:shop',
       PAYMENT_WEBHOOK_SECRET: secret(),
       CARRIER_WEBHOOK_SECRET: secret(),
+      METRICS_TOKEN: secret(),
       SANDBOX_CARRIER_MODE: 'manual',
       ...env,
     });

@@ -32,10 +32,10 @@ let config: Config;
 let env: NodeJS.ProcessEnv;
 const workers: ChildProcess[] = [];
 
-function startWorker(): ChildProcess {
+function startWorker(extraEnv: NodeJS.ProcessEnv = {}): ChildProcess {
   const child = spawnTypeScript('worker/main.ts', {
     cwd: path.resolve(__dirname, '../..'),
-    env,
+    env: { ...env, ...extraEnv },
     stdio: 'ignore',
   });
   workers.push(child);
@@ -167,7 +167,9 @@ test('an order survives its worker being killed mid-capture and is captured exac
 
 test('a worker told to stop (SIGTERM) mid-capture finishes the capture before it exits', async () => {
   await stopWorkers();
-  const worker = startWorker();
+  // With the SDK's own metrics served for Prometheus.
+  const metricsPort = await findFreePort();
+  const worker = startWorker({ WORKER_METRICS_ADDRESS: `127.0.0.1:${metricsPort}` });
   const placed = await placeCableOrder();
   expect(placed.status).toBe(201);
   const { orderId } = (await placed.json()) as { orderId: string };
@@ -179,6 +181,10 @@ test('a worker told to stop (SIGTERM) mid-capture finishes the capture before it
   await new Promise((resolve) => setTimeout(resolve, 1_000));
   // The capture is with the gateway (3 s): the order has not heard back.
   expect((await call('GET', `/v1/orders/${orderId}`)).body.payment.status).toBe('AUTHORIZED');
+  const sdkMetrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  // Per activity type, from the activities the order ran on this worker (authorising the payment among them).
+  expect(sdkMetrics).toMatch(/^temporal_activity_execution_latency\w*\{[^}]*activity_type="authorizePayment"/m);
+  expect(sdkMetrics).toMatch(/^temporal_worker_task_slots_available\{/m);
   worker.kill('SIGTERM');
   expect(await exitOf(worker)).toBe(0);
   // Drained, not abandoned: the capture it had in hand was completed, on its first attempt, before it exited.

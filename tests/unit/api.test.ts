@@ -909,6 +909,7 @@ describe('sandbox routes', () => {
     carrier: { get: async (waybill: string) => void sandboxLookups.push(waybill) },
   } as unknown as NonNullable<Parameters<typeof buildApp>[0]['sandbox']>;
   const secret = () => randomBytes(32).toString('hex');
+  const METRICS_TOKEN = secret();
 
   async function appIn(nodeEnv: 'production' | 'test') {
     const appConfig = loadConfig({
@@ -916,11 +917,29 @@ describe('sandbox routes', () => {
       API_TOKENS: 'tok-ops=ops:olga',
       PAYMENT_WEBHOOK_SECRET: secret(),
       CARRIER_WEBHOOK_SECRET: secret(),
+      METRICS_TOKEN: METRICS_TOKEN,
     });
     const built = await buildApp({ config: appConfig, temporal, orm, taskQueue: 'orders-test', sandbox });
     await built.ready();
     return built;
   }
+
+  it('leave /metrics to the bearer of the scrape token in production', async () => {
+    const production = await appIn('production');
+    try {
+      expectProblem(await production.inject({ method: 'GET', url: '/metrics' }), 401, 'unauthorized');
+      expectProblem(
+        await production.inject({ method: 'GET', url: '/metrics', headers: bearer('tok-ops') }),
+        401,
+        'unauthorized',
+      );
+      const scraped = await production.inject({ method: 'GET', url: '/metrics', headers: bearer(METRICS_TOKEN) });
+      expect(scraped.statusCode).toBe(200);
+      expect(scraped.body).toContain('http_requests_total');
+    } finally {
+      await production.close();
+    }
+  });
 
   it('are not mounted in production, even when the process has sandboxes', async () => {
     const production = await appIn('production');

@@ -9,6 +9,7 @@ function production(env: Record<string, string | undefined> = {}) {
     API_TOKENS: 'tok=system:shop',
     PAYMENT_WEBHOOK_SECRET: secret(),
     CARRIER_WEBHOOK_SECRET: secret(),
+    METRICS_TOKEN: secret(),
     ...env,
   });
 }
@@ -59,5 +60,17 @@ describe('webhook secrets in production', () => {
   it('keeps the sandbox defaults outside production', () => {
     const config = loadConfig({ NODE_ENV: 'development' });
     expect(config.PAYMENT_WEBHOOK_SECRET).toBe('sandbox-payment-webhook-secret');
+  });
+});
+
+describe('the metrics token in production', () => {
+  it('is required, and must be long enough', () => {
+    expect(refusal(() => production({ METRICS_TOKEN: undefined }))).toMatch(/METRICS_TOKEN: required in production/);
+    expect(refusal(() => production({ METRICS_TOKEN: 'short' }))).toMatch(/METRICS_TOKEN: .*32 bytes/);
+    expect(production().METRICS_TOKEN).toHaveLength(64);
+  });
+
+  it('is optional elsewhere', () => {
+    expect(loadConfig({ NODE_ENV: 'development' }).METRICS_TOKEN).toBeUndefined();
   });
 });
