@@ -95,6 +95,8 @@ const schema = z.object({
   WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().positive().default(100),
   WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: z.coerce.number().int().positive().default(40),
   WORKER_SHUTDOWN_GRACE: duration('10s'),
+  /** The workflow bundle `npm run bundle` wrote (the Docker image has one); unset, the worker bundles at start. */
+  WORKFLOW_BUNDLE_PATH: z.string().min(1).optional(),
   /**
    * Where the worker serves the Temporal SDK's own Prometheus metrics (task slots, poll and activity latencies,
    * activity failures by type), e.g. 0.0.0.0:9464; unset for none. `npm start` adds them to the API's /metrics.

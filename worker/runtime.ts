@@ -105,7 +105,10 @@ export async function createOrderWorker(deps: {
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
-    workflowsPath: require.resolve('../workflows'),
+    // Production workers load the workflows bundled at build time (`npm run bundle`); others bundle them at start.
+    ...(config.WORKFLOW_BUNDLE_PATH
+      ? { workflowBundle: { codePath: config.WORKFLOW_BUNDLE_PATH } }
+      : { workflowsPath: require.resolve('../workflows') }),
     activities: {
       ...createActivities({
         orm,

@@ -1,4 +1,4 @@
-import type { ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -167,9 +167,14 @@ test('an order survives its worker being killed mid-capture and is captured exac
 
 test('a worker told to stop (SIGTERM) mid-capture finishes the capture before it exits', async () => {
   await stopWorkers();
-  // With the SDK's own metrics served for Prometheus.
+  // As production runs it: the workflows bundled at build time, the SDK's own metrics served for Prometheus.
+  const bundle = path.join(dataDir, 'workflow-bundle.js');
+  execFileSync(process.execPath, ['--import', 'tsx', 'scripts/bundle-workflows.ts', bundle], {
+    cwd: path.resolve(__dirname, '../..'),
+    stdio: 'ignore',
+  });
   const metricsPort = await findFreePort();
-  const worker = startWorker({ WORKER_METRICS_ADDRESS: `127.0.0.1:${metricsPort}` });
+  const worker = startWorker({ WORKER_METRICS_ADDRESS: `127.0.0.1:${metricsPort}`, WORKFLOW_BUNDLE_PATH: bundle });
   const placed = await placeCableOrder();
   expect(placed.status).toBe(201);
   const { orderId } = (await placed.json()) as { orderId: string };

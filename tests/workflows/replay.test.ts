@@ -1,4 +1,6 @@
+import { execFileSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { DeterminismViolationError } from '@temporalio/workflow';
 import { bundleWorkflowCode, Worker } from '@temporalio/worker';
@@ -71,4 +73,27 @@ test('a change that would break running orders is caught', async () => {
       orders[0].name,
     ),
   ).rejects.toBeInstanceOf(DeterminismViolationError);
+}, 120_000);
+
+test('the bundle production workers load (npm run bundle) replays them too', async () => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'order-engine-bundle-'));
+  try {
+    const codePath = path.join(dir, 'workflow-bundle.js');
+    execFileSync(process.execPath, ['--import', 'tsx', 'scripts/bundle-workflows.ts', codePath], {
+      cwd: path.resolve(__dirname, '../..'),
+      stdio: 'ignore',
+    });
+    const histories = await recorded();
+    const failures: string[] = [];
+    for await (const result of Worker.runReplayHistories(
+      { workflowBundle: { codePath } },
+      histories.map(({ name, history }) => ({ workflowId: name, history })),
+    )) {
+      if (result.error) failures.push(`${result.workflowId}: ${result.error.message}`);
+    }
+    expect(failures).toEqual([]);
+    expect(histories.length).toBeGreaterThanOrEqual(8);
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
 }, 120_000);
