@@ -28,6 +28,7 @@ import { registerNotificationMetrics } from './notification-metrics';
 import { messageRoutes } from './routes/messages';
 import { opsRoutes } from './routes/ops';
 import { preferenceRoutes } from './routes/preferences';
+import { reportRoutes } from './routes/reports';
 import { Problem, toProblem, validationErrors } from './problems';
 import { auditRoutes } from './routes/audit';
 import { catalogueRoutes } from './routes/catalogue';
@@ -124,6 +125,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(messageRoutes(deps));
   await app.register(preferenceRoutes(deps));
   await app.register(opsRoutes(deps));
+  await app.register(reportRoutes(deps));
   await app.register(auditRoutes(deps));
   await app.register(catalogueRoutes(deps));
   await app.register(webhookRoutes(deps));

@@ -51,6 +51,9 @@ export const OPS_READER_ROLES: readonly Role[] = ['supervisor', 'ops', 'admin'];
 /** Who writes ops notes on a case. */
 export const OPS_ACTOR_ROLES: readonly Role[] = OPS_READER_ROLES;
 
+/** Reports are for management and money: admins, finance and supervisors. */
+export const REPORT_ROLES: readonly Role[] = ['admin', 'finance', 'supervisor'];
+
 export const AUDIT_READER_ROLES: readonly Role[] = ['supervisor', 'ops', 'admin'];
 
 /** Whoever may fake a bank transfer or a parcel scan in a demo or a test. */
