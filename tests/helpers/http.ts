@@ -49,19 +49,29 @@ export function apiClient(baseUrl: () => string, defaultToken: string) {
     poll(`/v1/returns/${returnId}`, ready, seconds);
 
   /**
+   * Places an order of C-1001 (one cable, 39.00 + 8.00 shipping, to Shanghai, by card) with the default token, changed
+   * by `overrides`; answers its id once the placement was accepted.
+   */
+  async function placeOrder(
+    overrides: { channel?: string; quantity?: number; token?: string; city?: string } = {},
+  ): Promise<string> {
+    const placed = await call('POST', '/v1/orders', {
+      customerId: 'C-1001',
+      channel: overrides.channel ?? 'web',
+      lines: [{ sku: 'ACC-ANKER-USBC1M', quantity: overrides.quantity ?? 1 }],
+      shippingAddress: { ...SHIPPING_ADDRESS, ...(overrides.city ? { city: overrides.city } : {}) },
+      payment: { method: 'card', token: overrides.token ?? 'tok_visa' },
+    });
+    expect(placed.status).toBe(201);
+    return placed.body.orderId as string;
+  }
+
+  /**
    * A card order of C-1001 for two cables (2 × 39.00 + 8.00 shipping, `CAPTURED_CABLES`) whose payment was captured:
    * placed, then its parcel picked up by the sandbox carrier (scanned with `opsToken`).
    */
   async function capturedOrder(opsToken: string): Promise<string> {
-    const placed = await call('POST', '/v1/orders', {
-      customerId: 'C-1001',
-      channel: 'web',
-      lines: [{ sku: 'ACC-ANKER-USBC1M', quantity: 2 }],
-      shippingAddress: { ...SHIPPING_ADDRESS },
-      payment: { method: 'card', token: 'tok_visa' },
-    });
-    expect(placed.status).toBe(201);
-    const orderId = placed.body.orderId as string;
+    const orderId = await placeOrder({ quantity: 2 });
     const fulfilling = await until(orderId, (v) => v.status === 'FULFILLING');
     const scanned = await call(
       'POST',
@@ -75,8 +85,18 @@ export function apiClient(baseUrl: () => string, defaultToken: string) {
     return orderId;
   }
 
-  return { call, until, untilRefund, untilReturn, capturedOrder };
+  return { call, until, untilRefund, untilReturn, placeOrder, capturedOrder };
 }
 
 /** What `capturedOrder` captures: two cables at 39.00 and 8.00 shipping. */
 export const CAPTURED_CABLES = 2 * 3900 + 800;
+
+/** Polls `read` until `ready` holds (10 s), for what the engine writes a moment after it answered. */
+export async function eventually<T>(read: () => Promise<T>, ready: (value: T) => boolean, what: string): Promise<T> {
+  for (let i = 0; i < 200; i += 1) {
+    const value = await read();
+    if (ready(value)) return value;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`never happened: ${what}`);
+}

@@ -1,5 +1,5 @@
 import { SHIPPING_ADDRESS } from '../helpers/fixtures';
-import { apiClient } from '../helpers/http';
+import { apiClient, eventually } from '../helpers/http';
 import { fullStack } from '../helpers/stack';
 
 /**
@@ -55,15 +55,6 @@ const outboxOf = async (orderId: string) =>
       [orderId],
     )
   ).rows;
-
-async function eventually<T>(read: () => Promise<T>, ready: (value: T) => boolean, what: string): Promise<T> {
-  for (let i = 0; i < 200; i += 1) {
-    const value = await read();
-    if (ready(value)) return value;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`never happened: ${what}`);
-}
 
 test('an order’s email arrives in the SMTP sink, in the customer’s language, with its amount and link', async () => {
   const orderId = await placeOrder('C-1001');

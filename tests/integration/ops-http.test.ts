@@ -4,8 +4,7 @@ import { complaintWorkflowId } from '../../workflows/complaint-messages';
 import { orderWorkflowId } from '../../workflows/messages';
 import { refundWorkflowId } from '../../workflows/refund-messages';
 import { returnWorkflowId } from '../../workflows/return-messages';
-import { SHIPPING_ADDRESS } from '../helpers/fixtures';
-import { apiClient } from '../helpers/http';
+import { apiClient, eventually } from '../helpers/http';
 import { fullStack } from '../helpers/stack';
 import { visible } from '../helpers/visibility';
 
@@ -27,16 +26,7 @@ const stack = fullStack('ops', {
 
 const { call, until, untilReturn } = apiClient(() => stack.config.publicUrl, TOKENS.ops);
 /** The shop places orders. */
-const { capturedOrder } = apiClient(() => stack.config.publicUrl, TOKENS.system);
-
-async function eventually<T>(read: () => Promise<T>, ready: (value: T) => boolean, what: string): Promise<T> {
-  for (let i = 0; i < 200; i += 1) {
-    const value = await read();
-    if (ready(value)) return value;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`never happened: ${what}`);
-}
+const { capturedOrder, placeOrder } = apiClient(() => stack.config.publicUrl, TOKENS.system);
 
 const attention = (query = '') => call('GET', `/v1/ops/attention${query}`);
 const auditOf = async (objectId: string) =>
@@ -85,20 +75,7 @@ beforeAll(async () => {
 
 /** An order whose parcel the carrier reports damaged: flagged `carrier_exception`. */
 async function orderWithCarrierException(): Promise<string> {
-  const placed = await call(
-    'POST',
-    '/v1/orders',
-    {
-      customerId: 'C-1001',
-      channel: 'web',
-      lines: [{ sku: 'ACC-ANKER-USBC1M', quantity: 1 }],
-      shippingAddress: { ...SHIPPING_ADDRESS },
-      payment: { method: 'card', token: 'tok_visa' },
-    },
-    TOKENS.system,
-  );
-  expect(placed.status).toBe(201);
-  const orderId = placed.body.orderId as string;
+  const orderId = await placeOrder();
   const fulfilling = await until(orderId, (v) => v.status === 'FULFILLING');
   const event = await call('POST', `/v1/sandbox/parcels/${fulfilling.shipments[0].waybill}/events`, {
     type: 'EXCEPTION',
@@ -245,20 +222,7 @@ describe('acting on a flagged case', () => {
 
 describe('forcing an order’s cancellation', () => {
   test('runs the compensations: payment voided, parcel cancelled, stock released; an ended order is a 409', async () => {
-    const placed = await call(
-      'POST',
-      '/v1/orders',
-      {
-        customerId: 'C-1001',
-        channel: 'web',
-        lines: [{ sku: 'ACC-ANKER-USBC1M', quantity: 1 }],
-        shippingAddress: { ...SHIPPING_ADDRESS },
-        payment: { method: 'card', token: 'tok_visa' },
-      },
-      TOKENS.system,
-    );
-    expect(placed.status).toBe(201);
-    const orderId = placed.body.orderId as string;
+    const orderId = await placeOrder();
     const fulfilling = await until(orderId, (v) => v.status === 'FULFILLING');
 
     expect((await call('POST', `/v1/orders/${orderId}/force-cancel`, { reason: 'x' }, TOKENS.agent)).status).toBe(403);
@@ -362,21 +326,9 @@ describe('the README’s ready-made Temporal UI queries', () => {
       return { workflowId: returnWorkflowId(returnId) };
     },
     'orders whose payment is failing': async () => {
-      const placed = await call(
-        'POST',
-        '/v1/orders',
-        {
-          customerId: 'C-1001',
-          channel: 'web',
-          lines: [{ sku: 'ACC-ANKER-USBC1M', quantity: 1 }],
-          shippingAddress: { ...SHIPPING_ADDRESS },
-          payment: { method: 'card', token: 'tok_decline' },
-        },
-        TOKENS.system,
-      );
-      expect(placed.status).toBe(201);
-      await until(placed.body.orderId, (v) => v.status === 'PENDING_PAYMENT' && v.payment.status === 'DECLINED');
-      return { workflowId: orderWorkflowId(placed.body.orderId) };
+      const orderId = await placeOrder({ token: 'tok_decline' });
+      await until(orderId, (v) => v.status === 'PENDING_PAYMENT' && v.payment.status === 'DECLINED');
+      return { workflowId: orderWorkflowId(orderId) };
     },
     'complaints nobody on duty can take': async () => ({
       workflowId: complaintWorkflowId(await unassignedComplaint()),
@@ -424,20 +376,8 @@ describe('/metrics', () => {
   test('move by what a scenario did: orders, a declined payment, a refund waiting for an agent', async () => {
     const before = await scrape();
     // A card the gateway declines, then an order paid, shipped and partly refunded, waiting for an agent's approval.
-    const declined = await call(
-      'POST',
-      '/v1/orders',
-      {
-        customerId: 'C-1001',
-        channel: 'web',
-        lines: [{ sku: 'ACC-ANKER-USBC1M', quantity: 1 }],
-        shippingAddress: { ...SHIPPING_ADDRESS },
-        payment: { method: 'card', token: 'tok_decline' },
-      },
-      TOKENS.system,
-    );
-    expect(declined.status).toBe(201);
-    await until(declined.body.orderId, (v) => v.payment.status === 'DECLINED');
+    const declined = await placeOrder({ token: 'tok_decline' });
+    await until(declined, (v) => v.payment.status === 'DECLINED');
     const orderId = await capturedOrder(TOKENS.ops);
     const refund = await call(
       'POST',

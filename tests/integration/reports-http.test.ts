@@ -1,5 +1,4 @@
-import { SHIPPING_ADDRESS } from '../helpers/fixtures';
-import { apiClient, CAPTURED_CABLES } from '../helpers/http';
+import { apiClient, CAPTURED_CABLES, eventually } from '../helpers/http';
 import { fullStack } from '../helpers/stack';
 
 /**
@@ -33,26 +32,13 @@ const CABLE = 'ACC-ANKER-USBC1M';
 let completed: string;
 let total: number;
 
-async function place(channel: string, token: string, city = 'Shanghai'): Promise<Record<string, any>> {
-  const placed = await shop.call('POST', '/v1/orders', {
-    customerId: 'C-1001',
-    channel,
-    lines: [{ sku: CABLE, quantity: 1 }],
-    shippingAddress: { ...SHIPPING_ADDRESS, city },
-    payment: { method: 'card', token },
-  });
-  expect(placed.status).toBe(201);
-  return placed.body;
-}
-
-async function recorded(orderId: string, status: string): Promise<void> {
-  for (let i = 0; i < 200; i += 1) {
-    const { rows } = await stack.sql.query('select status from orders where id = $1', [orderId]);
-    if (rows[0]?.status === status) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`order ${orderId} never recorded ${status}`);
-}
+/** Waits for the order's row to show `status`. */
+const recorded = (orderId: string, status: string) =>
+  eventually(
+    async () => (await stack.sql.query('select status from orders where id = $1', [orderId])).rows[0]?.status,
+    (found) => found === status,
+    `order ${orderId} recorded ${status}`,
+  );
 
 beforeAll(async () => {
   // One order completed (two cables, captured, delivered, receipt confirmed), one declined, one cancelled.
@@ -66,15 +52,13 @@ beforeAll(async () => {
   expect((await shop.call('POST', `/v1/orders/${completed}/confirm-receipt`)).status).toBe(200);
   await recorded(completed, 'COMPLETED');
 
-  const declined = await place('mobile_app', 'tok_decline', 'Beijing, Chaoyang');
-  await shop.until(declined.orderId, (v) => v.payment.status === 'DECLINED');
-  await recorded(declined.orderId, 'PENDING_PAYMENT');
-  const cancelled = await place('web', 'tok_visa');
-  await shop.until(cancelled.orderId, (v) => v.status === 'FULFILLING');
-  expect(
-    (await shop.call('POST', `/v1/orders/${cancelled.orderId}/cancel`, { reason: 'changed my mind' })).status,
-  ).toBe(200);
-  await recorded(cancelled.orderId, 'CANCELLED');
+  const declined = await shop.placeOrder({ channel: 'mobile_app', token: 'tok_decline', city: 'Beijing, Chaoyang' });
+  await shop.until(declined, (v) => v.payment.status === 'DECLINED');
+  await recorded(declined, 'PENDING_PAYMENT');
+  const cancelled = await shop.placeOrder();
+  await shop.until(cancelled, (v) => v.status === 'FULFILLING');
+  expect((await shop.call('POST', `/v1/orders/${cancelled}/cancel`, { reason: 'changed my mind' })).status).toBe(200);
+  await recorded(cancelled, 'CANCELLED');
 }, 120_000);
 
 test('orders by status, channel, region and day', async () => {

@@ -125,22 +125,9 @@ async function placeCableOrder(url = config.publicUrl): Promise<Response> {
 
 test('an order survives its worker being killed mid-capture and is captured exactly once', async () => {
   const first = startWorker();
-  const placed = await call('POST', '/v1/orders', {
-    customerId: 'C-1002',
-    channel: 'mobile_app',
-    lines: [{ sku: 'ACC-ANKER-USBC1M', quantity: 1 }],
-    shippingAddress: {
-      name: 'Han Meimei',
-      phone: '13900139000',
-      line1: '2 Huaihai Rd',
-      city: 'Shanghai',
-      postalCode: '200001',
-      country: 'CN',
-    },
-    payment: { method: 'wallet', token: 'wallet_ok' },
-  });
+  const placed = await placeCableOrder();
   expect(placed.status).toBe(201);
-  const orderId = placed.body.orderId as string;
+  const { orderId } = (await placed.json()) as { orderId: string };
   const fulfilling = await until(orderId, (v) => v.status === 'FULFILLING', 30);
   const paymentId = fulfilling.payment.authorizationId as string;
 
