@@ -123,20 +123,26 @@ async function placeCableOrder(url = config.publicUrl): Promise<Response> {
   });
 }
 
-test('an order survives its worker being killed mid-capture and is captured exactly once', async () => {
-  const first = startWorker();
+/**
+ * An order whose parcel was picked up a second ago: the worker is capturing its payment at the gateway (3 s), and the
+ * order has not heard back.
+ */
+async function captureInFlight(): Promise<{ orderId: string; paymentId: string }> {
   const placed = await placeCableOrder();
   expect(placed.status).toBe(201);
   const { orderId } = (await placed.json()) as { orderId: string };
   const fulfilling = await until(orderId, (v) => v.status === 'FULFILLING', 30);
-  const paymentId = fulfilling.payment.authorizationId as string;
-
   expect(
     (await call('POST', `/v1/sandbox/parcels/${fulfilling.shipments[0].waybill}/events`, { type: 'PICKED_UP' })).status,
   ).toBe(202);
   await new Promise((resolve) => setTimeout(resolve, 1_000));
-  // The capture is with the gateway now: the order has not moved on.
   expect((await call('GET', `/v1/orders/${orderId}`)).body.payment.status).toBe('AUTHORIZED');
+  return { orderId, paymentId: fulfilling.payment.authorizationId as string };
+}
+
+test('an order survives its worker being killed mid-capture and is captured exactly once', async () => {
+  const first = startWorker();
+  const { orderId, paymentId } = await captureInFlight();
   first.kill('SIGKILL');
   await new Promise((resolve) => first.once('exit', resolve));
   // The worker itself is gone, not only a launcher in front of it.
@@ -162,17 +168,7 @@ test('a worker told to stop (SIGTERM) mid-capture finishes the capture before it
   });
   const metricsPort = await findFreePort();
   const worker = startWorker({ WORKER_METRICS_ADDRESS: `127.0.0.1:${metricsPort}`, WORKFLOW_BUNDLE_PATH: bundle });
-  const placed = await placeCableOrder();
-  expect(placed.status).toBe(201);
-  const { orderId } = (await placed.json()) as { orderId: string };
-  const fulfilling = await until(orderId, (v) => v.status === 'FULFILLING', 30);
-  const paymentId = fulfilling.payment.authorizationId as string;
-  expect(
-    (await call('POST', `/v1/sandbox/parcels/${fulfilling.shipments[0].waybill}/events`, { type: 'PICKED_UP' })).status,
-  ).toBe(202);
-  await new Promise((resolve) => setTimeout(resolve, 1_000));
-  // The capture is with the gateway (3 s): the order has not heard back.
-  expect((await call('GET', `/v1/orders/${orderId}`)).body.payment.status).toBe('AUTHORIZED');
+  const { orderId, paymentId } = await captureInFlight();
   const sdkMetrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
   // Per activity type, from the activities the order ran on this worker (authorising the payment among them).
   expect(sdkMetrics).toMatch(/^temporal_activity_execution_latency\w*\{[^}]*activity_type="authorizePayment"/m);
