@@ -99,8 +99,17 @@ async function afterSales(em: EntityManager, from: Date, to: Date, by: 'period' 
             (select coalesce(sum(f.amount), 0)::bigint from refunds f
               where f.status = 'REFUNDED' and f.created_at >= ? and f.created_at < ?) as refunded,
             (select coalesce(sum(b.amount), 0)::bigint from customer_balance_ledger b
-              where b.kind = 'goodwill' and b.created_at >= ? and b.created_at < ?) as goodwill`,
-    [from, to, from, to, from, to, from, to, from, to],
+              where b.kind = 'goodwill' and b.created_at >= ? and b.created_at < ?) as goodwill,
+            (select count(*)::int from case_history h
+              where h.case_type in ('refund', 'return', 'complaint') and h.at >= ? and h.at < ?) as changes,
+            (select count(*)::int from case_history h
+              where h.case_type in ('refund', 'return', 'complaint') and h.at >= ? and h.at < ?
+                and exists (
+                  select 1 from notification_outbox n
+                   where n.case_type = h.case_type and n.case_id = h.case_id and n.status in ('sent', 'digested')
+                     and left(n.dedupe_key, length(h.case_type || ':' || h.case_id || ':' || h.seq || ':'))
+                         = h.case_type || ':' || h.case_id || ':' || h.seq || ':')) as told`,
+    [from, to, from, to, from, to, from, to, from, to, from, to, from, to],
   );
   const orders = num(totals.orders);
   const rate = (n: number) => (orders === 0 ? 0 : n / orders);
@@ -127,6 +136,8 @@ async function afterSales(em: EntityManager, from: Date, to: Date, by: 'period' 
       complaintRate: rate(rows.reduce((sum, row) => sum + num(row.complaints), 0)),
     },
     cost: { refunded: num(totals.refunded), goodwill: num(totals.goodwill) },
+    // Transparency: of the status changes of refunds, returns and complaints, the share the customer was told of.
+    transparency: num(totals.changes) === 0 ? 1 : num(totals.told) / num(totals.changes),
   };
 }
 
@@ -237,6 +248,7 @@ export function reportRoutes(deps: ApiDeps): FastifyPluginAsyncZod {
           items: report.rows,
           ...report.rates,
           cost: report.cost,
+          transparency: report.transparency,
         });
       },
     );

@@ -118,9 +118,39 @@ test('after-sales quality per period and per agent, with the return, refund and 
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   const { rows } = await stack.sql.query('select assignee from complaints where id = $1', [opened.body.complaintId]);
+  // Transparency: the customer hears of the complaint's status changes once the messages are sent.
+  await eventually(
+    async () =>
+      (
+        await stack.sql.query<{ n: number }>(
+          `select count(*)::int as n from notification_outbox where case_type = 'complaint' and case_id = $1
+              and status not in ('sent', 'failed')`,
+          [opened.body.complaintId],
+        )
+      ).rows[0].n,
+    (unsent) => unsent === 0,
+    'the complaint’s messages sent',
+  );
   const report = await call('GET', '/v1/reports/after-sales');
   expect(report.status).toBe(200);
-  expect(report.body).toMatchObject({ orders: 3, returnRate: 0, refundRate: 0, complaintRate: 1 / 3 });
+  expect(report.body).toMatchObject({
+    orders: 3,
+    returnRate: 0,
+    refundRate: 0,
+    complaintRate: 1 / 3,
+    transparency: 1,
+    cost: { refunded: 0, goodwill: 0 },
+  });
+  // A change nobody was told of (no channel chosen, say) lowers it.
+  const changes = (
+    await stack.sql.query<{ n: number }>(`select count(*)::int as n from case_history where case_type = 'complaint'`)
+  ).rows[0].n;
+  await stack.sql.query(
+    `update notification_outbox set status = 'failed' where case_type = 'complaint' and case_id = $1
+        and dedupe_key like '%:0:%'`,
+    [opened.body.complaintId],
+  );
+  expect((await call('GET', '/v1/reports/after-sales')).body.transparency).toBeCloseTo((changes - 1) / changes);
   expect(report.body.items).toEqual([
     expect.objectContaining({ complaints: 1, resolutionRate: 0, rated: 0, ratingAverage: null, handlingSeconds: null }),
   ]);
