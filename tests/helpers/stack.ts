@@ -14,6 +14,7 @@ import { seedDemoData } from '../../db/seed';
 import { startDevServer } from '../../infra/temporal';
 import { startDispatcher } from '../../notifications/runtime';
 import { createOrderWorker, openSandboxes, type Sandboxes } from '../../worker/runtime';
+import { reservePort } from './process';
 
 export interface Stack {
   config: Config;
@@ -41,11 +42,12 @@ export function fullStack(name: string, env: Record<string, string>, onRoute?: (
 
   beforeAll(async () => {
     dataDir = await fs.mkdtemp(path.join(os.tmpdir(), `order-engine-${name}-`));
-    const [database, temporal, port] = await Promise.all([
+    const [database, temporal, api] = await Promise.all([
       findFreePort().then((pgPort) => startEmbeddedPostgres({ dataDir: dataDir!, port: pgPort })),
       startDevServer(),
-      findFreePort(),
+      reservePort(),
     ]);
+    const { port } = api;
     db = database;
     stack.temporal = temporal;
     stack.config = loadConfig({
@@ -77,6 +79,7 @@ export function fullStack(name: string, env: Record<string, string>, onRoute?: (
       sandbox: stack.sandboxes,
       onRoute,
     });
+    await api.release();
     await stack.app.listen({ host: '127.0.0.1', port });
   });
 

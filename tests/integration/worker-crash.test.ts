@@ -12,7 +12,7 @@ import { findFreePort, startEmbeddedPostgres, type DatabaseHandle } from '../../
 import { seedDemoData } from '../../db/seed';
 import { startDevServer } from '../../infra/temporal';
 import { apiClient } from '../helpers/http';
-import { alive, spawnTypeScript } from '../helpers/process';
+import { alive, reservePort, spawnTypeScript } from '../helpers/process';
 import { openSandboxes, type Sandboxes } from '../../worker/runtime';
 
 /**
@@ -44,11 +44,12 @@ function startWorker(extraEnv: NodeJS.ProcessEnv = {}): ChildProcess {
 
 beforeAll(async () => {
   dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'order-engine-crash-'));
-  const [database, server, port] = await Promise.all([
+  const [database, server, api] = await Promise.all([
     findFreePort().then((pgPort) => startEmbeddedPostgres({ dataDir, port: pgPort })),
     startDevServer(),
-    findFreePort(),
+    reservePort(),
   ]);
+  const { port } = api;
   db = database;
   temporal = server;
   env = {
@@ -75,6 +76,7 @@ beforeAll(async () => {
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     sandbox: sandboxes,
   });
+  await api.release();
   await app.listen({ host: '127.0.0.1', port });
 });
 
