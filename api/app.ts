@@ -95,7 +95,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   const registry = deps.metricsRegistry ?? new Registry();
   registerMetrics(app, registry, { token: deps.config.METRICS_TOKEN, alsoFrom: deps.workerMetricsUrl });
   registerNotificationMetrics(registry, deps.orm);
-  registerBusinessMetrics(registry, deps.orm);
+  registerBusinessMetrics(registry, deps.orm, deps.config.METRICS_PAYMENT_WINDOW);
 
   await app.register(fastifySwagger, {
     openapi: {

@@ -1,11 +1,6 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { Gauge, type Registry } from 'prom-client';
-
-/** The window the payment success rate is measured over. */
-export const PAYMENT_SUCCESS_WINDOW_HOURS = 24;
-
-/** Each case type's table: its rows are the cases started, their statuses where they stand or how they ended. */
-const CASE_TABLES = { order: 'orders', refund: 'refunds', return: 'returns', complaint: 'complaints' } as const;
+import { CASE_TABLES } from './records';
 
 /**
  * The business as Prometheus sees it, read from PostgreSQL at each scrape, so the figures hold whichever worker did
@@ -13,7 +8,7 @@ const CASE_TABLES = { order: 'orders', refund: 'refunds', return: 'returns', com
  * attempts and their success rate, refunds waiting for approval, SLA breaches by case type, and stock at or below
  * its low-stock threshold.
  */
-export function registerBusinessMetrics(registry: Registry, orm: MikroORM): void {
+export function registerBusinessMetrics(registry: Registry, orm: MikroORM, paymentWindowMs: number): void {
   if (registry.getSingleMetric('cases')) return;
   const query = <R extends object>(sql: string, params: unknown[] = []) => orm.em.fork().execute<R[]>(sql, params);
 
@@ -55,15 +50,15 @@ export function registerBusinessMetrics(registry: Registry, orm: MikroORM): void
   new Gauge({
     name: 'payment_success_ratio',
     help:
-      `Share of the payments of the last ${PAYMENT_SUCCESS_WINDOW_HOURS} h the gateway did not decline, among ` +
+      `Share of the payments of the last ${paymentWindowMs / 3_600_000} h the gateway did not decline, among ` +
       'those it answered (the business target is 0.95 or more; 1 when there were none)',
     registers: [registry],
     async collect() {
       const [row] = await query<{ answered: number; declined: number }>(
         `select count(*) filter (where status not in ('NONE', 'AWAITING_TRANSFER', 'COD_PENDING'))::int as answered,
                 count(*) filter (where status = 'DECLINED')::int as declined
-           from payments where created_at > now() - make_interval(hours => ?)`,
-        [PAYMENT_SUCCESS_WINDOW_HOURS],
+           from payments where created_at > now() - make_interval(secs => ?::double precision / 1000)`,
+        [paymentWindowMs],
       );
       const answered = row?.answered ?? 0;
       this.set(answered === 0 ? 1 : (answered - (row?.declined ?? 0)) / answered);

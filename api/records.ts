@@ -662,3 +662,11 @@ export interface AuditEntry {
 export async function writeAudit(em: EntityManager, entry: AuditEntry): Promise<void> {
   await em.insert(AuditLogSchema, { ...entry, detail: entry.detail ?? null, ip: entry.ip ?? null });
 }
+
+/** Each case type's table; the API lists a case type at `/v1/<table>`. */
+export const CASE_TABLES: Readonly<Record<CaseType, string>> = {
+  order: 'orders',
+  refund: 'refunds',
+  return: 'returns',
+  complaint: 'complaints',
+};

@@ -176,6 +176,8 @@ const schema = z.object({
    * business goes). Unset elsewhere, /metrics is open.
    */
   METRICS_TOKEN: z.string().min(1).optional(),
+  /** The window `payment_success_ratio` is measured over. */
+  METRICS_PAYMENT_WINDOW: duration('24h'),
 
   NOTIFY_DISPATCHER: z.stringbool().default(true),
   NOTIFY_LINK_BASE: z.url().default('https://shop.example.com'),

@@ -8,7 +8,7 @@ import type { ApiDeps } from '../app';
 import { actorOf } from '../auth';
 import { auditedWork } from '../cases';
 import { Problem } from '../problems';
-import { isoTime } from '../records';
+import { CASE_TABLES, isoTime } from '../records';
 import { RECOVERY_ROLES } from '../../domain/roles';
 import { OPS_ACTOR_ROLES, OPS_READER_ROLES } from '../roles';
 import { orderIdSchema, pageOf, pagingQuery, problems, reasonSchema } from '../schemas';
@@ -18,14 +18,6 @@ import { orderIdSchema, pageOf, pagingQuery, problems, reasonSchema } from '../s
  * them beyond each case type's own actions (retry a step: `/recover`; clear a flag: `/clear-flag`): notes on any case,
  * and a forced cancellation of an order that runs its compensations.
  */
-
-/** Each case type's table and where the API shows it. */
-const CASES: Record<CaseType, { table: string; path: string }> = {
-  order: { table: 'orders', path: '/v1/orders' },
-  refund: { table: 'refunds', path: '/v1/refunds' },
-  return: { table: 'returns', path: '/v1/returns' },
-  complaint: { table: 'complaints', path: '/v1/complaints' },
-};
 
 const caseIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 characters of A-Z, a-z, 0-9, _ or -');
 const caseParams = z.object({ caseType: z.enum(CASE_TYPES), caseId: caseIdSchema });
@@ -102,13 +94,13 @@ function flaggedCases(types: readonly CaseType[]): string {
             ? 'null::timestamptz as sla_deadline, 0 as escalation_level'
             : 'sla_deadline, escalation_level'
         }, customer_id, ${type === 'order' ? 'id' : 'order_id'} as order_id
-           from ${CASES[type].table} where needs_attention`,
+           from ${CASE_TABLES[type]} where needs_attention`,
     )
     .join(' union all ');
 }
 
 async function knownCase(em: EntityManager, caseType: CaseType, caseId: string): Promise<void> {
-  const [found] = await em.execute(`select 1 from ${CASES[caseType].table} where id = ?`, [caseId]);
+  const [found] = await em.execute(`select 1 from ${CASE_TABLES[caseType]} where id = ?`, [caseId]);
   if (!found) throw new Problem('not-found', `no ${caseType} ${caseId}`);
 }
 
@@ -163,7 +155,7 @@ export function opsRoutes(deps: ApiDeps): FastifyPluginAsyncZod {
             customerId: row.customer_id,
             ...(row.order_id ? { orderId: row.order_id } : {}),
             notes: row.notes,
-            href: `${CASES[row.case_type].path}/${row.id}`,
+            href: `/v1/${CASE_TABLES[row.case_type]}/${row.id}`,
           })),
           total,
           limit,

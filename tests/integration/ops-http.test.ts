@@ -86,6 +86,19 @@ async function orderWithCarrierException(): Promise<string> {
   return orderId;
 }
 
+/** A refund of a captured order (30.01) an agent asked for: it waits for another agent's approval. */
+async function refundAwaitingAgent() {
+  const orderId = await capturedOrder(TOKENS.ops);
+  const requested = await call(
+    'POST',
+    '/v1/refunds',
+    { orderId, amount: 3001, reason: 'quality_problem' },
+    TOKENS.agent,
+  );
+  expect(requested.body).toMatchObject({ status: 'PENDING_APPROVAL', approver: 'agent' });
+  return requested;
+}
+
 describe('the attention list', () => {
   test('lists flagged cases of every type, oldest flag first, filtered by type and reason, for ops only', async () => {
     const order = await orderWithCarrierException();
@@ -280,14 +293,7 @@ describe('the README’s ready-made Temporal UI queries', () => {
       return { workflowId: orderWorkflowId(orderId), at: new Date(Date.now() + 60_000) };
     },
     'refunds pending past their approval SLA': async () => {
-      const orderId = await capturedOrder(TOKENS.ops);
-      const requested = await call(
-        'POST',
-        '/v1/refunds',
-        { orderId, amount: 3001, reason: 'quality_problem' },
-        TOKENS.agent,
-      );
-      expect(requested.body).toMatchObject({ status: 'PENDING_APPROVAL' });
+      const requested = await refundAwaitingAgent();
       // Asked once its deadline has passed.
       const at = new Date(Date.parse(requested.body.slaDeadline) + 60_000);
       return { workflowId: refundWorkflowId(requested.body.refundId), at };
@@ -378,14 +384,7 @@ describe('/metrics', () => {
     // A card the gateway declines, then an order paid, shipped and partly refunded, waiting for an agent's approval.
     const declined = await placeOrder({ token: 'tok_decline' });
     await until(declined, (v) => v.payment.status === 'DECLINED');
-    const orderId = await capturedOrder(TOKENS.ops);
-    const refund = await call(
-      'POST',
-      '/v1/refunds',
-      { orderId, amount: 3001, reason: 'quality_problem' },
-      TOKENS.agent,
-    );
-    expect(refund.body).toMatchObject({ status: 'PENDING_APPROVAL', approver: 'agent' });
+    const refund = await refundAwaitingAgent();
     await eventually(
       async () => (await stack.sql.query(`select status from refunds where id = $1`, [refund.body.refundId])).rows[0],
       (row) => row?.status === 'PENDING_APPROVAL',
