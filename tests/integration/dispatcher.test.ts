@@ -313,7 +313,12 @@ test('a dispatcher killed mid-batch (SIGKILL) loses nothing and sends nothing tw
   expect(atKill.some((r) => r.status === 'sending')).toBe(true);
   expect(atKill.some((r) => r.status !== 'sent')).toBe(true);
 
-  const { d } = dispatcher({ sms: sandboxSmsSender(sms) }, { batchSize: 50 });
+  // Renders as the killed one did (tests/fixtures/dispatcher-process.ts): a resend must be the same message, or the
+  // provider refuses the key it already holds.
+  const { d } = dispatcher(
+    { sms: sandboxSmsSender(sms) },
+    { batchSize: 50, render: (row) => ({ subject: row.template, text: `${row.template} ${row.case_id}` }) },
+  );
   d.start();
   try {
     for (let i = 0; i < 300; i += 1) {
