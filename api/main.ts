@@ -2,9 +2,13 @@ import { Client, Connection } from '@temporalio/client';
 import { ConfigError, loadConfig } from '../config';
 import { openOrm } from '../db/orm';
 import { temporalConnectionOptions } from '../infra/temporal-connection';
+import { openSandboxes } from '../worker/runtime';
 import { buildApp } from './app';
 
-/** Production entry point of the API alone (`npm run start:api`): external PostgreSQL and Temporal, no sandboxes. */
+/**
+ * The API alone (`npm run start:api`): external PostgreSQL and Temporal. Outside production it also serves the
+ * sandbox providers' routes (bank transfers, parcels, the mailbox), as `npm start` does.
+ */
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -15,11 +19,13 @@ async function main(): Promise<void> {
   const orm = await openOrm(config.DATABASE_URL);
   const connection = await Connection.connect(temporalOptions);
   const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  const sandboxes = config.NODE_ENV === 'production' ? undefined : await openSandboxes(config, config.DATABASE_URL);
   const app = await buildApp({
     config,
     temporal,
     orm,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
+    sandbox: sandboxes,
     logger: { level: config.LOG_LEVEL },
   });
 
@@ -30,6 +36,7 @@ async function main(): Promise<void> {
       try {
         // Stops accepting connections and waits for requests in flight, which may be waiting on workflow updates.
         await app.close();
+        await sandboxes?.close();
         await connection.close();
         await orm.close();
       } catch (error) {

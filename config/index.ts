@@ -91,6 +91,10 @@ const schema = z.object({
   TEMPORAL_CLI_PATH: z.string().optional(),
   TEMPORAL_DEV_PORT: z.coerce.number().int().min(1).max(65535).default(7233),
   TEMPORAL_UI_PORT: z.coerce.number().int().min(1).max(65535).default(8233),
+  /** `npm run start:cluster`: the Temporal server's frontend port; its other services take the 20 ports after it. */
+  CLUSTER_TEMPORAL_PORT: z.coerce.number().int().min(1).max(65515).default(7233),
+  /** `npm run start:cluster`: how many worker processes run beside the API. */
+  CLUSTER_WORKERS: z.coerce.number().int().min(1).max(16).default(2),
 
   WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().positive().default(100),
   WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: z.coerce.number().int().positive().default(40),

@@ -5,7 +5,8 @@ import type { EphemeralServerExecutable } from '@temporalio/testing';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
 
-function onPath(binary: string, env: NodeJS.ProcessEnv): string | undefined {
+/** The first executable `binary` in env.PATH's directories. */
+export function onPath(binary: string, env: NodeJS.ProcessEnv): string | undefined {
   for (const dir of (env.PATH ?? '').split(path.delimiter).filter(Boolean)) {
     const candidate = path.join(dir, binary);
     try {
@@ -172,12 +173,17 @@ const INDEXED_VALUE_TYPES: Record<string, number> = {
   KEYWORD_LIST: 7,
 };
 
+/** The engine's search attributes by name, with their proto types, as the operator service adds them. */
+export function searchAttributeTypes(): Record<string, number> {
+  return Object.fromEntries(SEARCH_ATTRIBUTES.map((key) => [key.name, INDEXED_VALUE_TYPES[key.type]]));
+}
+
 /** Starts the time-skipping test server; it knows no custom search attributes until they are added. */
 export async function startTimeSkippingServer(): Promise<TestWorkflowEnvironment> {
   const env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: timeSkippingServer() } });
   await env.connection.operatorService.addSearchAttributes({
     namespace: env.namespace ?? 'default',
-    searchAttributes: Object.fromEntries(SEARCH_ATTRIBUTES.map((key) => [key.name, INDEXED_VALUE_TYPES[key.type]])),
+    searchAttributes: searchAttributeTypes(),
   });
   return env;
 }

@@ -73,8 +73,7 @@ async function main(): Promise<void> {
   );
 
   const mailboxLine = sandboxes.mailbox
-    ? `  Mailbox      ${sandboxes.mailbox.url}, read at ${config.publicUrl}/v1/sandbox/mailbox` +
-      `${config.SMTP_URL ? ' (unused: email goes to SMTP_URL)' : ''}\n`
+    ? `  Mailbox      ${sandboxes.mailbox.url}, read at ${config.publicUrl}/v1/sandbox/mailbox\n`
     : '';
   console.log(`
 Order engine is running

@@ -59,7 +59,8 @@ export async function openSandboxes(config: Config, databaseUrl: string): Promis
     latencyMs: config.SANDBOX_PUSH_LATENCY,
     failureRate: config.SANDBOX_PUSH_FAILURE_RATE,
   });
-  const mailbox = production ? undefined : await openMailbox(pool, config.SANDBOX_SMTP_PORT);
+  // With SMTP_URL set, email goes there and no sandbox mailbox is needed.
+  const mailbox = production || config.SMTP_URL ? undefined : await openMailbox(pool, config.SANDBOX_SMTP_PORT);
   const email = new SmtpEmailSender({ url: emailRelayUrl(config, mailbox?.url), from: config.MAIL_FROM });
   return {
     gateway,
