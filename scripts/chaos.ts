@@ -83,6 +83,9 @@ const SOURCE_DIRS = [
   'infra',
 ];
 
+/** What the cluster topology's kills take, in turn: one worker process, the Temporal server, everything at once. */
+const CLUSTER_KILLS = ['worker/main.ts', 'temporal-server', 'tree'] as const;
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 const say = (message: string) => console.log(`[chaos] ${message}`);
@@ -104,7 +107,19 @@ function readSettings() {
     stallMs: parseDuration(process.env.CHAOS_STALL || '3m'),
     startTimeoutMs: parseDuration(process.env.CHAOS_START_TIMEOUT || '3m'),
     keep: process.env.CHAOS_KEEP === '1',
+    topology: topologySetting(),
   };
+}
+
+/**
+ * all-in-one: the tree is `npm start`, and every kill is a power cut of the whole tree. cluster: the tree is
+ * `npm run start:cluster` (a Temporal server built from source, two workers and the API as processes of their own),
+ * and the kills take turns: one worker, the Temporal server, then the whole tree.
+ */
+function topologySetting(): 'all-in-one' | 'cluster' {
+  const value = process.env.CHAOS_TOPOLOGY || 'all-in-one';
+  if (value !== 'all-in-one' && value !== 'cluster') throw new Error('CHAOS_TOPOLOGY: all-in-one or cluster');
+  return value;
 }
 
 function fingerprint(): Map<string, string> {
@@ -148,7 +163,10 @@ async function main(): Promise<number> {
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'order-engine-chaos-'));
   const logDir = path.join(dataDir, 'chaos');
   await fs.mkdir(logDir);
-  const [apiPort, pgPort, temporalPort, uiPort, sdkMetricsPort] = await pickPorts(5, Math.random);
+  const cluster = settings.topology === 'cluster';
+  const [apiPort, pgPort, uiPort, sdkMetricsPort, smtpPort] = await pickPorts(5, Math.random);
+  // The cluster's Temporal server takes 20 ports after its frontend's.
+  const [temporalPort] = await pickPorts(1, Math.random, cluster ? 21 : 1);
   const apiUrl = `http://127.0.0.1:${apiPort}`;
 
   const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !DROPPED.includes(name)));
@@ -161,7 +179,9 @@ async function main(): Promise<number> {
     DATA_DIR: dataDir,
     EMBEDDED_POSTGRES_PORT: String(pgPort),
     TEMPORAL_DEV_PORT: String(temporalPort),
+    CLUSTER_TEMPORAL_PORT: String(temporalPort),
     TEMPORAL_UI_PORT: String(uiPort),
+    SANDBOX_SMTP_PORT: String(smtpPort),
     // The worker's SDK metrics join the API's /metrics, as ops would run it.
     WORKER_METRICS_ADDRESS: `127.0.0.1:${sdkMetricsPort}`,
     API_TOKENS,
@@ -181,13 +201,21 @@ async function main(): Promise<number> {
     .map((name) => `${name}=${env[name]}`);
 
   say(
-    `N=${settings.orders} K=${settings.kills} seed=${settings.seed} concurrency=${settings.concurrency} ` +
+    `${settings.topology}: N=${settings.orders} K=${settings.kills} seed=${settings.seed} concurrency=${settings.concurrency} ` +
       `timeout=${seconds(settings.timeoutMs)} stall=${seconds(settings.stallMs)}`,
   );
   say(`tree env: ${knobs.join(' ')}`);
   say(`data dir ${dataDir}; ports api ${apiPort}, postgres ${pgPort}, temporal ${temporalPort}, ui ${uiPort}`);
 
-  const tree = new Tree({ cwd: ROOT, env, dataDir, logDir, apiUrl, ports: [apiPort, pgPort, temporalPort, uiPort] });
+  const tree = new Tree({
+    script: cluster ? 'scripts/cluster.ts' : 'scripts/start.ts',
+    cwd: ROOT,
+    env,
+    dataDir,
+    logDir,
+    apiUrl,
+    ports: [apiPort, pgPort, temporalPort, uiPort, smtpPort],
+  });
   let finished = false;
   const abandon = (signal: string) => {
     tree.killNow();
@@ -232,10 +260,18 @@ async function main(): Promise<number> {
         const outage: Outage = { killedAt: Date.now() };
         outages.push(outage);
         const placedAtKill = driver.placed;
-        const count = await tree.kill();
         const changed = changedSince(sources);
         if (changed.length) say(`warning: sources changed since the first start: ${changed.join(', ')}`);
-        tree.start();
+        const target = cluster ? CLUSTER_KILLS[k % CLUSTER_KILLS.length] : 'tree';
+        let what: string;
+        if (target === 'tree') {
+          const count = await tree.kill();
+          tree.start();
+          what = `${count} processes SIGKILLed, none left, ports free`;
+        } else {
+          const pid = await tree.killOne(target);
+          what = `${target} (pid ${pid}) SIGKILLed and started again by the cluster`;
+        }
         try {
           await tree.waitHealthy(settings.startTimeoutMs);
         } catch (error) {
@@ -244,8 +280,8 @@ async function main(): Promise<number> {
         }
         outage.upAt = lastUp = driver.lastChange = Date.now();
         say(
-          `kill ${k + 1}/${settings.kills} at ${placedAtKill}/${settings.orders} placed: ${count} processes ` +
-            `SIGKILLed, none left, ports free; healthy again ${seconds(outage.upAt - outage.killedAt)} after the kill`,
+          `kill ${k + 1}/${settings.kills} at ${placedAtKill}/${settings.orders} placed: ${what}; ` +
+            `healthy again ${seconds(outage.upAt - outage.killedAt)} after the kill`,
         );
       }
     };

@@ -85,7 +85,7 @@ async function portFree(port: number): Promise<boolean> {
  * Ports below the kernel's ephemeral range: a port drawn from that range could be taken by some outgoing
  * connection (the driver's own among them) while the tree is down, and the restart would fail for no engine reason.
  */
-export async function pickPorts(count: number, random: () => number): Promise<number[]> {
+export async function pickPorts(count: number, random: () => number, blockOf = 1): Promise<number[]> {
   let low = 32768;
   try {
     low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || low;
@@ -94,9 +94,14 @@ export async function pickPorts(count: number, random: () => number): Promise<nu
   }
   const floor = Math.min(20000, low - 2000);
   const ports: number[] = [];
+  // With blockOf > 1, each port is the first of that many free ports in a row (a Temporal server's services).
+  const block = (port: number) => Array.from({ length: blockOf }, (_, i) => port + i);
   while (ports.length < count) {
-    const port = floor + Math.floor(random() * (low - floor));
-    if (!ports.includes(port) && (await portFree(port))) ports.push(port);
+    const port = floor + Math.floor(random() * (low - floor - blockOf));
+    if (ports.some((taken) => Math.abs(taken - port) < blockOf)) continue;
+    let free = true;
+    for (const candidate of block(port)) free &&= await portFree(candidate);
+    if (free) ports.push(port);
   }
   return ports;
 }
@@ -104,6 +109,8 @@ export async function pickPorts(count: number, random: () => number): Promise<nu
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export interface TreeOptions {
+  /** The tree's entry point: `scripts/start.ts` (all in one) or `scripts/cluster.ts` (the production topology). */
+  script: string;
   cwd: string;
   env: NodeJS.ProcessEnv;
   dataDir: string;
@@ -124,12 +131,12 @@ export class Tree {
     return path.join(this.options.logDir, `start-${this.starts}.log`);
   }
 
-  /** Spawns `tsx scripts/start.ts` in its own session, so a Ctrl-C at the terminal reaches only this harness. */
+  /** Spawns the tree's script in its own session, so a Ctrl-C at the terminal reaches only this harness. */
   start(): void {
     this.starts += 1;
     const log = openSync(this.logFile, 'a');
     try {
-      this.child = spawn(process.execPath, [require.resolve('tsx/cli'), 'scripts/start.ts'], {
+      this.child = spawn(process.execPath, [require.resolve('tsx/cli'), this.options.script], {
         cwd: this.options.cwd,
         env: this.options.env,
         stdio: ['ignore', log, log],
@@ -192,6 +199,32 @@ export class Tree {
     }
     for (const entry of frozen.values()) signal(entry.pid, 'SIGKILL');
     return [...frozen.values()];
+  }
+
+  /**
+   * One process of the tree dies (SIGKILL): the first whose command line contains `text`. Answers once the tree has
+   * started another in its place; throws if none matched or none came back within `timeoutMs`.
+   */
+  async killOne(text: string, timeoutMs = 60_000): Promise<number> {
+    const root = this.child?.pid;
+    const matching = () =>
+      (root === undefined ? [] : descendants(root)).filter((entry) => {
+        try {
+          return readFileSync(`/proc/${entry.pid}/cmdline`, 'utf8').includes(text) && stillRunning(entry);
+        } catch {
+          return false;
+        }
+      });
+    const victim = matching()[0];
+    if (!victim) throw new Error(`no process of the tree runs ${text}`);
+    signal(victim.pid, 'SIGKILL');
+    const started = performance.now();
+    while (performance.now() - started < timeoutMs) {
+      if (this.exited) throw new Error(`the tree exited after ${text} was killed:\n${this.logTail()}`);
+      if (matching().some((entry) => entry.pid !== victim.pid)) return victim.pid;
+      await sleep(100);
+    }
+    throw new Error(`no new ${text} within ${timeoutMs} ms of killing pid ${victim.pid}:\n${this.logTail()}`);
   }
 
   /**
