@@ -36,6 +36,19 @@ module.exports = tseslint.config(
     rules: { '@typescript-eslint/no-explicit-any': 'off' },
   },
   {
+    // The report page's script runs in the browser: the browser globals it uses (globals is not a dependency).
+    files: ['api/public/**/*.js'],
+    languageOptions: {
+      sourceType: 'module',
+      globals: Object.fromEntries(
+        ['window', 'document', 'fetch', 'sessionStorage', 'location', 'history', 'URLSearchParams'].map((name) => [
+          name,
+          'readonly',
+        ]),
+      ),
+    },
+  },
+  {
     // Workflow code must stay deterministic: no Node built-ins and no I/O libraries, except as types.
     files: ['workflows/**/*.ts', 'domain/**/*.ts'],
     rules: {

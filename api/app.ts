@@ -29,6 +29,7 @@ import { messageRoutes } from './routes/messages';
 import { opsRoutes } from './routes/ops';
 import { preferenceRoutes } from './routes/preferences';
 import { reportRoutes } from './routes/reports';
+import { reportPageRoutes } from './routes/report-page';
 import { Problem, toProblem, validationErrors } from './problems';
 import { auditRoutes } from './routes/audit';
 import { catalogueRoutes } from './routes/catalogue';
@@ -126,6 +127,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(preferenceRoutes(deps));
   await app.register(opsRoutes(deps));
   await app.register(reportRoutes(deps));
+  await app.register(reportPageRoutes());
   await app.register(auditRoutes(deps));
   await app.register(catalogueRoutes(deps));
   await app.register(webhookRoutes(deps));

@@ -1,3 +1,4 @@
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { apiClient, CAPTURED_CABLES, eventually } from '../helpers/http';
 import { fullStack } from '../helpers/stack';
 
@@ -188,4 +189,291 @@ test('reports are for admins, finance and supervisors, and refuse a period that 
   expect(backwards.status).toBe(400);
   expect(backwards.body.errors).toEqual([{ field: 'from', reason: 'must be before to' }]);
   expect((await call('GET', '/v1/reports/orders?groupBy=planet')).status).toBe(400);
+});
+
+describe('the report page, in headless Chromium', () => {
+  const DAY_MS = 86_400_000;
+  const day = (offset: number) => new Date(Date.now() + offset * DAY_MS).toISOString().slice(0, 10);
+  // Set once every order is placed: yesterday and today (UTC), should the suite run across midnight. The page takes
+  // both days whole, so the JSON is asked for the same period.
+  let from: string;
+  let to: string;
+  let period: string;
+  const CANVASES = [
+    'orders-by-status',
+    'orders-by-channel',
+    'orders-by-region',
+    'orders-by-day',
+    'sales-top-products',
+    'after-sales-ratings',
+    'after-sales-agents',
+    'settlement',
+  ];
+  // Functions passed to the page run there, as their source: they reach the DOM through `globalThis as any` (the
+  // tests compile without the DOM library) and cannot use this file's variables.
+  let browser: Browser;
+
+  beforeAll(async () => {
+    browser = await chromium.launch({
+      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+      timeout: 60_000,
+    });
+    // A complaint answered, resolved and rated, so that the satisfaction and per-agent charts have figures.
+    const opened = await shop.call('POST', '/v1/complaints', {
+      channel: 'phone',
+      customerId: 'C-1001',
+      orderId: completed,
+      category: 'logistics',
+      target: 'Parcel',
+      matter: 'Parcel late',
+      reason: 'The parcel came a week late.',
+      contact: { name: 'Li Wei', phone: '13800138000' },
+    });
+    expect(opened.status).toBe(201);
+    const complaintId = opened.body.complaintId as string;
+    const complaint = () => stack.sql.query('select * from complaints where id = $1', [complaintId]);
+    await eventually(complaint, ({ rows }) => Boolean(rows[0]?.assignee), 'the complaint assigned');
+    const act = (action: string, body: unknown, token: string) =>
+      call('POST', `/v1/complaints/${complaintId}/${action}`, body, token);
+    // A second before each step: the reports count whole seconds, and a bar of zero seconds shows nothing.
+    const aSecond = () => new Promise((resolve) => setTimeout(resolve, 1_000));
+    await aSecond();
+    expect((await act('respond', { text: 'Sorry; we are asking the carrier.' }, TOKENS.admin)).status).toBe(200);
+    await aSecond();
+    const explanation = { remedy: { kind: 'explanation' }, explanation: 'The carrier was short of drivers.' };
+    expect((await act('resolve', explanation, TOKENS.admin)).status).toBe(200);
+    expect((await act('rate', { score: 4 }, TOKENS.system)).status).toBe(200);
+    await eventually(
+      complaint,
+      ({ rows }) => rows[0]?.rating === 4 && rows[0].resolved_at !== null && rows[0].first_response_at !== null,
+      'the complaint recorded rated',
+    );
+    [from, to] = [day(-1), day(0)];
+    period = `from=${from}T00:00:00.000Z&to=${day(1)}T00:00:00.000Z`;
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  /** Opens the report page in a fresh context, recording console errors, uncaught errors and CSP violations. */
+  async function open(fragment: string) {
+    const context = await browser.newContext({ locale: 'en-US' });
+    const page = await context.newPage();
+    const problems: string[] = [];
+    const requests: string[] = [];
+    page.on('console', (message) => {
+      if (message.type() === 'error') problems.push(message.text());
+    });
+    page.on('pageerror', (error) => problems.push(`uncaught: ${error.message}`));
+    page.on('request', (request) => requests.push(request.url()));
+    await page.addInitScript(() =>
+      (globalThis as any).document.addEventListener('securitypolicyviolation', (event: any) =>
+        (globalThis as any).console.error(`CSP violation: ${event.violatedDirective} ${event.blockedURI}`),
+      ),
+    );
+    await page.goto(`${stack.config.publicUrl}/reports#${fragment}`);
+    return { page, problems, requests, close: () => context.close() };
+  }
+
+  /** Waits until every chart is drawn or empty, or the page shows an error; answers each canvas's state. */
+  async function settled(page: Page): Promise<Record<string, string | undefined>> {
+    await page.waitForFunction(() => {
+      const { document } = globalThis as any;
+      const canvases = [...document.querySelectorAll('canvas')];
+      return !document.getElementById('error').hidden || canvases.every((c: any) => c.dataset.state);
+    });
+    return page.evaluate(() =>
+      Object.fromEntries(
+        [...(globalThis as any).document.querySelectorAll('canvas')].map((c: any) => [c.id, c.dataset.state]),
+      ),
+    );
+  }
+
+  /**
+   * Each chart as Chart.js holds it (type, labels, datasets), and what its canvas shows: how many pixels are painted
+   * at all, and whether the pixel at the centre of each bar, arc or point of a value other than zero is painted.
+   */
+  const charts = (page: Page) =>
+    page.evaluate(() =>
+      Object.fromEntries(
+        [...(globalThis as any).document.querySelectorAll('canvas')].map((canvas: any) => {
+          const chart = (globalThis as any).Chart.getChart(canvas);
+          const pixels = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+          let painted = 0;
+          for (let i = 3; i < pixels.length; i += 4) if (pixels[i] > 0) painted += 1;
+          const ratio = chart?.currentDevicePixelRatio ?? 1;
+          const marks = (chart?.data.datasets ?? []).flatMap((dataset: any, index: number) =>
+            chart.getDatasetMeta(index).data.flatMap((element: any, i: number) => {
+              if (!dataset.data[i]) return [];
+              const { x, y } = element.getCenterPoint();
+              return [pixels[(Math.round(y * ratio) * canvas.width + Math.round(x * ratio)) * 4 + 3] > 0];
+            }),
+          );
+          return [
+            canvas.id,
+            {
+              type: chart?.config.type,
+              labels: chart?.data.labels,
+              datasets: chart?.data.datasets.map((d: any) => d.data),
+              paintedShare: painted / (canvas.width * canvas.height),
+              marks,
+            },
+          ];
+        }),
+      ),
+    );
+
+  const report = async (path: string) => {
+    const answer = await call('GET', `${path}${path.includes('?') ? '&' : '?'}${period}`);
+    expect(answer.status).toBe(200);
+    return answer.body;
+  };
+
+  test('draws every report for the period as the JSON API answers it, without errors or CSP violations', async () => {
+    const { page, problems, requests, close } = await open(`token=${TOKENS.finance}&from=${from}&to=${to}`);
+    expect(await settled(page)).toEqual(Object.fromEntries(CANVASES.map((id) => [id, 'drawn'])));
+
+    const drawn = await charts(page);
+    for (const id of CANVASES) {
+      const { paintedShare, marks } = drawn[id];
+      expect({
+        id,
+        painted: paintedShare > 0.01,
+        marks: marks.length > 0,
+        unpainted: marks.filter((m: boolean) => !m),
+      }).toEqual({ id, painted: true, marks: true, unpainted: [] });
+    }
+
+    const [status, days, channel, region, sales, afterSales, agents, settlement] = await Promise.all([
+      report('/v1/reports/orders?groupBy=status'),
+      report('/v1/reports/orders?groupBy=day'),
+      report('/v1/reports/orders?groupBy=channel'),
+      report('/v1/reports/orders?groupBy=region'),
+      report('/v1/reports/sales?top=10'),
+      report('/v1/reports/after-sales'),
+      report('/v1/reports/after-sales?by=agent'),
+      report('/v1/reports/settlement'),
+    ]);
+    expect(status.items.map((i: any) => i.orders)).toEqual([1, 1, 1]);
+    expect(drawn['orders-by-status']).toMatchObject({
+      type: 'bar',
+      labels: status.items.map((i: any) => i.status),
+      datasets: [status.items.map((i: any) => i.orders)],
+    });
+    const onDay = (d: string) => days.items.find((i: any) => i.day === d);
+    expect(drawn['orders-by-day']).toMatchObject({
+      type: 'bar',
+      labels: [from, to],
+      datasets: [[from, to].map((d) => onDay(d)?.orders ?? 0), [from, to].map((d) => onDay(d)?.value ?? 0)],
+    });
+    for (const [id, answer, key] of [
+      ['orders-by-channel', channel, 'channel'],
+      ['orders-by-region', region, 'region'],
+    ] as const) {
+      expect(drawn[id]).toMatchObject({
+        type: 'doughnut',
+        labels: answer.items.map((i: any) => i[key]),
+        datasets: [answer.items.map((i: any) => i.orders)],
+      });
+    }
+    expect(drawn['sales-top-products']).toMatchObject({
+      labels: sales.topProducts.map((p: any) => p.name),
+      datasets: [sales.topProducts.map((p: any) => p.revenue)],
+    });
+    const [all] = afterSales.items;
+    expect([all.rating1, all.rating2, all.rating3, all.rating4, all.rating5]).toEqual([0, 0, 0, 1, 0]);
+    expect(drawn['after-sales-ratings'].datasets).toEqual([[0, 0, 0, 1, 0]]);
+    expect(drawn['after-sales-agents']).toMatchObject({
+      labels: agents.items.map((a: any) => a.agent),
+      datasets: [agents.items.map((a: any) => a.firstResponseSeconds), agents.items.map((a: any) => a.handlingSeconds)],
+    });
+    expect(settlement.settled).toBe(1);
+    expect(drawn.settlement.datasets).toEqual([[settlement.captured, settlement.refunded, settlement.net]]);
+
+    // The headline figures, formatted as an en-US browser shows them; no mismatch to list.
+    const money = (minor: number) => (minor / 100).toLocaleString('en-US', { minimumFractionDigits: 2 });
+    const text = (selector: string) => page.locator(selector).innerText();
+    expect(await text('#sales-figures')).toEqual(
+      expect.stringContaining(
+        `Revenue\n${money(sales.revenue)}\nAverage order value\n${money(sales.averageOrderValue)}`,
+      ),
+    );
+    expect(await text('#after-sales-figures')).toContain(`Satisfaction\n4.00 / 5 (1 rated)`);
+    expect(await text('#settlement-figures')).toContain(`Settled\n${money(settlement.net)}`);
+    expect(await text('#settlement-mismatches tbody')).toBe('No mismatches');
+
+    // The page asked for that very period, and the token left the address bar for the tab's session storage.
+    const asked = requests.filter((url) => url.includes('/v1/reports/')).map((url) => new URL(url).searchParams);
+    expect(asked).toHaveLength(8);
+    for (const params of asked) expect(`from=${params.get('from')}&to=${params.get('to')}`).toBe(period);
+    expect(await page.evaluate(() => (globalThis as any).location.href)).toBe(`${stack.config.publicUrl}/reports`);
+    expect(await page.evaluate(() => (globalThis as any).sessionStorage.getItem('order-engine.reports.token'))).toBe(
+      TOKENS.finance,
+    );
+    expect(problems).toEqual([]);
+    await close();
+  });
+
+  test('an agent (not a report role) sees the refusal’s detail and no chart', async () => {
+    const refusal = await call('GET', `/v1/reports/orders?groupBy=status&${period}`, undefined, TOKENS.agent);
+    expect(refusal.status).toBe(403);
+    const { page, problems, close } = await open(`token=${TOKENS.agent}&from=${from}&to=${to}`);
+    await settled(page);
+    expect(await page.locator('#error').innerText()).toBe(refusal.body.detail);
+    expect(await page.locator('#report').isHidden()).toBe(true);
+    expect(Object.values(await charts(page))).toEqual(
+      CANVASES.map(() => expect.objectContaining({ type: undefined, paintedShare: 0 })),
+    );
+    expect(await page.locator('canvas[data-state]').count()).toBe(0);
+    // Chromium logs each refused request; nothing else went wrong.
+    expect(problems.filter((p) => !/status of 403/.test(p))).toEqual([]);
+    await close();
+  });
+
+  test('a period without orders, chosen in the form: every chart says it has no data', async () => {
+    const { page, problems, close } = await open(`token=${TOKENS.finance}`);
+    // The last 30 days by default, today included.
+    expect(await settled(page)).toEqual(Object.fromEntries(CANVASES.map((id) => [id, 'drawn'])));
+    await page.fill('#from', '2020-01-01');
+    await page.fill('#to', '2020-01-31');
+    await page.click('button[type=submit]');
+    await page.waitForFunction(() =>
+      [...(globalThis as any).document.querySelectorAll('canvas')].every((c: any) => c.dataset.state === 'empty'),
+    );
+    expect(Object.values(await charts(page)).every((chart: any) => chart.type === undefined)).toBe(true);
+    expect(await page.locator('.no-data:visible').count()).toBe(CANVASES.length);
+    expect(await page.locator('#sales-figures').innerText()).toContain('Revenue\n0.00');
+    expect(problems).toEqual([]);
+    await close();
+  });
+
+  test('the page is served with a strict CSP, its scripts as JavaScript', async () => {
+    const html = await fetch(`${stack.config.publicUrl}/reports`);
+    expect(html.status).toBe(200);
+    expect(html.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(html.headers.get('content-security-policy')).toBe(
+      "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+        "frame-ancestors 'none'",
+    );
+    expect(html.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(html.headers.get('cache-control')).toBe('no-store');
+    expect(await html.text()).not.toMatch(/<script>|\sstyle=|https?:\/\//);
+    for (const script of ['/reports/chart.umd.js', '/reports/reports.js']) {
+      const response = await fetch(`${stack.config.publicUrl}${script}`);
+      expect([script, response.status, response.headers.get('content-type')]).toEqual([
+        script,
+        200,
+        'text/javascript; charset=utf-8',
+      ]);
+      expect(response.headers.get('x-content-type-options')).toBe('nosniff');
+    }
+    expect(await (await fetch(`${stack.config.publicUrl}/reports/chart.umd.js`)).text()).toMatch(
+      /^\/\*!\n \* Chart\.js v4/,
+    );
+    expect((await fetch(`${stack.config.publicUrl}/reports/reports.css`)).headers.get('content-type')).toBe(
+      'text/css; charset=utf-8',
+    );
+  });
 });

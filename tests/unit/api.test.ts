@@ -344,6 +344,10 @@ describe('roles of every route', () => {
       '/health',
       '/metrics',
       '/ready',
+      '/reports',
+      '/reports/chart.umd.js',
+      '/reports/reports.css',
+      '/reports/reports.js',
       '/v1/webhooks/carrier',
       '/v1/webhooks/payment',
     ]);
