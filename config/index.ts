@@ -93,6 +93,8 @@ const schema = z.object({
   TEMPORAL_UI_PORT: z.coerce.number().int().min(1).max(65535).default(8233),
   /** `npm run start:cluster`: the Temporal server's frontend port; its other services take the 20 ports after it. */
   CLUSTER_TEMPORAL_PORT: z.coerce.number().int().min(1).max(65515).default(7233),
+  /** `npm run start:cluster`: where the Temporal server built from source is kept; DATA_DIR/tools when unset. */
+  TEMPORAL_SERVER_DIR: z.string().min(1).optional(),
   /** `npm run start:cluster`: how many worker processes run beside the API. */
   CLUSTER_WORKERS: z.coerce.number().int().min(1).max(16).default(2),
 

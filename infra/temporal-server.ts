@@ -5,6 +5,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import type { Connection } from '@temporalio/client';
 import Long from 'long';
+import type { Config } from '../config';
 import { onPath, searchAttributeTypes } from './temporal';
 
 /**
@@ -20,6 +21,10 @@ export const SERVER_GO_TOOLCHAIN = 'go1.27.3';
 const MODULE = 'go.temporal.io/server';
 
 const exec = promisify(execFile);
+
+/** Where the Temporal server built from source is kept: TEMPORAL_SERVER_DIR, else DATA_DIR/tools. */
+export const serverToolsDir = (config: Pick<Config, 'TEMPORAL_SERVER_DIR' | 'dataDir'>) =>
+  path.resolve(config.TEMPORAL_SERVER_DIR ?? path.join(config.dataDir, 'tools'));
 
 export interface TemporalServerTools {
   server: string;

@@ -13,6 +13,7 @@ import {
   PINNED_TEMPORAL_SERVER,
   prepareNamespace,
   serverPorts,
+  serverToolsDir,
   temporalServerConfig,
   temporalServerTools,
   type SqlEndpoint,
@@ -144,7 +145,7 @@ async function main(): Promise<void> {
 
   const database = await resolveDatabase(config, log);
   stop = () => database.stop();
-  const tools = await temporalServerTools(path.join(config.dataDir, 'tools'), process.env, log);
+  const tools = await temporalServerTools(serverToolsDir(config), process.env, log);
   const db = sqlEndpoint(database.url);
   await applyTemporalSchema(tools, db);
   log(`Temporal schema up to date in databases temporal and temporal_visibility on ${db.host}:${db.port}`);
