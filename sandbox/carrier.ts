@@ -43,6 +43,8 @@ const NEXT_STEP: Partial<Record<ShipmentStatus, CarrierEventType>> = {
 const ADVANCING_STATUSES = Object.keys(NEXT_STEP);
 /** A delay pushes the next step back by this many steps unless the caller says otherwise. */
 const DEFAULT_DELAY_STEPS = 3;
+/** The ticker's shortest round: with a step of 0 (benchmarks), parcels move one step every round. */
+const MIN_TICK_MS = 20;
 /** Parcels advanced per ticker round; the rest wait for the next round rather than hold one long transaction. */
 const TICK_BATCH = 100;
 const OPERATIONS_TABLE = 'sandbox.carrier_operations';
@@ -215,8 +217,8 @@ export class SandboxCarrier implements Carrier {
     private readonly pool: Pool,
     opts: SandboxCarrierOptions,
   ) {
-    if (!(opts.stepMs > 0 && Number.isFinite(opts.stepMs))) {
-      throw new RangeError(`stepMs must be > 0, got ${opts.stepMs}`);
+    if (!(opts.stepMs >= 0 && Number.isFinite(opts.stepMs))) {
+      throw new RangeError(`stepMs must be >= 0, got ${opts.stepMs}`);
     }
     this.mode = opts.mode;
     this.stepMs = opts.stepMs;
@@ -477,7 +479,7 @@ export class SandboxCarrier implements Carrier {
             if (this.running) this.schedule();
           });
       },
-      Math.min(this.stepMs, 1000),
+      Math.min(Math.max(this.stepMs, MIN_TICK_MS), 1000),
     );
   }
 

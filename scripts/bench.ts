@@ -1,61 +1,113 @@
-import { Client, Connection } from '@temporalio/client';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Client, Connection, WithStartWorkflowOperation } from '@temporalio/client';
+import { Client as PgClient } from 'pg';
+import { floorReadyUpdate } from '../workflows/baseline';
+import { pickPorts, Tree } from './chaos/tree';
 
 /**
- * Benchmark against a running stack (`npm start` with a fast sandbox carrier, e.g.
- * SANDBOX_CARRIER_STEP=200ms). Places BENCH_ORDERS orders through the HTTP API, BENCH_CONCURRENCY
- * at a time, confirms receipt as each is delivered, and prints placement latency percentiles and
- * completed orders per second. Then runs the same number of baseline workflows with as many no-op
- * activities as an order runs, on the same server and worker, so the ratio shows the engine's own cost.
+ * Benchmark (`npm run bench`): starts the all-in-one stack (`npm start`) on a fresh data directory with the sandbox
+ * carrier moving parcels at every ticker round (SANDBOX_CARRIER_STEP=0), then measures, side by side on that stack:
  *
- *   BENCH_API=http://127.0.0.1:3000 BENCH_TOKEN=<system token> TEMPORAL_ADDRESS=127.0.0.1:7233 npm run bench
+ * - the Temporal floor for a synchronous answer: update-with-start of a workflow whose update answers at once;
+ * - placement latency (POST /v1/orders until its answer) and completed orders per second (placed, delivered, receipt
+ *   confirmed), BENCH_ORDERS at BENCH_CONCURRENCY;
+ * - the baseline: workflows of as many no-op activities as an order schedules, at the same concurrency;
+ * - growth: completed orders per second at each of BENCH_GROWTH's concurrencies, and what one order costs the server
+ *   (activities, local activities, workflow tasks, history events);
+ * - scale: BENCH_SCALE_ORDERS orders at BENCH_SCALE_CONCURRENCY, counting errors and 5xx answers and the stack
+ *   process's resident memory before and after (0 skips it).
+ *
+ * Any of the stack's own settings in the environment (e.g. WORKER_MAX_CONCURRENT_ACTIVITIES) reach the stack.
  */
 
-const api = process.env.BENCH_API ?? 'http://127.0.0.1:3000';
-const token = process.env.BENCH_TOKEN;
-const total = Number(process.env.BENCH_ORDERS ?? 100);
-const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 10);
-const sku = process.env.BENCH_SKU ?? 'ACC-ANKER-USBC1M';
-const temporalAddress = process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
-const taskQueue = process.env.TEMPORAL_TASK_QUEUE ?? 'orders';
+const ROOT = path.resolve(__dirname, '..');
+const TOKEN = 'bench-system';
+const OPS_TOKEN = 'bench-ops';
+const SKU = process.env.BENCH_SKU ?? 'ACC-ANKER-USBC1M';
 
-async function call(method: string, path: string, body?: unknown) {
-  const response = await fetch(`${api}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${token}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+function intSetting(name: string, fallback: number): number {
+  const value = process.env[name] ? Number(process.env[name]) : fallback;
+  if (!Number.isInteger(value) || value < 0) throw new Error(`${name}: must be a whole number >= 0`);
+  return value;
+}
+
+const settings = {
+  orders: intSetting('BENCH_ORDERS', 100),
+  concurrency: intSetting('BENCH_CONCURRENCY', 10),
+  growth: (process.env.BENCH_GROWTH ?? '1,10,50').split(',').map(Number),
+  scaleOrders: intSetting('BENCH_SCALE_ORDERS', 2000),
+  scaleConcurrency: intSetting('BENCH_SCALE_CONCURRENCY', 50),
+  carrierStep: process.env.BENCH_CARRIER_STEP ?? '0ms',
+};
+
+const say = (message: string) => console.log(`[bench] ${message}`);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+interface Tally {
+  errors: string[];
+  serverErrors: number;
 }
 
 function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
 }
+
+function percentiles(values: number[]) {
+  const sorted = [...values].sort((a, b) => a - b);
+  return { p50: percentile(sorted, 50), p95: percentile(sorted, 95), p99: percentile(sorted, 99) };
+}
+
+const ms = (value: number) => `${value.toFixed(0)} ms`;
+const latencyLine = (values: number[]) => {
+  const p = percentiles(values);
+  return `p50 ${ms(p.p50)}, p95 ${ms(p.p95)}, p99 ${ms(p.p99)}`;
+};
 
 async function pool<T>(items: T[], size: number, work: (item: T) => Promise<void>) {
   const queue = [...items];
   await Promise.all(
-    Array.from({ length: size }, async () => {
+    Array.from({ length: Math.max(1, size) }, async () => {
       for (let item = queue.shift(); item !== undefined; item = queue.shift()) await work(item);
     }),
   );
 }
 
-async function residentMemoryMb(): Promise<string> {
-  const text = await (await fetch(`${api}/metrics`)).text();
-  const match = /^process_resident_memory_bytes (\d+(?:\.\d+)?(?:e\+\d+)?)/m.exec(text);
-  return match ? (Number(match[1]) / 1_048_576).toFixed(0) : 'n/a';
+class Api {
+  constructor(
+    private readonly url: string,
+    private readonly tally: Tally,
+  ) {}
+
+  async call(method: string, url: string, body?: unknown, token = TOKEN) {
+    const response = await fetch(`${this.url}${url}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    if (response.status >= 500) this.tally.serverErrors += 1;
+    return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+  }
+
+  async residentMemoryMb(): Promise<number> {
+    const text = await (await fetch(`${this.url}/metrics`)).text();
+    const match = /^process_resident_memory_bytes (\S+)/m.exec(text);
+    return match ? Number(match[1]) / 1_048_576 : NaN;
+  }
 }
 
-async function orderLifecycle(index: number, latencies: number[], completed: string[]) {
+/** One order from placement to completion; answers the placement's latency. */
+async function orderLifecycle(api: Api, id: string): Promise<number> {
   const started = performance.now();
-  const placed = await call('POST', '/v1/orders', {
-    orderId: `bench-${Date.now()}-${index}`,
+  const placed = await api.call('POST', '/v1/orders', {
+    orderId: id,
     customerId: 'C-1002',
     channel: 'web',
-    lines: [{ sku, quantity: 1 }],
+    lines: [{ sku: SKU, quantity: 1 }],
     shippingAddress: {
       name: 'Bench Mark',
       phone: '13800138000',
@@ -66,67 +118,220 @@ async function orderLifecycle(index: number, latencies: number[], completed: str
     },
     payment: { method: 'card', token: 'tok_bench' },
   });
-  latencies.push(performance.now() - started);
-  if (placed.status !== 201) throw new Error(`placement failed: ${placed.status} ${JSON.stringify(placed.body)}`);
-  const orderId = placed.body.orderId as string;
+  const latency = performance.now() - started;
+  if (placed.status !== 201) throw new Error(`placement of ${id}: ${placed.status} ${JSON.stringify(placed.body)}`);
   for (;;) {
-    const { body } = await call('GET', `/v1/orders/${orderId}`);
+    const { body } = await api.call('GET', `/v1/orders/${id}`);
     if (body.status === 'DELIVERED') break;
-    if (body.status === 'CANCELLED' || body.status === 'FAILED')
-      throw new Error(`order ${orderId} ended ${body.status}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    if (body.status === 'CANCELLED' || body.status === 'FAILED') throw new Error(`order ${id} ended ${body.status}`);
+    await sleep(50);
   }
-  const done = await call('POST', `/v1/orders/${orderId}/confirm-receipt`, {});
-  if (done.body.status !== 'COMPLETED') throw new Error(`order ${orderId} did not complete`);
-  completed.push(orderId);
+  const done = await api.call('POST', `/v1/orders/${id}/confirm-receipt`, {});
+  if (done.body.status !== 'COMPLETED') throw new Error(`order ${id} did not complete: ${done.status}`);
+  return latency;
 }
 
-async function main() {
-  if (!token) throw new Error('BENCH_TOKEN: set it to a system or agent token printed by npm start');
+/** `count` orders at `concurrency`: placement latencies and completed orders per second. */
+async function orderRun(api: Api, tally: Tally, label: string, count: number, concurrency: number) {
   const latencies: number[] = [];
-  const completed: string[] = [];
-  console.log(`placing ${total} orders, ${concurrency} at a time, against ${api}`);
-  const memoryBefore = await residentMemoryMb();
-  const t0 = performance.now();
-  await pool(
-    Array.from({ length: total }, (_, i) => i),
-    concurrency,
-    (i) => orderLifecycle(i, latencies, completed),
-  );
-  const orderSeconds = (performance.now() - t0) / 1000;
-  const memoryAfter = await residentMemoryMb();
-  latencies.sort((a, b) => a - b);
-
-  const connection = await Connection.connect({ address: temporalAddress });
-  const client = new Client({ connection });
-  // The baseline runs exactly as many activities as one real order did.
-  const history = await client.workflow.getHandle(`order-${completed[0]}`).fetchHistory();
-  const steps = (history.events ?? []).filter((e) => e.activityTaskScheduledEventAttributes).length;
-  const t1 = performance.now();
-  await pool(
-    Array.from({ length: total }, (_, i) => i),
-    concurrency,
-    async (i) => {
-      await client.workflow.execute('baselineWorkflow', {
-        taskQueue,
-        workflowId: `baseline-${Date.now()}-${i}`,
-        args: [steps],
-      });
-    },
-  );
-  const baselineSeconds = (performance.now() - t1) / 1000;
-  await connection.close();
-
-  const fmt = (ms: number) => `${ms.toFixed(1)} ms`;
-  console.log(`
-placement latency   p50 ${fmt(percentile(latencies, 50))}   p95 ${fmt(percentile(latencies, 95))}   p99 ${fmt(percentile(latencies, 99))}
-orders end to end   ${(total / orderSeconds).toFixed(2)} completed orders/s (${total} in ${orderSeconds.toFixed(1)} s, carrier clock included)
-baseline            ${(total / baselineSeconds).toFixed(2)} workflows/s with ${steps} no-op activities each (${baselineSeconds.toFixed(1)} s)
-ratio               ${(total / orderSeconds / (total / baselineSeconds)).toFixed(2)} (orders/s ÷ baseline/s)
-worker memory (RSS) ${memoryBefore} MB before, ${memoryAfter} MB after (API + worker process)`);
+  const ids = Array.from({ length: count }, (_, i) => `bench-${label}-${Date.now()}-${i}`);
+  const started = performance.now();
+  await pool(ids, concurrency, async (id) => {
+    try {
+      latencies.push(await orderLifecycle(api, id));
+    } catch (error) {
+      tally.errors.push((error as Error).message);
+    }
+  });
+  const seconds = (performance.now() - started) / 1000;
+  return { latencies, perSecond: latencies.length / seconds, seconds, ids };
 }
 
-main().catch((error: unknown) => {
-  console.error(error);
-  process.exit(1);
-});
+/** Books `units` of the bench SKU into the Shanghai warehouse: on hand and the stock ledger, in one transaction. */
+async function receiveGoods(dataDir: string, port: number, units: number): Promise<void> {
+  const password = (await fs.readFile(path.join(dataDir, 'postgres.password'), 'utf8')).trim();
+  const db = new PgClient({
+    connectionString: `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/orders`,
+  });
+  await db.connect();
+  try {
+    await db.query('begin');
+    const updated = await db.query(
+      `update stock_levels set on_hand = on_hand + $2 where warehouse_code = 'SH1' and sku = $1`,
+      [SKU, units],
+    );
+    if (updated.rowCount !== 1) throw new Error(`no stock level of ${SKU} in SH1`);
+    await db.query(
+      `insert into stock_ledger (warehouse_code, sku, delta, reserved_delta, kind, reason, actor)
+       values ('SH1', $1, $2, 0, 'inbound', 'benchmark goods receipt', 'bench')`,
+      [SKU, units],
+    );
+    await db.query('commit');
+  } finally {
+    await db.end();
+  }
+}
+
+/** What one order cost the server, read from its history. */
+async function orderCost(client: Client, orderId: string) {
+  const events = (await client.workflow.getHandle(`order-${orderId}`).fetchHistory()).events ?? [];
+  return {
+    activities: events.filter((e) => e.activityTaskScheduledEventAttributes).length,
+    localActivities: events.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity').length,
+    workflowTasks: events.filter((e) => e.workflowTaskCompletedEventAttributes).length,
+    events: events.length,
+  };
+}
+
+async function main(): Promise<number> {
+  const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'order-engine-bench-'));
+  const logDir = path.join(dataDir, 'bench');
+  await fs.mkdir(logDir);
+  const [apiPort, pgPort, temporalPort, uiPort, smtpPort] = await pickPorts(5, Math.random);
+  const apiUrl = `http://127.0.0.1:${apiPort}`;
+  const env: NodeJS.ProcessEnv = {
+    LOG_LEVEL: 'warn',
+    ...process.env,
+    NODE_ENV: 'development',
+    HOST: '127.0.0.1',
+    PORT: String(apiPort),
+    DATA_DIR: dataDir,
+    EMBEDDED_POSTGRES_PORT: String(pgPort),
+    TEMPORAL_DEV_PORT: String(temporalPort),
+    TEMPORAL_UI_PORT: String(uiPort),
+    SANDBOX_SMTP_PORT: String(smtpPort),
+    SANDBOX_CARRIER_MODE: 'auto',
+    SANDBOX_CARRIER_STEP: settings.carrierStep,
+    NOTIFY_QUIET_HOURS: '',
+    API_TOKENS: `${TOKEN}=system:bench,${OPS_TOKEN}=ops:bench-ops`,
+  };
+  for (const name of ['DATABASE_URL', 'TEMPORAL_ADDRESS', 'PUBLIC_URL']) delete env[name];
+  const tree = new Tree({
+    script: 'scripts/start.ts',
+    cwd: ROOT,
+    env,
+    dataDir,
+    logDir,
+    apiUrl,
+    ports: [apiPort, pgPort, temporalPort, uiPort, smtpPort],
+  });
+  process.once('SIGINT', () => {
+    tree.killNow();
+    process.exit(130);
+  });
+
+  const tally: Tally = { errors: [], serverErrors: 0 };
+  const api = new Api(apiUrl, tally);
+  let connection: Connection | undefined;
+  try {
+    tree.start();
+    say(`stack healthy after ${((await tree.waitHealthy(180_000)) / 1000).toFixed(1)} s (data in ${dataDir})`);
+    // The demo stock covers a few hundred orders: the run's goods arrive first, as a goods receipt would book them.
+    const needed = 20 + settings.orders + settings.growth.reduce((n, c) => n + Math.max(10, c * 4), 0);
+    await receiveGoods(dataDir, pgPort, needed + settings.scaleOrders);
+    connection = await Connection.connect({ address: `127.0.0.1:${temporalPort}` });
+    const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE || 'default' });
+    const taskQueue = env.TEMPORAL_TASK_QUEUE || 'orders';
+
+    say('warming up: 20 orders');
+    await orderRun(api, tally, 'warmup', 20, 5);
+
+    say(`floor: ${settings.orders} update-with-start calls, ${settings.concurrency} at a time`);
+    const floor: number[] = [];
+    const floorStarted = performance.now();
+    await pool(
+      Array.from({ length: settings.orders }, (_, i) => i),
+      settings.concurrency,
+      async (i) => {
+        const started = performance.now();
+        await client.workflow.executeUpdateWithStart(floorReadyUpdate, {
+          startWorkflowOperation: new WithStartWorkflowOperation('floorWorkflow', {
+            workflowId: `bench-floor-${Date.now()}-${i}`,
+            taskQueue,
+            workflowIdConflictPolicy: 'FAIL',
+          }),
+        });
+        floor.push(performance.now() - started);
+      },
+    );
+    const floorPerSecond = settings.orders / ((performance.now() - floorStarted) / 1000);
+
+    say(`orders: ${settings.orders}, ${settings.concurrency} at a time`);
+    const run = await orderRun(api, tally, 'main', settings.orders, settings.concurrency);
+    const cost = await orderCost(client, run.ids[0]);
+
+    say(`baseline: ${settings.orders} workflows of ${cost.activities + cost.localActivities} no-op activities`);
+    const steps = cost.activities + cost.localActivities;
+    const baselineStarted = performance.now();
+    await pool(
+      Array.from({ length: settings.orders }, (_, i) => i),
+      settings.concurrency,
+      async (i) => {
+        await client.workflow.execute('baselineWorkflow', {
+          taskQueue,
+          workflowId: `bench-baseline-${Date.now()}-${i}`,
+          args: [steps],
+        });
+      },
+    );
+    const baselinePerSecond = settings.orders / ((performance.now() - baselineStarted) / 1000);
+
+    const growth: { concurrency: number; perSecond: number; p50: number }[] = [];
+    for (const concurrency of settings.growth) {
+      const count = Math.max(10, concurrency * 4);
+      say(`growth: ${count} orders, ${concurrency} at a time`);
+      const step = await orderRun(api, tally, `c${concurrency}`, count, concurrency);
+      growth.push({ concurrency, perSecond: step.perSecond, p50: percentiles(step.latencies).p50 });
+    }
+
+    let scale: { run: Awaited<ReturnType<typeof orderRun>>; before: number; after: number; errors: number } | undefined;
+    if (settings.scaleOrders > 0) {
+      say(`scale: ${settings.scaleOrders} orders, ${settings.scaleConcurrency} at a time`);
+      const errorsBefore = tally.errors.length + tally.serverErrors;
+      const before = await api.residentMemoryMb();
+      const scaled = await orderRun(api, tally, 'scale', settings.scaleOrders, settings.scaleConcurrency);
+      scale = {
+        run: scaled,
+        before,
+        after: await api.residentMemoryMb(),
+        errors: tally.errors.length + tally.serverErrors - errorsBefore,
+      };
+    }
+
+    const floorP = percentiles(floor);
+    const placeP = percentiles(run.latencies);
+    console.log(`
+Results (${os.cpus().length} cores; carrier step ${settings.carrierStep}; ${settings.orders} orders at concurrency ${settings.concurrency})
+  floor (update-with-start, answer at once)  ${latencyLine(floor)}; ${floorPerSecond.toFixed(1)}/s
+  placement                                  ${latencyLine(run.latencies)}
+  placement p99 / floor p99                  ${(placeP.p99 / floorP.p99).toFixed(2)} (goal <= 2)
+  completed orders                           ${run.perSecond.toFixed(2)}/s (${run.latencies.length} in ${run.seconds.toFixed(1)} s)
+  baseline (${steps} no-op activities)          ${baselinePerSecond.toFixed(2)}/s
+  orders / baseline                          ${(run.perSecond / baselinePerSecond).toFixed(2)} (goal >= 1)
+  one order                                  ${cost.activities} activities, ${cost.localActivities} local activities, ${cost.workflowTasks} workflow tasks, ${cost.events} history events
+
+  concurrency | completed orders/s | placement p50
+${growth.map((g) => `  ${String(g.concurrency).padStart(11)} | ${g.perSecond.toFixed(2).padStart(18)} | ${ms(g.p50)}`).join('\n')}`);
+    if (scale) {
+      console.log(`
+  scale: ${scale.run.latencies.length} of ${settings.scaleOrders} orders completed at concurrency ${settings.scaleConcurrency} in ${scale.run.seconds.toFixed(0)} s (${scale.run.perSecond.toFixed(2)}/s)
+         placement ${latencyLine(scale.run.latencies)}
+         errors ${scale.errors}; stack process RSS ${scale.before.toFixed(0)} → ${scale.after.toFixed(0)} MB (${(scale.after - scale.before).toFixed(0)} MB; goal <= 100)`);
+    }
+    console.log(`  5xx answers over the whole run: ${tally.serverErrors}; failed orders: ${tally.errors.length}`);
+    for (const error of tally.errors.slice(0, 5)) console.log(`    ${error}`);
+    return tally.errors.length + tally.serverErrors > 0 ? 1 : 0;
+  } finally {
+    await connection?.close();
+    await tree.kill();
+    await fs.rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);

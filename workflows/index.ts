@@ -1,5 +1,5 @@
 export { orderWorkflow } from './order';
-export { baselineWorkflow } from './baseline';
+export { baselineWorkflow, floorWorkflow } from './baseline';
 export { refundWorkflow } from './refund';
 export { returnWorkflow } from './return';
 export { complaintWorkflow } from './complaint';

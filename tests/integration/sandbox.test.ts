@@ -673,6 +673,22 @@ describe('SandboxCarrier', () => {
     expect(rows[0].n).toBe(1);
   });
 
+  test('a step of 0 moves a parcel one step at every ticker round (benchmarks), and a negative step is refused', async () => {
+    const fast = await carrier({ mode: 'auto', stepMs: 0 });
+    const { waybill } = await fast.book(booking());
+    fast.start();
+    await eventually(
+      () => fast.get(waybill),
+      (parcel) => parcel?.status === 'DELIVERED',
+    );
+    const events = await fast.events(waybill);
+    expect(events.map((event) => event.type)).toEqual(STEPS);
+    // One step per round of at least 20 ms: not a busy loop.
+    expect(Date.parse(events.at(-1)!.occurredAt) - Date.parse(events[0].occurredAt)).toBeGreaterThanOrEqual(3 * 15);
+    await fast.stop();
+    await expect(carrier({ stepMs: -1 })).rejects.toThrow(/stepMs must be >= 0/);
+  });
+
   test('auto mode walks a parcel to DELIVERED, one signed webhook per step, in order', async () => {
     const auto = await carrier({ mode: 'auto', stepMs: 100 });
     const { waybill } = await auto.book(booking());
