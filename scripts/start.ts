@@ -45,6 +45,7 @@ async function main(): Promise<void> {
       uiPort: config.TEMPORAL_UI_PORT,
       namespace: config.TEMPORAL_NAMESPACE,
       toolsDir: path.join(config.dataDir, 'tools'),
+      sqlitePragmas: config.TEMPORAL_DEV_SQLITE_PRAGMAS,
       log,
     });
     client = devServer.client;

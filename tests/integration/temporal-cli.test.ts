@@ -61,3 +61,24 @@ test('names both remedies when PyPI cannot be used either', async () => {
     await fs.rm(empty, { recursive: true, force: true });
   }
 });
+
+test('keeps its state in a SQLite file with the pragmas given: WAL keeps a -wal file beside it, the default none', async () => {
+  const walFileWhileRunning = async (sqlitePragmas: string[]) => {
+    const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'order-engine-sqlite-'));
+    const file = path.join(dataDir, 'temporal.sqlite');
+    try {
+      const server = await startDevServer({ dataDir, sqlitePragmas });
+      try {
+        await server.client.workflowService.getSystemInfo({});
+        expect(existsSync(file)).toBe(true);
+        return existsSync(`${file}-wal`);
+      } finally {
+        await server.teardown();
+      }
+    } finally {
+      await fs.rm(dataDir, { recursive: true, force: true });
+    }
+  };
+  expect(await walFileWhileRunning(['journal_mode=wal', 'synchronous=1'])).toBe(true);
+  expect(await walFileWhileRunning([])).toBe(false);
+}, 120_000);

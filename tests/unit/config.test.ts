@@ -74,3 +74,19 @@ describe('the metrics token in production', () => {
     expect(loadConfig({ NODE_ENV: 'development' }).METRICS_TOKEN).toBeUndefined();
   });
 });
+
+describe("the dev server's SQLite pragmas", () => {
+  it('default to WAL with NORMAL sync, and take a comma-separated list or none', () => {
+    expect(loadConfig({}).TEMPORAL_DEV_SQLITE_PRAGMAS).toEqual(['journal_mode=wal', 'synchronous=1']);
+    expect(loadConfig({ TEMPORAL_DEV_SQLITE_PRAGMAS: ' synchronous=2 ' }).TEMPORAL_DEV_SQLITE_PRAGMAS).toEqual([
+      'synchronous=2',
+    ]);
+    expect(loadConfig({ TEMPORAL_DEV_SQLITE_PRAGMAS: '' }).TEMPORAL_DEV_SQLITE_PRAGMAS).toEqual([]);
+  });
+
+  it('refuse anything but name=value', () => {
+    expect(refusal(() => loadConfig({ TEMPORAL_DEV_SQLITE_PRAGMAS: 'journal_mode=wal; drop' }))).toMatch(
+      /TEMPORAL_DEV_SQLITE_PRAGMAS.*name=value/,
+    );
+  });
+});
