@@ -1,6 +1,6 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
+import { WithStartWorkflowOperation, WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
 import {
   WorkflowExecutionAlreadyStartedError,
   WorkflowIdReusePolicy,
@@ -322,8 +322,9 @@ export function caseApi<V>(deps: ApiDeps, kind: CaseKind<V>) {
   }
 
   /**
-   * Starts the case's workflow under its id, once: a start that finds it started (a retry racing this request) is
-   * answered like a repeated request. `ready` gives the first answer (say, once intake is done).
+   * Starts the case's workflow under its id, once, and asks `ready` for the first answer (say, once intake is done) in
+   * the same call to Temporal (update-with-start: one round trip instead of two). A start that finds the workflow
+   * started (a retry racing this request) is answered like a repeated request.
    */
   async function startOnce(
     em: EntityManager,
@@ -336,22 +337,25 @@ export function caseApi<V>(deps: ApiDeps, kind: CaseKind<V>) {
       ready: UpdateDefinition<V>;
     },
   ): Promise<{ status: 200 | 201; view: V }> {
-    let started;
+    const operation = new WithStartWorkflowOperation(start.workflowType, {
+      taskQueue: deps.taskQueue,
+      workflowId: kind.workflowId(id),
+      args: [start.input],
+      memo: { requestHash: start.requestHash },
+      typedSearchAttributes: [{ key: CaseTypeKey, value: caseType }, ...start.searchAttributes],
+      workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+      workflowIdConflictPolicy: 'FAIL',
+    });
     try {
-      started = await deps.temporal.workflow.start(start.workflowType, {
-        taskQueue: deps.taskQueue,
-        workflowId: kind.workflowId(id),
-        args: [start.input],
-        memo: { requestHash: start.requestHash },
-        typedSearchAttributes: [{ key: CaseTypeKey, value: caseType }, ...start.searchAttributes],
-        workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
-      });
+      return {
+        status: 201,
+        view: await deps.temporal.workflow.executeUpdateWithStart(start.ready, { startWorkflowOperation: operation }),
+      };
     } catch (error) {
       if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
       const existing = await describe(id);
       return replay(em, id, start.requestHash, existing?.memo?.requestHash, start.ready);
     }
-    return { status: 201, view: await started.executeUpdate(start.ready) };
   }
 
   /**
