@@ -57,7 +57,7 @@ const refundView = (refundId: string) => ({
 });
 
 /**
- * Records the signals, updates and starts routes send. An update answers with `updateAnswer` (a refund's view unless
+ * Records the signals, updates and starts (each with its first update) routes send. An update answers with `updateAnswer` (a refund's view unless
  * a test says otherwise), or fails with `updateFailure`; no workflow exists until a route starts one.
  */
 const signals: { workflowId: string; name: string; args: unknown[] }[] = [];
@@ -81,9 +81,14 @@ const handle = (workflowId: string) => ({
 const temporal = {
   workflow: {
     getHandle: handle,
-    start: async (_workflow: string, options: (typeof starts)[number]) => {
-      starts.push(options);
-      return handle(options.workflowId);
+    // A start comes with its first update (update-with-start).
+    executeUpdateWithStart: async (
+      def: { name: string },
+      options: { startWorkflowOperation: { options: (typeof starts)[number] } },
+    ) => {
+      const start = options.startWorkflowOperation.options;
+      starts.push(start);
+      return handle(start.workflowId).executeUpdate(def);
     },
   },
 } as unknown as Client;
