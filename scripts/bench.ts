@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Client, Connection, WithStartWorkflowOperation } from '@temporalio/client';
 import { Client as PgClient } from 'pg';
 import { floorReadyUpdate } from '../workflows/baseline';
-import { pickPorts, Tree } from './chaos/tree';
+import { pickPorts, Tree, treeEnv } from './chaos/tree';
 
 /**
  * Benchmark (`npm run bench`): starts the all-in-one stack (`npm start`) on a fresh data directory with the sandbox
@@ -192,15 +192,7 @@ async function main(): Promise<number> {
   const env: NodeJS.ProcessEnv = {
     LOG_LEVEL: 'warn',
     ...process.env,
-    NODE_ENV: 'development',
-    HOST: '127.0.0.1',
-    PORT: String(apiPort),
-    DATA_DIR: dataDir,
-    EMBEDDED_POSTGRES_PORT: String(pgPort),
-    TEMPORAL_DEV_PORT: String(temporalPort),
-    TEMPORAL_UI_PORT: String(uiPort),
-    SANDBOX_SMTP_PORT: String(smtpPort),
-    SANDBOX_CARRIER_MODE: 'auto',
+    ...treeEnv(dataDir, { api: apiPort, postgres: pgPort, temporal: temporalPort, ui: uiPort, smtp: smtpPort }),
     SANDBOX_CARRIER_STEP: settings.carrierStep,
     NOTIFY_QUIET_HOURS: '',
     API_TOKENS: `${TOKEN}=system:bench,${OPS_TOKEN}=ops:bench-ops`,

@@ -16,7 +16,7 @@ import {
   unsettledRecords,
   type Check,
 } from './chaos/reconcile';
-import { pickPorts, Tree } from './chaos/tree';
+import { pickPorts, Tree, treeEnv } from './chaos/tree';
 
 /**
  * Chaos test (`npm run chaos`): runs the all-in-one tree (`tsx scripts/start.ts`) on a fresh data directory,
@@ -173,20 +173,11 @@ async function main(): Promise<number> {
   const env: NodeJS.ProcessEnv = {
     ...TREE_DEFAULTS,
     ...inherited,
-    NODE_ENV: 'development',
-    HOST: '127.0.0.1',
-    PORT: String(apiPort),
-    DATA_DIR: dataDir,
-    EMBEDDED_POSTGRES_PORT: String(pgPort),
-    TEMPORAL_DEV_PORT: String(temporalPort),
-    CLUSTER_TEMPORAL_PORT: String(temporalPort),
-    TEMPORAL_UI_PORT: String(uiPort),
-    SANDBOX_SMTP_PORT: String(smtpPort),
+    // The driver waits for parcels to arrive by themselves.
+    ...treeEnv(dataDir, { api: apiPort, postgres: pgPort, temporal: temporalPort, ui: uiPort, smtp: smtpPort }),
     // The worker's SDK metrics join the API's /metrics, as ops would run it.
     WORKER_METRICS_ADDRESS: `127.0.0.1:${sdkMetricsPort}`,
     API_TOKENS,
-    // The driver waits for parcels to arrive by themselves.
-    SANDBOX_CARRIER_MODE: 'auto',
   };
   const paymentWindowMs = parseDuration(env.ORDER_PAYMENT_WINDOW!);
   const autoApproveLimit = env.REFUND_AUTO_APPROVE_LIMIT

@@ -108,6 +108,31 @@ export async function pickPorts(count: number, random: () => number, blockOf = 1
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+export interface TreePorts {
+  api: number;
+  postgres: number;
+  /** The dev server's port, or the cluster's Temporal frontend (the first of 21 in a row). */
+  temporal: number;
+  ui: number;
+  smtp: number;
+}
+
+/** What puts a tree (`npm start` or `start:cluster`) on its own data directory and ports, its parcels moving alone. */
+export function treeEnv(dataDir: string, ports: TreePorts): NodeJS.ProcessEnv {
+  return {
+    NODE_ENV: 'development',
+    HOST: '127.0.0.1',
+    PORT: String(ports.api),
+    DATA_DIR: dataDir,
+    EMBEDDED_POSTGRES_PORT: String(ports.postgres),
+    TEMPORAL_DEV_PORT: String(ports.temporal),
+    CLUSTER_TEMPORAL_PORT: String(ports.temporal),
+    TEMPORAL_UI_PORT: String(ports.ui),
+    SANDBOX_SMTP_PORT: String(ports.smtp),
+    SANDBOX_CARRIER_MODE: 'auto',
+  };
+}
+
 export interface TreeOptions {
   /** The tree's entry point: `scripts/start.ts` (all in one) or `scripts/cluster.ts` (the production topology). */
   script: string;

@@ -41,6 +41,22 @@ const recorded = (orderId: string, status: string) =>
     `order ${orderId} recorded ${status}`,
   );
 
+/** A phone complaint of C-1001 about the completed order's parcel, filed as the shop. */
+async function complainAboutParcel(matter: string, reason: string) {
+  const opened = await shop.call('POST', '/v1/complaints', {
+    channel: 'phone',
+    customerId: 'C-1001',
+    orderId: completed,
+    category: 'logistics',
+    target: 'Parcel',
+    matter,
+    reason,
+    contact: { name: 'Li Wei', phone: '13800138000' },
+  });
+  expect(opened.status).toBe(201);
+  return opened;
+}
+
 beforeAll(async () => {
   // One order completed (two cables, captured, delivered, receipt confirmed), one declined, one cancelled.
   completed = await shop.capturedOrder(TOKENS.ops);
@@ -102,17 +118,7 @@ test('sales count what was not cancelled or failed, with the average order value
 });
 
 test('after-sales quality per period and per agent, with the return, refund and complaint rates', async () => {
-  const opened = await shop.call('POST', '/v1/complaints', {
-    channel: 'phone',
-    customerId: 'C-1001',
-    orderId: completed,
-    category: 'logistics',
-    target: 'Parcel',
-    matter: 'Box damaged',
-    reason: 'The box arrived crushed.',
-    contact: { name: 'Li Wei', phone: '13800138000' },
-  });
-  expect(opened.status).toBe(201);
+  const opened = await complainAboutParcel('Box damaged', 'The box arrived crushed.');
   for (let i = 0; i < 100; i += 1) {
     const { rows } = await stack.sql.query('select assignee from complaints where id = $1', [opened.body.complaintId]);
     if (rows[0]?.assignee) break;
@@ -220,17 +226,7 @@ describe('the report page, in headless Chromium', () => {
       timeout: 60_000,
     });
     // A complaint answered, resolved and rated, so that the satisfaction and per-agent charts have figures.
-    const opened = await shop.call('POST', '/v1/complaints', {
-      channel: 'phone',
-      customerId: 'C-1001',
-      orderId: completed,
-      category: 'logistics',
-      target: 'Parcel',
-      matter: 'Parcel late',
-      reason: 'The parcel came a week late.',
-      contact: { name: 'Li Wei', phone: '13800138000' },
-    });
-    expect(opened.status).toBe(201);
+    const opened = await complainAboutParcel('Parcel late', 'The parcel came a week late.');
     const complaintId = opened.body.complaintId as string;
     const complaint = () => stack.sql.query('select * from complaints where id = $1', [complaintId]);
     await eventually(complaint, ({ rows }) => Boolean(rows[0]?.assignee), 'the complaint assigned');
