@@ -1,4 +1,4 @@
-import { condition, isCancellation, setHandler, workflowInfo } from '@temporalio/workflow';
+import { condition, isCancellation, patched, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { OrderActivities } from '../activities/types';
 import type { Actor } from '../domain/case';
 import { SYSTEM_ACTOR } from '../domain/case';
@@ -28,7 +28,33 @@ import { orderMoney } from './order-money';
 import { orderParcels } from './order-parcels';
 import { OrderStatusKey, OrderTotalKey, PaymentMethodKey } from './search-attributes';
 
-const raw = caseActivities<OrderActivities>([ORDER_ERRORS.unknownSku, ORDER_ERRORS.outOfStock]);
+const REFUSALS = [ORDER_ERRORS.unknownSku, ORDER_ERRORS.outOfStock];
+
+/**
+ * The steps an order runs as local activities, inside its workflow task: its own records, its stock, and the payment
+ * calls a customer waits on at checkout. A placement then answers after one workflow task instead of a server round
+ * trip per step; each is idempotent (keyed by order, attempt or version), so running one twice after a crash is safe.
+ * Carrier calls, captures and refunds stay activities on the task queue.
+ */
+const LOCAL_STEPS: (keyof OrderActivities)[] = [
+  'priceOrder',
+  'reserveStock',
+  'releaseStock',
+  'commitStock',
+  'authorizePayment',
+  'openDeferredPayment',
+  'recordOrder',
+  'recordShipmentEvent',
+  'recordSettlement',
+  'openReturns',
+  'notifyStaff',
+];
+
+/** Marks orders started with local steps; those started before run every step as an activity, as they were recorded. */
+export const LOCAL_STEPS_PATCH = 'order-local-steps';
+
+const allRemote = caseActivities<OrderActivities>(REFUSALS);
+const withLocalSteps = caseActivities<OrderActivities>(REFUSALS, LOCAL_STEPS);
 
 const PAID = ['AUTHORIZED', 'CAPTURED', 'COD_PENDING'];
 
@@ -40,6 +66,8 @@ class OrderCancelled extends Error {
 
 /** One order from placement to completion or cancellation (DESIGN §3 Order). */
 export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
+  const localSteps = patched(LOCAL_STEPS_PATCH);
+  const raw = localSteps ? withLocalSteps : allRemote;
   const order = new OrderCase(input);
   const { orderId } = input;
   const policy = input.policy;
@@ -59,7 +87,9 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
     state: order,
     isTerminal,
     view: () => order.view(),
-    write: (record): Promise<void> => act.recordOrder({ ...record, requestHash: input.requestHash }),
+    // The core guards the write; orders started before local steps guarded it twice, and replay as they ran.
+    write: (record): Promise<void> =>
+      (localSteps ? raw : act).recordOrder({ ...record, requestHash: input.requestHash }),
     notifyStaff: raw.notifyStaff,
     stepAttentionAfterMs: policy.stepAttentionAfterMs,
     searchAttributes: () => [

@@ -16,3 +16,16 @@ export async function recordHistory(name: string, handle: WorkflowHandle): Promi
   // protobufjs' own JSON form (enum names, 64-bit numbers as strings, bytes in base64), as historyFromJSON reads it.
   await fs.writeFile(path.join(HISTORIES_DIR, `${name}.json`), `${JSON.stringify(history, null, 1)}\n`);
 }
+
+type HistoryEvent = NonNullable<Awaited<ReturnType<WorkflowHandle['fetchHistory']>>['events']>[number];
+
+/** The activity types of the local activities a history kept, in order (from their markers' data). */
+export function localActivityTypes(events: HistoryEvent[]): string[] {
+  return events.flatMap((event) => {
+    const marker = event.markerRecordedEventAttributes;
+    if (marker?.markerName !== 'core_local_activity') return [];
+    const data = marker.details?.data?.payloads?.[0]?.data;
+    if (!data) return [];
+    return [(JSON.parse(Buffer.from(data).toString('utf8')) as { activity_type: string }).activity_type];
+  });
+}

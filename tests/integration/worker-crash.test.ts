@@ -11,6 +11,7 @@ import { openOrm } from '../../db/orm';
 import { findFreePort, startEmbeddedPostgres, type DatabaseHandle } from '../../db/postgres';
 import { seedDemoData } from '../../db/seed';
 import { startDevServer } from '../../infra/temporal';
+import { localActivityTypes } from '../helpers/histories';
 import { apiClient } from '../helpers/http';
 import { alive, reservePort, spawnTypeScript } from '../helpers/process';
 import { openSandboxes, type Sandboxes } from '../../worker/runtime';
@@ -18,7 +19,8 @@ import { openSandboxes, type Sandboxes } from '../../worker/runtime';
 /**
  * A worker process killed (SIGKILL) while it captures a payment: a second worker picks the order up
  * after the activity times out, and the gateway's idempotency key keeps the capture to one. A worker
- * and an API told to stop (SIGTERM) finish what they have in hand first.
+ * killed while a placement's local steps run: the next worker runs them again, and each takes effect
+ * once. A worker and an API told to stop (SIGTERM) finish what they have in hand first.
  */
 
 const TOKEN = 'sys-token';
@@ -172,8 +174,10 @@ test('a worker told to stop (SIGTERM) mid-capture finishes the capture before it
   const worker = startWorker({ WORKER_METRICS_ADDRESS: `127.0.0.1:${metricsPort}`, WORKFLOW_BUNDLE_PATH: bundle });
   const { orderId, paymentId } = await captureInFlight();
   const sdkMetrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-  // Per activity type, from the activities the order ran on this worker (authorising the payment among them).
-  expect(sdkMetrics).toMatch(/^temporal_activity_execution_latency\w*\{[^}]*activity_type="authorizePayment"/m);
+  // Per activity type, from the activities the order ran on this worker: booking the parcel on the task queue,
+  // authorising the payment as a local activity inside the placement's workflow task.
+  expect(sdkMetrics).toMatch(/^temporal_activity_execution_latency\w*\{[^}]*activity_type="bookShipment"/m);
+  expect(sdkMetrics).toMatch(/^temporal_local_activity_execution_latency\w*\{[^}]*activity_type="authorizePayment"/m);
   expect(sdkMetrics).toMatch(/^temporal_worker_task_slots_available\{/m);
   worker.kill('SIGTERM');
   expect(await exitOf(worker)).toBe(0);
@@ -230,4 +234,50 @@ test('an API told to stop (SIGTERM) answers the placement in flight, then exits'
   await expect(fetch(`${url}/health`)).rejects.toThrow();
   // The order it accepted goes on.
   await until(orderId, (v) => v.status === 'FULFILLING', 30);
+});
+
+test('a worker killed while a placement runs its local steps: the next runs them again, each taking effect once', async () => {
+  await stopWorkers();
+  const sql = (query: string, params: unknown[]) => orm.em.getConnection().execute(query, params);
+  const since = new Date();
+  const first = startWorker();
+  const answered = placeCableOrder();
+  // The stock is reserved and the order recorded (local steps done, not yet kept in the history), and the wallet
+  // authorisation takes the gateway's 3 s: the workflow task is still in the worker when it dies.
+  let orderId: string | undefined;
+  for (let i = 0; i < 600 && !orderId; i += 1) {
+    const rows = await sql(`SELECT order_id FROM reservations WHERE created_at >= ?`, [since]);
+    orderId = (rows[0] as { order_id: string } | undefined)?.order_id;
+    if (!orderId) await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  expect(orderId).toBeDefined();
+  first.kill('SIGKILL');
+  await exitOf(first);
+  startWorker();
+
+  const response = await answered;
+  expect(response.status).toBe(201);
+  const placed = (await response.json()) as { orderId: string; status: string; payment: { status: string } };
+  // Authorised within the placement's one workflow task, which moved the order on to PAID before it answered.
+  expect(placed).toMatchObject({ orderId, status: 'PAID', payment: { status: 'AUTHORIZED' } });
+  // The lost workflow task ran again on the second worker: one task timed out, and its local steps were kept once.
+  const events = (await temporal.client.workflow.getHandle(`order-${orderId}`).fetchHistory()).events ?? [];
+  expect(events.filter((e) => e.workflowTaskTimedOutEventAttributes)).toHaveLength(1);
+  expect(localActivityTypes(events).slice(0, 4)).toEqual([
+    'priceOrder',
+    'reserveStock',
+    'recordOrder',
+    'authorizePayment',
+  ]);
+  // Each step took effect once although the first two ran twice.
+  const count = async (query: string) => Number(((await sql(query, [orderId]))[0] as { n: string }).n);
+  expect(await count(`SELECT count(*) AS n FROM reservations WHERE order_id = ?`)).toBe(1);
+  expect(await count(`SELECT count(*) AS n FROM stock_ledger WHERE order_id = ? AND kind = 'reserve'`)).toBe(1);
+  expect(
+    await count(
+      `SELECT count(*) AS n FROM case_history WHERE case_type = 'order' AND case_id = ? AND to_status = 'PENDING_PAYMENT'`,
+    ),
+  ).toBe(1);
+  expect(await count(`SELECT count(*) AS n FROM sandbox.payments WHERE order_id = ?`)).toBe(1);
+  await until(orderId!, (v) => v.status === 'FULFILLING', 30);
 });

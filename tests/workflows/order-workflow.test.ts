@@ -24,7 +24,7 @@ import {
   waitForStatus,
   workflowTestEnv,
 } from '../helpers/workflow-env';
-import { recordHistory } from '../helpers/histories';
+import { localActivityTypes, recordHistory } from '../helpers/histories';
 
 const { withWorker, env: testEnv } = workflowTestEnv();
 const env = { sleep: (ms: number) => testEnv().sleep(ms) };
@@ -124,6 +124,31 @@ test('a rejected review cancels the order and releases its stock', async () => {
     expect(fakes.undoCalls()).toEqual([['releaseStock', input.orderId]]);
     expect(fakes.reserved.has(input.orderId)).toBe(false);
     expect(fakes.names()).not.toContain('authorizePayment');
+  });
+});
+
+test('an order runs intake and the card authorisation inside its first workflow task, as local steps', async () => {
+  const fakes = fakeActivities();
+  await withWorker(fakes, async (start) => {
+    const handle = await start(orderInput());
+    await waitForStatus(handle, 'FULFILLING');
+    const events = (await handle.fetchHistory()).events ?? [];
+    // The commands of the first workflow task: everything up to the second one being scheduled.
+    const firstCompleted = events.findIndex((e) => e.workflowTaskCompletedEventAttributes);
+    const next = events.findIndex((e, i) => i > firstCompleted && e.workflowTaskScheduledEventAttributes);
+    const firstTask = events.slice(firstCompleted, next);
+    // Each step once, in order, with no activity task queued before the order was recorded PAID.
+    expect(localActivityTypes(firstTask)).toEqual([
+      'priceOrder',
+      'reserveStock',
+      'recordOrder',
+      'authorizePayment',
+      'recordOrder',
+    ]);
+    const lastMarker = firstTask.map((e) => !!e.markerRecordedEventAttributes).lastIndexOf(true);
+    expect(firstTask.slice(0, lastMarker).filter((e) => e.activityTaskScheduledEventAttributes)).toEqual([]);
+    const view = await handle.query(orderStateQuery);
+    expect(view.history.slice(0, 2).map((h) => h.to)).toEqual(['PENDING_PAYMENT', 'PAID']);
   });
 });
 

@@ -4,8 +4,11 @@ import {
   condition,
   isCancellation,
   proxyActivities,
+  proxyLocalActivities,
   type ActivityOptions,
+  type LocalActivityOptions,
 } from '@temporalio/workflow';
+import { RetryState } from '@temporalio/common';
 import { PROVIDER_ERRORS } from '../../domain/ports';
 import { CASE_ERRORS } from './messages';
 
@@ -87,8 +90,18 @@ export function guardSteps<A extends object>(activities: A, options: StepOptions
  * A case's activities as every case type calls them: no attempt limit, so an outage of any length ends when the
  * dependency is back; refusals by a provider, data the database refuses and the case type's own `refusals` stop at
  * once (and go to `guardSteps`).
+ *
+ * The activities named in `local` run as local activities: in the worker, inside the workflow task that calls them,
+ * with no round trip to the server and no task queue in between, their results kept as markers in the history. They
+ * are for short steps (the case's own database reads and writes, a call a customer waits on at checkout). They keep
+ * the same retry policy; once a retry's backoff reaches 10 s it waits on a server timer, so a long outage does not
+ * hold a workflow task open. A local activity may run again when a worker dies before its workflow task completes,
+ * so, like every activity, each must be idempotent.
  */
-export function caseActivities<A extends object>(refusals: readonly string[]): A {
+export function caseActivities<A extends object>(
+  refusals: readonly string[],
+  local: readonly (keyof A & string)[] = [],
+): A {
   const options: ActivityOptions = {
     startToCloseTimeout: '30s',
     retry: {
@@ -98,5 +111,24 @@ export function caseActivities<A extends object>(refusals: readonly string[]): A
       nonRetryableErrorTypes: [...refusals, CASE_ERRORS.invalidData, PROVIDER_ERRORS.refused],
     },
   };
-  return proxyActivities<A>(options) as A;
+  const remote = proxyActivities<A>(options) as A;
+  if (local.length === 0) return remote;
+  const localOptions: LocalActivityOptions = {
+    startToCloseTimeout: options.startToCloseTimeout,
+    retry: options.retry,
+    localRetryThreshold: '10s',
+  };
+  const nearby = proxyLocalActivities<A>(localOptions) as Record<string, (...args: unknown[]) => Promise<unknown>>;
+  const names = new Set<string>(local);
+  return new Proxy(remote, {
+    get(target, name) {
+      if (typeof name !== 'string' || !names.has(name)) return Reflect.get(target, name) as unknown;
+      // A local activity's failure arrives bare; wrapped like a remote one's, callers read both the same way.
+      return (...args: unknown[]) =>
+        nearby[name](...args).catch((error: unknown) => {
+          if (!(error instanceof ApplicationFailure)) throw error;
+          throw new ActivityFailure(error.message, name, undefined, RetryState.NON_RETRYABLE_FAILURE, undefined, error);
+        });
+    },
+  });
 }
