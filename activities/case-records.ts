@@ -52,12 +52,15 @@ export async function recordTransition(
     if (inserted.length > 0) {
       const template = `${caseType}.${transition.to.toLowerCase()}`;
       const { channels, frequency } = await preferenceOf(em, customerId, template);
-      for (const channel of channels) {
+      if (channels.length > 0) {
+        const body = JSON.stringify({ ...payload, status: transition.to, reason: transition.reason });
+        // One statement for every channel the customer hears of it on.
         await em.execute(
           `insert into notification_outbox (dedupe_key, customer_id, order_id, case_type, case_id, channel, template,
              payload, status, digest)
-           values (?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?, ?) on conflict (dedupe_key) do nothing`,
-          [
+           values ${channels.map(() => '(?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?, ?)').join(', ')}
+           on conflict (dedupe_key) do nothing`,
+          channels.flatMap((channel) => [
             `${caseType}:${caseId}:${transition.seq}:${channel}`,
             customerId,
             caseType === 'order' ? caseId : null,
@@ -65,10 +68,10 @@ export async function recordTransition(
             caseId,
             channel,
             template,
-            JSON.stringify({ ...payload, status: transition.to, reason: transition.reason }),
+            body,
             frequency === 'realtime' ? 'pending' : 'held',
             frequency === 'realtime' ? null : frequency,
-          ],
+          ]),
         );
       }
     }

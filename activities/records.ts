@@ -4,7 +4,7 @@ import { sumQuantities } from '../domain/order';
 import { RETURN_TERMINAL_STATUSES } from '../domain/return';
 import { CASE_ERRORS } from '../workflows/case/messages';
 import { recordTransition } from './case-records';
-import { CAPTURED_OF_ORDER, lockOrderRow, REFUNDED_OF_ORDER } from './order-money';
+import { CAPTURED_OF_ORDER, REFUNDED_OF_ORDER } from './order-money';
 import type { OrderActivities } from './types';
 
 export interface PricingConfig {
@@ -52,7 +52,10 @@ export function recordActivities(
 
     async recordOrder({ version, requestHash, view, transition, audit }) {
       await fork().transactional(async (em) => {
-        await lockOrderRow(em, view.orderId);
+        // Locked, as every writer of the order's money columns does; the edits count tells whether the lines changed.
+        const [stored]: { edits: number }[] = await em.execute('select edits from orders where id = ? for update', [
+          view.orderId,
+        ]);
         const applied = await em.execute(
           `insert into orders (id, customer_id, channel, status, currency, subtotal, shipping, total, captured_amount,
              refunded_amount, payment_method, shipping_address, needs_attention, attention_reason, cancel_reason, edits,
@@ -89,7 +92,8 @@ export function recordActivities(
             version,
           ],
         );
-        if (applied.length > 0) {
+        // Lines change only when the order is first recorded and on an edit; most snapshots leave them be.
+        if (applied.length > 0 && stored?.edits !== view.edits) {
           await em.execute('delete from order_lines where order_id = ?', [view.orderId]);
           for (const line of view.lines) {
             await em.execute(

@@ -40,6 +40,7 @@ const settings = {
   scaleOrders: intSetting('BENCH_SCALE_ORDERS', 2000),
   scaleConcurrency: intSetting('BENCH_SCALE_CONCURRENCY', 50),
   carrierStep: process.env.BENCH_CARRIER_STEP ?? '0ms',
+  pollMs: intSetting('BENCH_POLL_MS', 250),
 };
 
 const say = (message: string) => console.log(`[bench] ${message}`);
@@ -124,7 +125,7 @@ async function orderLifecycle(api: Api, id: string): Promise<number> {
     const { body } = await api.call('GET', `/v1/orders/${id}`);
     if (body.status === 'DELIVERED') break;
     if (body.status === 'CANCELLED' || body.status === 'FAILED') throw new Error(`order ${id} ended ${body.status}`);
-    await sleep(50);
+    await sleep(settings.pollMs);
   }
   const done = await api.call('POST', `/v1/orders/${id}/confirm-receipt`, {});
   if (done.body.status !== 'COMPLETED') throw new Error(`order ${id} did not complete: ${done.status}`);

@@ -15,6 +15,7 @@ import { SHIPPING_ADDRESS } from '../helpers/fixtures';
 /** The refund case's activities and the order's money records against a real PostgreSQL and the sandbox gateway. */
 
 const CUSTOMER = 'C-1001'; // notified by email and sms
+const BOOKS_SKU = 'BOK-3BODY-SET';
 
 const harness = activityHarness('refund-activities');
 const { row, count } = harness;
@@ -118,6 +119,26 @@ const paymentRow = (paymentId: string) =>
     [paymentId],
   );
 const gatewayRefunds = (paymentId: string) => count('sandbox.refunds where payment_id = $1', [paymentId]);
+
+test("an order's lines are written when it is first recorded and on an edit; other snapshots leave them be", async () => {
+  const orderId = 'ord-lines-written';
+  const lines = async () =>
+    (await harness.pool.query('select id, sku, quantity from order_lines where order_id = $1 order by id', [orderId]))
+      .rows;
+  await act.recordOrder({ version: 1, requestHash: 'h', view: orderView(orderId, 5_000) });
+  const first = await lines();
+  expect(first).toEqual([expect.objectContaining({ sku: 'GRO-LJTEA-250', quantity: 1 })]);
+  // A later snapshot (status, money) with the same edits count keeps the rows as they are, ids included.
+  await act.recordOrder({ version: 2, requestHash: 'h', view: orderView(orderId, 5_000, { status: 'FULFILLING' }) });
+  expect(await lines()).toEqual(first);
+  const edited = [{ sku: BOOKS_SKU, name: 'Books', quantity: 2, unitPrice: 2_500, lineTotal: 5_000 }];
+  await act.recordOrder({ version: 3, requestHash: 'h', view: orderView(orderId, 5_000, { lines: edited, edits: 1 }) });
+  expect(await lines()).toEqual([expect.objectContaining({ sku: BOOKS_SKU, quantity: 2 })]);
+  // A stale snapshot arriving late (an earlier version) changes nothing.
+  const now = await lines();
+  await act.recordOrder({ version: 1, requestHash: 'h', view: orderView(orderId, 5_000) });
+  expect(await lines()).toEqual(now);
+});
 
 test('two partial refunds of one payment both reach the gateway and add up on the order', async () => {
   const orderId = 'ord-two-partials';
