@@ -50,7 +50,10 @@ const LOCAL_STEPS: (keyof OrderActivities)[] = [
   'notifyStaff',
 ];
 
-/** Marks orders started with local steps; those started before run every step as an activity, as they were recorded. */
+/**
+ * Marks orders started with local steps, which also upsert only the search attributes that changed; those started
+ * before run every step as an activity and upsert everything on every write, as they were recorded.
+ */
 export const LOCAL_STEPS_PATCH = 'order-local-steps';
 
 const allRemote = caseActivities<OrderActivities>(REFUSALS);
@@ -92,6 +95,8 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
       (localSteps ? raw : act).recordOrder({ ...record, requestHash: input.requestHash }),
     notifyStaff: raw.notifyStaff,
     stepAttentionAfterMs: policy.stepAttentionAfterMs,
+    // Came with local steps: one upsert per write that changes what ops filter on.
+    publishChangesOnly: localSteps,
     searchAttributes: () => [
       { key: OrderStatusKey, value: order.status },
       { key: OrderTotalKey, value: order.totals.total },

@@ -152,6 +152,32 @@ test('an order runs intake and the card authorisation inside its first workflow 
   });
 });
 
+test('an order upserts only the search attributes that changed, and nothing when a write changes none', async () => {
+  const fakes = fakeActivities();
+  await withWorker(fakes, async (start) => {
+    const handle = await start(orderInput());
+    await waitForStatus(handle, 'FULFILLING');
+    await deliverAll(fakes, handle);
+    await waitForStatus(handle, 'DELIVERED');
+    const upserts = ((await handle.fetchHistory()).events ?? []).flatMap((e) => {
+      const fields = e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields;
+      return fields ? [fields] : [];
+    });
+    const last = new Map<string, string>();
+    for (const fields of upserts) {
+      const entries = Object.entries(fields).map(([key, payload]) => [key, Buffer.from(payload.data ?? []).toString()]);
+      expect(entries.length).toBeGreaterThan(0);
+      for (const [key, value] of entries) {
+        expect(last.get(key)).not.toBe(value);
+        last.set(key, value);
+      }
+    }
+    // The recorded shipment events in between changed no attribute: one upsert per status, and one for the patch.
+    const statuses = (await handle.query(orderStateQuery)).history.length;
+    expect(upserts).toHaveLength(statuses + 1);
+  });
+});
+
 test('a delivered order completes by itself after the auto-complete period, with a settlement', async () => {
   const fakes = fakeActivities();
   await withWorker(fakes, async (start) => {

@@ -49,6 +49,11 @@ export interface CaseCoreOptions<S extends string, V> {
   stepAttentionAfterMs: number;
   /** The case type's own search attributes, published with the common ones. */
   searchAttributes?: () => SearchAttributeUpdatePair[];
+  /**
+   * Upsert only the search attributes whose values changed since the last upsert, and none when nothing did. Cases
+   * started before a case type turned it on upserted every attribute on every write, and replay that way.
+   */
+  publishChangesOnly?: boolean;
   interrupt?: Interrupt;
 }
 
@@ -90,10 +95,14 @@ export function caseCore<S extends string, V>(options: CaseCoreOptions<S, V>) {
     actor: SYSTEM_ACTOR,
   };
 
+  /** What each search attribute was last upserted as. */
+  const published = new Map<string, string>();
+  const fingerprint = (value: unknown) => (value instanceof Date ? value.toISOString() : JSON.stringify(value));
+
   /** Search attributes: what ops see in the Temporal UI even when the database is the thing that is down. */
   function publish(): void {
     const reasons = [...state.attention.keys()];
-    upsertSearchAttributes([
+    const pairs: SearchAttributeUpdatePair[] = [
       { key: CaseTypeKey, value: caseType },
       { key: CaseStatusKey, value: state.status },
       { key: NeedsAttentionKey, value: reasons.length > 0 },
@@ -102,7 +111,13 @@ export function caseCore<S extends string, V>(options: CaseCoreOptions<S, V>) {
       { key: AwaitingSinceKey, value: options.isTerminal(state.status) ? null : state.statusSince },
       { key: EscalationLevelKey, value: state.escalationLevel },
       ...(options.searchAttributes?.() ?? []),
-    ]);
+    ];
+    const changed = options.publishChangesOnly
+      ? pairs.filter((pair) => published.get(pair.key.name) !== fingerprint(pair.value))
+      : pairs;
+    if (changed.length === 0) return;
+    for (const pair of changed) published.set(pair.key.name, fingerprint(pair.value));
+    upsertSearchAttributes(changed);
   }
 
   function guard<A extends object>(activities: A, passThrough: StepOptions<A>['passThrough']): A {
