@@ -19,6 +19,9 @@ import { pickPorts, Tree, treeEnv } from './chaos/tree';
  * - scale: BENCH_SCALE_ORDERS orders at BENCH_SCALE_CONCURRENCY, counting errors and 5xx answers and the stack
  *   process's resident memory before and after (0 skips it).
  *
+ * BENCH_TOPOLOGY=cluster runs all of it on the production topology instead (`npm run start:cluster`: a Temporal server
+ * built from source on PostgreSQL, two worker processes and the API), and reports the workers' memory.
+ *
  * Any of the stack's own settings in the environment (e.g. WORKER_MAX_CONCURRENT_ACTIVITIES) reach the stack.
  */
 
@@ -41,7 +44,14 @@ const settings = {
   scaleConcurrency: intSetting('BENCH_SCALE_CONCURRENCY', 50),
   carrierStep: process.env.BENCH_CARRIER_STEP ?? '0ms',
   pollMs: intSetting('BENCH_POLL_MS', 250),
+  topology: topologySetting(),
 };
+
+function topologySetting(): 'all-in-one' | 'cluster' {
+  const value = process.env.BENCH_TOPOLOGY || 'all-in-one';
+  if (value !== 'all-in-one' && value !== 'cluster') throw new Error('BENCH_TOPOLOGY: all-in-one or cluster');
+  return value;
+}
 
 const say = (message: string) => console.log(`[bench] ${message}`);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -188,7 +198,10 @@ async function main(): Promise<number> {
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'order-engine-bench-'));
   const logDir = path.join(dataDir, 'bench');
   await fs.mkdir(logDir);
-  const [apiPort, pgPort, temporalPort, uiPort, smtpPort] = await pickPorts(5, Math.random);
+  const cluster = settings.topology === 'cluster';
+  const [apiPort, pgPort, uiPort, smtpPort] = await pickPorts(4, Math.random);
+  // The cluster's Temporal server takes 20 ports after its frontend's.
+  const [temporalPort] = await pickPorts(1, Math.random, cluster ? 21 : 1);
   const apiUrl = `http://127.0.0.1:${apiPort}`;
   const env: NodeJS.ProcessEnv = {
     LOG_LEVEL: 'warn',
@@ -200,7 +213,7 @@ async function main(): Promise<number> {
   };
   for (const name of ['DATABASE_URL', 'TEMPORAL_ADDRESS', 'PUBLIC_URL']) delete env[name];
   const tree = new Tree({
-    script: 'scripts/start.ts',
+    script: cluster ? 'scripts/cluster.ts' : 'scripts/start.ts',
     cwd: ROOT,
     env,
     dataDir,
@@ -215,6 +228,9 @@ async function main(): Promise<number> {
 
   const tally: Tally = { errors: [], serverErrors: 0 };
   const api = new Api(apiUrl, tally);
+  // The process that runs the workflows and activities: the stack itself, or the cluster's workers together.
+  const memoryOf = cluster ? `${env.CLUSTER_WORKERS || 2} worker processes' summed` : 'stack process';
+  const memory = async () => (cluster ? tree.residentMemoryMb('worker/main.ts') : api.residentMemoryMb());
   let connection: Connection | undefined;
   try {
     tree.start();
@@ -281,12 +297,12 @@ async function main(): Promise<number> {
     if (settings.scaleOrders > 0) {
       say(`scale: ${settings.scaleOrders} orders, ${settings.scaleConcurrency} at a time`);
       const errorsBefore = tally.errors.length + tally.serverErrors;
-      const before = await api.residentMemoryMb();
+      const before = await memory();
       const scaled = await orderRun(api, tally, 'scale', settings.scaleOrders, settings.scaleConcurrency);
       scale = {
         run: scaled,
         before,
-        after: await api.residentMemoryMb(),
+        after: await memory(),
         errors: tally.errors.length + tally.serverErrors - errorsBefore,
       };
     }
@@ -294,7 +310,7 @@ async function main(): Promise<number> {
     const floorP = percentiles(floor);
     const placeP = percentiles(run.latencies);
     console.log(`
-Results (${os.cpus().length} cores; carrier step ${settings.carrierStep}; ${settings.orders} orders at concurrency ${settings.concurrency})
+Results (${settings.topology}; ${os.cpus().length} cores; carrier step ${settings.carrierStep}; ${settings.orders} orders at concurrency ${settings.concurrency})
   floor (update-with-start, answer at once)  ${latencyLine(floor)}; ${floorPerSecond.toFixed(1)}/s
   placement                                  ${latencyLine(run.latencies)}
   placement p99 / floor p99                  ${(placeP.p99 / floorP.p99).toFixed(2)} (goal <= 2)
@@ -309,7 +325,7 @@ ${growth.map((g) => `  ${String(g.concurrency).padStart(11)} | ${g.perSecond.toF
       console.log(`
   scale: ${scale.run.latencies.length} of ${settings.scaleOrders} orders completed at concurrency ${settings.scaleConcurrency} in ${scale.run.seconds.toFixed(0)} s (${scale.run.perSecond.toFixed(2)}/s)
          placement ${latencyLine(scale.run.latencies)}
-         errors ${scale.errors}; stack process RSS ${scale.before.toFixed(0)} → ${scale.after.toFixed(0)} MB (${(scale.after - scale.before).toFixed(0)} MB; goal <= 100)`);
+         errors ${scale.errors}; ${memoryOf} RSS ${scale.before.toFixed(0)} → ${scale.after.toFixed(0)} MB (${(scale.after - scale.before).toFixed(0)} MB; goal <= 100)`);
     }
     console.log(`  5xx answers over the whole run: ${tally.serverErrors}; failed orders: ${tally.errors.length}`);
     for (const error of tally.errors.slice(0, 5)) console.log(`    ${error}`);

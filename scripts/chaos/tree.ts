@@ -231,15 +231,7 @@ export class Tree {
    * started another in its place; throws if none matched or none came back within `timeoutMs`.
    */
   async killOne(text: string, timeoutMs = 60_000): Promise<number> {
-    const root = this.child?.pid;
-    const matching = () =>
-      (root === undefined ? [] : descendants(root)).filter((entry) => {
-        try {
-          return readFileSync(`/proc/${entry.pid}/cmdline`, 'utf8').includes(text) && stillRunning(entry);
-        } catch {
-          return false;
-        }
-      });
+    const matching = () => this.running(text);
     const victim = matching()[0];
     if (!victim) throw new Error(`no process of the tree runs ${text}`);
     signal(victim.pid, 'SIGKILL');
@@ -250,6 +242,31 @@ export class Tree {
       await sleep(100);
     }
     throw new Error(`no new ${text} within ${timeoutMs} ms of killing pid ${victim.pid}:\n${this.logTail()}`);
+  }
+
+  /** The tree's processes still running whose command line contains `text`. */
+  private running(text: string): ProcEntry[] {
+    const root = this.child?.pid;
+    return (root === undefined ? [] : descendants(root)).filter((entry) => {
+      try {
+        return readFileSync(`/proc/${entry.pid}/cmdline`, 'utf8').includes(text) && stillRunning(entry);
+      } catch {
+        return false;
+      }
+    });
+  }
+
+  /** The resident memory, in MB, of the tree's processes whose command line contains `text`, together. */
+  residentMemoryMb(text: string): number {
+    let kb = 0;
+    for (const entry of this.running(text)) {
+      try {
+        kb += Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${entry.pid}/status`, 'utf8'))?.[1] ?? 0);
+      } catch {
+        // Gone since it was listed.
+      }
+    }
+    return kb / 1024;
   }
 
   /**
