@@ -36,7 +36,7 @@ const REFUSALS = [ORDER_ERRORS.unknownSku, ORDER_ERRORS.outOfStock];
  * trip per step; each is idempotent (keyed by order, attempt or version), so running one twice after a crash is safe.
  * Carrier calls, captures and refunds stay activities on the task queue.
  */
-const LOCAL_STEPS: (keyof OrderActivities)[] = [
+const LOCAL_STEPS: (keyof OrderActivities & string)[] = [
   'priceOrder',
   'reserveStock',
   'releaseStock',
@@ -56,9 +56,6 @@ const LOCAL_STEPS: (keyof OrderActivities)[] = [
  */
 export const LOCAL_STEPS_PATCH = 'order-local-steps';
 
-const allRemote = caseActivities<OrderActivities>(REFUSALS);
-const withLocalSteps = caseActivities<OrderActivities>(REFUSALS, LOCAL_STEPS);
-
 const PAID = ['AUTHORIZED', 'CAPTURED', 'COD_PENDING'];
 
 class OrderCancelled extends Error {
@@ -70,10 +67,12 @@ class OrderCancelled extends Error {
 /** One order from placement to completion or cancellation (DESIGN §3 Order). */
 export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
   const localSteps = patched(LOCAL_STEPS_PATCH);
-  const raw = localSteps ? withLocalSteps : allRemote;
+  const { orderId, policy } = input;
+  const raw = caseActivities<OrderActivities>(
+    REFUSALS,
+    localSteps ? { names: LOCAL_STEPS, attentionAfterMs: policy.stepAttentionAfterMs } : undefined,
+  );
   const order = new OrderCase(input);
-  const { orderId } = input;
-  const policy = input.policy;
   let review: { approve: boolean; reason?: string; actor: Actor } | undefined;
   let paymentRetry: { payment: PaymentInstruction; ticket: number } | undefined;
   let retryTickets = 0;

@@ -557,6 +557,30 @@ describe('steps that keep failing flag the order instead of failing it', () => {
     });
   });
 
+  test('a local step (the stock reservation at intake) retrying past the attention time is flagged, then clears', async () => {
+    const fakes = fakeActivities();
+    let outage = true;
+    const reserve = fakes.activities.reserveStock;
+    fakes.activities.reserveStock = async (req) => {
+      if (outage) throw ApplicationFailure.retryable('database unavailable', 'ConnectionError');
+      return reserve(req);
+    };
+    await withWorker(fakes, async (start) => {
+      const handle = await start(orderInput({ policy: { ...policy, stepAttentionAfterMs: 2_000 } }), {
+        awaitIntake: false,
+      });
+      const flagged = await waitForView(handle, (v) => v.needsAttention, 'attention');
+      expect(flagged.attentionReasons).toEqual(['step_retrying']);
+      expect(flagged.payment.status).toBe('NONE');
+      expect(fakes.reserved.has(flagged.orderId)).toBe(false);
+      expect((await handle.describe()).typedSearchAttributes.get(NeedsAttentionKey)).toBe(true);
+      outage = false;
+      const paid = await waitForView(handle, (v) => v.payment.status === 'AUTHORIZED' && !v.needsAttention, 'paid');
+      expect(paid.attentionReasons).toEqual([]);
+      expect(fakes.reserved.has(paid.orderId)).toBe(true);
+    });
+  });
+
   test('a step refused for good parks the order for ops, who retry it', async () => {
     const fakes = fakeActivities();
     let refusals = 1;

@@ -5,6 +5,7 @@ import {
   isCancellation,
   proxyActivities,
   proxyLocalActivities,
+  TimeoutFailure,
   type ActivityOptions,
   type LocalActivityOptions,
 } from '@temporalio/workflow';
@@ -44,6 +45,9 @@ export interface StepOptions<A> {
   hooks: StepHooks;
 }
 
+/** Marks the functions caseActivities runs as local activities. */
+const LOCAL_STEP = Symbol('localStep');
+
 type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
 
 /**
@@ -54,20 +58,47 @@ type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
 export function guardSteps<A extends object>(activities: A, options: StepOptions<A>): A {
   const { attentionAfterMs, passThrough, hooks } = options;
 
-  async function step<T>(name: string, call: () => Promise<T>): Promise<T> {
-    for (;;) {
-      let settled: Settled<T> | undefined;
-      // Settled into a value, so a rejection that lands while only the timer is awaited is never unhandled.
-      void call().then(
-        (value) => (settled = { ok: true, value }),
-        (error: unknown) => (settled = { ok: false, error }),
-      );
-      if (!(await condition(() => settled !== undefined, attentionAfterMs))) {
-        hooks.slow(name, true);
-        await condition(() => settled !== undefined);
-        hooks.slow(name, false);
+  /** Runs an activity against a timer of `attentionAfterMs`: past it, the step is flagged slow until it settles. */
+  async function settleRemote<T>(name: string, call: () => Promise<T>): Promise<Settled<T>> {
+    let settled: Settled<T> | undefined;
+    // Settled into a value, so a rejection that lands while only the timer is awaited is never unhandled.
+    void call().then(
+      (value) => (settled = { ok: true, value }),
+      (error: unknown) => (settled = { ok: false, error }),
+    );
+    if (!(await condition(() => settled !== undefined, attentionAfterMs))) {
+      hooks.slow(name, true);
+      await condition(() => settled !== undefined);
+      hooks.slow(name, false);
+    }
+    return settled!;
+  }
+
+  /**
+   * Runs a local activity, whose schedule-to-close timeout is the attention time (see caseActivities): no timer runs
+   * beside it, since a timer started with a local activity and cancelled by its result can replay in another order.
+   * Past the timeout the step is flagged slow and run again, until it settles.
+   */
+  async function settleLocal<T>(name: string, call: () => Promise<T>): Promise<Settled<T>> {
+    let slow = false;
+    try {
+      for (;;) {
+        try {
+          return { ok: true, value: await call() };
+        } catch (error) {
+          if (!(error instanceof ActivityFailure && error.cause instanceof TimeoutFailure)) return { ok: false, error };
+          if (!slow) hooks.slow(name, true);
+          slow = true;
+        }
       }
-      const outcome = settled!;
+    } finally {
+      if (slow) hooks.slow(name, false);
+    }
+  }
+
+  async function step<T>(name: string, call: () => Promise<T>, local: boolean): Promise<T> {
+    for (;;) {
+      const outcome = local ? await settleLocal(name, call) : await settleRemote(name, call);
       if (outcome.ok) return outcome.value;
       const { error } = outcome;
       const type = failureType(error);
@@ -81,7 +112,9 @@ export function guardSteps<A extends object>(activities: A, options: StepOptions
     get(target, name) {
       const activity = Reflect.get(target, name) as unknown;
       if (typeof name !== 'string' || typeof activity !== 'function') return activity;
-      return (...args: unknown[]) => step(name, () => (activity as (...a: unknown[]) => Promise<unknown>)(...args));
+      const local = (activity as { [LOCAL_STEP]?: boolean })[LOCAL_STEP] === true;
+      return (...args: unknown[]) =>
+        step(name, () => (activity as (...a: unknown[]) => Promise<unknown>)(...args), local);
     },
   });
 }
@@ -91,16 +124,17 @@ export function guardSteps<A extends object>(activities: A, options: StepOptions
  * dependency is back; refusals by a provider, data the database refuses and the case type's own `refusals` stop at
  * once (and go to `guardSteps`).
  *
- * The activities named in `local` run as local activities: in the worker, inside the workflow task that calls them,
- * with no round trip to the server and no task queue in between, their results kept as markers in the history. They
- * are for short steps (the case's own database reads and writes, a call a customer waits on at checkout). They keep
- * the same retry policy; once a retry's backoff reaches 10 s it waits on a server timer, so a long outage does not
- * hold a workflow task open. A local activity may run again when a worker dies before its workflow task completes,
- * so, like every activity, each must be idempotent.
+ * The activities `local` names run as local activities: in the worker, inside the workflow task that calls them, with
+ * no round trip to the server and no task queue in between, their results kept as markers in the history. They are
+ * for short steps (the case's own database reads and writes, a call a customer waits on at checkout). They keep the
+ * same retry policy, but every retry after the first waits on a server timer, so an outage does not hold a workflow
+ * task open (and hide the case's state from queries meanwhile). Their schedule-to-close timeout is the attention time, which `guardSteps` turns into the slow
+ * flag and another run. A local activity may run again when a worker dies before its workflow task completes, so,
+ * like every activity, each must be idempotent.
  */
 export function caseActivities<A extends object>(
   refusals: readonly string[],
-  local: readonly (keyof A & string)[] = [],
+  local?: { names: readonly (keyof A & string)[]; attentionAfterMs: number },
 ): A {
   const options: ActivityOptions = {
     startToCloseTimeout: '30s',
@@ -112,23 +146,25 @@ export function caseActivities<A extends object>(
     },
   };
   const remote = proxyActivities<A>(options) as A;
-  if (local.length === 0) return remote;
+  if (!local || local.names.length === 0) return remote;
   const localOptions: LocalActivityOptions = {
     startToCloseTimeout: options.startToCloseTimeout,
+    scheduleToCloseTimeout: local.attentionAfterMs,
     retry: options.retry,
-    localRetryThreshold: '10s',
+    localRetryThreshold: '1s',
   };
   const nearby = proxyLocalActivities<A>(localOptions) as Record<string, (...args: unknown[]) => Promise<unknown>>;
-  const names = new Set<string>(local);
+  const names = new Set<string>(local.names);
   return new Proxy(remote, {
     get(target, name) {
       if (typeof name !== 'string' || !names.has(name)) return Reflect.get(target, name) as unknown;
       // A local activity's failure arrives bare; wrapped like a remote one's, callers read both the same way.
-      return (...args: unknown[]) =>
+      const run = (...args: unknown[]) =>
         nearby[name](...args).catch((error: unknown) => {
           if (!(error instanceof ApplicationFailure)) throw error;
           throw new ActivityFailure(error.message, name, undefined, RetryState.NON_RETRYABLE_FAILURE, undefined, error);
         });
+      return Object.assign(run, { [LOCAL_STEP]: true });
     },
   });
 }
