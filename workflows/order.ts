@@ -8,7 +8,7 @@ import { PROVIDER_ERRORS } from '../domain/ports';
 import { ORDER_REVIEWER_ROLES } from '../domain/roles';
 import { addressChangeRefusal, assessRisk, cancelRefusal, lineEditRefusal } from '../domain/rules';
 import { caseCore, reject } from './case/core';
-import { caseActivities, failureType, StepAbandoned } from './case/steps';
+import { asLocalStep, caseActivities, failureType, StepAbandoned } from './case/steps';
 import {
   awaitIntakeUpdate,
   cancelOrderUpdate,
@@ -89,9 +89,11 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
     state: order,
     isTerminal,
     view: () => order.view(),
-    // The core guards the write; orders started before local steps guarded it twice, and replay as they ran.
-    write: (record): Promise<void> =>
-      (localSteps ? raw : act).recordOrder({ ...record, requestHash: input.requestHash }),
+    // The core guards the write (as a local step when it is one); orders started before local steps guarded it twice,
+    // and replay as they ran.
+    write: localSteps
+      ? asLocalStep((record) => raw.recordOrder({ ...record, requestHash: input.requestHash }))
+      : (record) => act.recordOrder({ ...record, requestHash: input.requestHash }),
     notifyStaff: raw.notifyStaff,
     stepAttentionAfterMs: policy.stepAttentionAfterMs,
     // Came with local steps: one upsert per write that changes what ops filter on.

@@ -48,6 +48,14 @@ export interface StepOptions<A> {
 /** Marks the functions caseActivities runs as local activities. */
 const LOCAL_STEP = Symbol('localStep');
 
+/**
+ * Marks `run`, which calls a local activity of caseActivities and nothing else, as a local step for `guardSteps` (say,
+ * a case type's snapshot writer handed to the core).
+ */
+export function asLocalStep<F extends (...args: never[]) => Promise<unknown>>(run: F): F {
+  return Object.assign(run, { [LOCAL_STEP]: true });
+}
+
 type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
 
 /**
@@ -164,7 +172,7 @@ export function caseActivities<A extends object>(
           if (!(error instanceof ApplicationFailure)) throw error;
           throw new ActivityFailure(error.message, name, undefined, RetryState.NON_RETRYABLE_FAILURE, undefined, error);
         });
-      return Object.assign(run, { [LOCAL_STEP]: true });
+      return asLocalStep(run);
     },
   });
 }
