@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Client, Connection, WithStartWorkflowOperation } from '@temporalio/client';
 import { Client as PgClient } from 'pg';
 import { floorReadyUpdate } from '../workflows/baseline';
-import { pickPorts, Tree, treeEnv } from './chaos/tree';
+import { pickPorts, pickTemporalPort, TOPOLOGY_SCRIPTS, topologySetting, Tree, treeEnv } from './chaos/tree';
 
 /**
  * Benchmark (`npm run bench`): starts the all-in-one stack (`npm start`) on a fresh data directory with the sandbox
@@ -44,14 +44,8 @@ const settings = {
   scaleConcurrency: intSetting('BENCH_SCALE_CONCURRENCY', 50),
   carrierStep: process.env.BENCH_CARRIER_STEP ?? '0ms',
   pollMs: intSetting('BENCH_POLL_MS', 250),
-  topology: topologySetting(),
+  topology: topologySetting('BENCH_TOPOLOGY'),
 };
-
-function topologySetting(): 'all-in-one' | 'cluster' {
-  const value = process.env.BENCH_TOPOLOGY || 'all-in-one';
-  if (value !== 'all-in-one' && value !== 'cluster') throw new Error('BENCH_TOPOLOGY: all-in-one or cluster');
-  return value;
-}
 
 const say = (message: string) => console.log(`[bench] ${message}`);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -200,8 +194,7 @@ async function main(): Promise<number> {
   await fs.mkdir(logDir);
   const cluster = settings.topology === 'cluster';
   const [apiPort, pgPort, uiPort, smtpPort] = await pickPorts(4, Math.random);
-  // The cluster's Temporal server takes 20 ports after its frontend's.
-  const [temporalPort] = await pickPorts(1, Math.random, cluster ? 21 : 1);
+  const temporalPort = await pickTemporalPort(settings.topology, Math.random);
   const apiUrl = `http://127.0.0.1:${apiPort}`;
   const env: NodeJS.ProcessEnv = {
     LOG_LEVEL: 'warn',
@@ -213,7 +206,7 @@ async function main(): Promise<number> {
   };
   for (const name of ['DATABASE_URL', 'TEMPORAL_ADDRESS', 'PUBLIC_URL']) delete env[name];
   const tree = new Tree({
-    script: cluster ? 'scripts/cluster.ts' : 'scripts/start.ts',
+    script: TOPOLOGY_SCRIPTS[settings.topology],
     cwd: ROOT,
     env,
     dataDir,

@@ -16,7 +16,7 @@ import {
   unsettledRecords,
   type Check,
 } from './chaos/reconcile';
-import { pickPorts, Tree, treeEnv } from './chaos/tree';
+import { pickPorts, pickTemporalPort, TOPOLOGY_SCRIPTS, topologySetting, Tree, treeEnv } from './chaos/tree';
 
 /**
  * Chaos test (`npm run chaos`): runs the all-in-one tree (`tsx scripts/start.ts`) on a fresh data directory,
@@ -107,19 +107,12 @@ function readSettings() {
     stallMs: parseDuration(process.env.CHAOS_STALL || '3m'),
     startTimeoutMs: parseDuration(process.env.CHAOS_START_TIMEOUT || '3m'),
     keep: process.env.CHAOS_KEEP === '1',
-    topology: topologySetting(),
+    /**
+     * all-in-one: every kill is a power cut of the whole tree. cluster: the kills take turns: one worker, the
+     * Temporal server, then the whole tree.
+     */
+    topology: topologySetting('CHAOS_TOPOLOGY'),
   };
-}
-
-/**
- * all-in-one: the tree is `npm start`, and every kill is a power cut of the whole tree. cluster: the tree is
- * `npm run start:cluster` (a Temporal server built from source, two workers and the API as processes of their own),
- * and the kills take turns: one worker, the Temporal server, then the whole tree.
- */
-function topologySetting(): 'all-in-one' | 'cluster' {
-  const value = process.env.CHAOS_TOPOLOGY || 'all-in-one';
-  if (value !== 'all-in-one' && value !== 'cluster') throw new Error('CHAOS_TOPOLOGY: all-in-one or cluster');
-  return value;
 }
 
 function fingerprint(): Map<string, string> {
@@ -165,8 +158,7 @@ async function main(): Promise<number> {
   await fs.mkdir(logDir);
   const cluster = settings.topology === 'cluster';
   const [apiPort, pgPort, uiPort, sdkMetricsPort, smtpPort] = await pickPorts(5, Math.random);
-  // The cluster's Temporal server takes 20 ports after its frontend's.
-  const [temporalPort] = await pickPorts(1, Math.random, cluster ? 21 : 1);
+  const temporalPort = await pickTemporalPort(settings.topology, Math.random);
   const apiUrl = `http://127.0.0.1:${apiPort}`;
 
   const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !DROPPED.includes(name)));
@@ -199,7 +191,7 @@ async function main(): Promise<number> {
   say(`data dir ${dataDir}; ports api ${apiPort}, postgres ${pgPort}, temporal ${temporalPort}, ui ${uiPort}`);
 
   const tree = new Tree({
-    script: cluster ? 'scripts/cluster.ts' : 'scripts/start.ts',
+    script: TOPOLOGY_SCRIPTS[settings.topology],
     cwd: ROOT,
     env,
     dataDir,

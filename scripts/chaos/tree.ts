@@ -81,6 +81,28 @@ async function portFree(port: number): Promise<boolean> {
   });
 }
 
+/** all-in-one: the tree is `npm start`. cluster: `npm run start:cluster`, the production topology. */
+export type Topology = 'all-in-one' | 'cluster';
+
+/** The tree's entry point for each topology. */
+export const TOPOLOGY_SCRIPTS: Record<Topology, string> = {
+  'all-in-one': 'scripts/start.ts',
+  cluster: 'scripts/cluster.ts',
+};
+
+/** The topology the environment variable `name` asks for; all-in-one when unset. */
+export function topologySetting(name: string): Topology {
+  const value = process.env[name] || 'all-in-one';
+  if (value !== 'all-in-one' && value !== 'cluster') throw new Error(`${name}: all-in-one or cluster`);
+  return value;
+}
+
+/** A free port for the tree's Temporal frontend; the cluster's server takes the 20 ports after it too. */
+export async function pickTemporalPort(topology: Topology, random: () => number): Promise<number> {
+  const [port] = await pickPorts(1, random, topology === 'cluster' ? 21 : 1);
+  return port;
+}
+
 /**
  * Ports below the kernel's ephemeral range: a port drawn from that range could be taken by some outgoing
  * connection (the driver's own among them) while the tree is down, and the restart would fail for no engine reason.

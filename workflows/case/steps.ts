@@ -9,7 +9,6 @@ import {
   type ActivityOptions,
   type LocalActivityOptions,
 } from '@temporalio/workflow';
-import { RetryState } from '@temporalio/common';
 import { PROVIDER_ERRORS } from '../../domain/ports';
 import { CASE_ERRORS } from './messages';
 
@@ -170,7 +169,7 @@ export function caseActivities<A extends object>(
       const run = (...args: unknown[]) =>
         nearby[name](...args).catch((error: unknown) => {
           if (!(error instanceof ApplicationFailure)) throw error;
-          throw new ActivityFailure(error.message, name, undefined, RetryState.NON_RETRYABLE_FAILURE, undefined, error);
+          throw new ActivityFailure(error.message, name, undefined, 'NON_RETRYABLE_FAILURE', undefined, error);
         });
       return asLocalStep(run);
     },
