@@ -689,6 +689,54 @@ describe('SandboxCarrier', () => {
     await expect(carrier({ stepMs: -1 })).rejects.toThrow(/stepMs must be >= 0/);
   });
 
+  test('an idle ticker round reads once and locks nothing; a due parcel is taken in a transaction', async () => {
+    const own = new Pool({
+      host: '127.0.0.1',
+      port: postgres.port,
+      user: 'postgres',
+      password: 'sandbox',
+      database: 'postgres',
+    });
+    const statements: string[] = [];
+    own.on('connect', (client) => {
+      const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+      (client as { query: unknown }).query = (...args: unknown[]) => {
+        statements.push(typeof args[0] === 'string' ? args[0] : String((args[0] as { text?: string }).text));
+        return query(...args);
+      };
+    });
+    const ticker = await SandboxCarrier.create(own, {
+      mode: 'auto',
+      stepMs: 0,
+      latencyMs: 0,
+      failureRate: 0,
+      webhookUrl: receiver.url('/carrier'),
+      webhookSecret: CARRIER_SECRET,
+    });
+    try {
+      // Creating the carrier (its schema) is not the ticker's work.
+      statements.length = 0;
+      ticker.start();
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      // A round's transaction opens with the locking read of the due parcels; the probe before it takes no lock.
+      const locking = (sql: string) => /FROM sandbox\.parcels[\s\S]*FOR UPDATE SKIP LOCKED/.test(sql);
+      const probes = statements.filter((sql) => /next_event_at <= now\(\)/.test(sql) && !locking(sql));
+      // About one round per 20 ms, none of them a transaction.
+      expect(probes.length).toBeGreaterThanOrEqual(5);
+      expect(statements.filter(locking)).toEqual([]);
+
+      const { waybill } = await ticker.book(booking());
+      await eventually(
+        () => ticker.get(waybill),
+        (parcel) => parcel?.status === 'DELIVERED',
+      );
+      expect(statements.filter(locking).length).toBeGreaterThanOrEqual(4);
+    } finally {
+      await ticker.stop();
+      await own.end();
+    }
+  });
+
   test('auto mode walks a parcel to DELIVERED, one signed webhook per step, in order', async () => {
     const auto = await carrier({ mode: 'auto', stepMs: 100 });
     const { waybill } = await auto.book(booking());
