@@ -23,7 +23,12 @@ export interface SmtpEmailSenderOptions {
   connectTimeoutMs?: number;
   /** Limit on a silent connection once open; 30 s unless told. */
   socketTimeoutMs?: number;
+  /** Connections kept open to the relay at most, each taking one message at a time; 5 unless told. */
+  maxConnections?: number;
 }
+
+/** Messages one pooled connection carries before it is closed and another opened, as relays expect. */
+const MESSAGES_PER_CONNECTION = 100;
 
 /** What nodemailer's errors carry: its own code (ECONNECTION, EENVELOPE, …) and the SMTP reply, if one came. */
 interface SmtpFailure {
@@ -57,8 +62,10 @@ export function smtpError(error: unknown): ProviderRefusedError | ProviderUnavai
 }
 
 /**
- * The email channel over SMTP (nodemailer, one connection per message): the sandbox mailbox outside production, the
- * relay of SMTP_URL in production. The Message-ID comes from the idempotency key (messageIdFor) and is the provider's
+ * The email channel over SMTP (nodemailer, over a pool of kept-open connections, so a message costs its envelope and
+ * data, not a connection and greeting): the sandbox mailbox outside production, the relay of SMTP_URL in production.
+ * A connection the relay closed is replaced on the next message; a message it was carrying fails as unavailable and
+ * is retried. The Message-ID comes from the idempotency key (messageIdFor) and is the provider's
  * message id. SMTP gives no idempotency of its own: a resend is recognised only by a relay that deduplicates by
  * Message-ID (the sandbox mailbox does); any other may deliver a resent message twice.
  */
@@ -70,6 +77,9 @@ export class SmtpEmailSender implements MessageSender {
     const connectTimeout = opts.connectTimeoutMs ?? 10_000;
     this.transport = nodemailer.createTransport({
       url: opts.url,
+      pool: true,
+      maxConnections: opts.maxConnections ?? 5,
+      maxMessages: MESSAGES_PER_CONNECTION,
       connectionTimeout: connectTimeout,
       greetingTimeout: connectTimeout,
       socketTimeout: opts.socketTimeoutMs ?? 30_000,
@@ -98,7 +108,7 @@ export class SmtpEmailSender implements MessageSender {
     return { providerMessageId: messageId };
   }
 
-  /** Releases the transport; messages in flight finish. */
+  /** Closes the pooled connections; messages in flight finish. */
   close(): void {
     this.transport.close();
   }

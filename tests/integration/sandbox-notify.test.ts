@@ -98,6 +98,39 @@ describe('SmtpEmailSender and the sandbox mailbox', () => {
     expect(await mailbox.get(sent.providerMessageId.slice(1, -1))).toEqual(read);
   });
 
+  test('messages share kept-open connections: the relay sees one connection for messages sent one after another', async () => {
+    // A counting relay in front of the mailbox: every connection the sender opens passes through it.
+    let connections = 0;
+    const relay = net.createServer((client) => {
+      connections += 1;
+      const upstream = net.connect(mailbox.port, '127.0.0.1');
+      client.pipe(upstream).pipe(client);
+      const end = () => {
+        client.destroy();
+        upstream.destroy();
+      };
+      client.on('error', end).on('close', end);
+      upstream.on('error', end).on('close', end);
+    });
+    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+    const pooled = new SmtpEmailSender({
+      url: `smtp://127.0.0.1:${(relay.address() as net.AddressInfo).port}`,
+      from: FROM,
+    });
+    try {
+      const sent = [];
+      for (let i = 0; i < 4; i += 1) sent.push(await pooled.send(delivery()));
+      expect(connections).toBe(1);
+      for (const { providerMessageId } of sent) expect(await mailbox.get(providerMessageId)).not.toBeNull();
+      // A refused recipient is refused as before (nodemailer retires that connection); the next message goes through.
+      await expect(pooled.send(delivery({ to: 'nobody@refused.invalid' }))).rejects.toEqual(refused());
+      expect(await mailbox.get((await pooled.send(delivery())).providerMessageId)).not.toBeNull();
+    } finally {
+      pooled.close();
+      await new Promise<void>((resolve) => relay.close(() => resolve()));
+    }
+  });
+
   test('the same idempotency key sent twice is stored once, under the same provider id', async () => {
     const message = delivery();
     const first = await email.send(message);
