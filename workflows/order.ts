@@ -34,7 +34,7 @@ const REFUSALS = [ORDER_ERRORS.unknownSku, ORDER_ERRORS.outOfStock];
  * The steps an order runs as local activities, inside its workflow task: its own records, its stock, and the payment
  * calls a customer waits on at checkout. A placement then answers after one workflow task instead of a server round
  * trip per step; each is idempotent (keyed by order, attempt or version), so running one twice after a crash is safe.
- * Carrier calls, captures and refunds stay activities on the task queue.
+ * Carrier bookings and changes, captures and refunds stay activities on the task queue.
  */
 const LOCAL_STEPS: (keyof OrderActivities & string)[] = [
   'priceOrder',
@@ -56,6 +56,14 @@ const LOCAL_STEPS: (keyof OrderActivities & string)[] = [
  */
 export const LOCAL_STEPS_PATCH = 'order-local-steps';
 
+/**
+ * Marks orders that run local steps (as LOCAL_STEPS_PATCH) and also read the carrier's tracking as one. A webhook wakes the order, which reads the
+ * parcel's tracking and records what it finds: a read that changes nothing at the carrier, so it runs inside the
+ * workflow task the webhook's signal opens instead of costing an activity task and a second workflow task. Orders
+ * started before read it as an activity, as they were recorded.
+ */
+export const LOCAL_TRACKING_PATCH = 'order-local-tracking';
+
 const PAID = ['AUTHORIZED', 'CAPTURED', 'COD_PENDING'];
 
 class OrderCancelled extends Error {
@@ -66,11 +74,18 @@ class OrderCancelled extends Error {
 
 /** One order from placement to completion or cancellation (DESIGN §3 Order). */
 export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
-  const localSteps = patched(LOCAL_STEPS_PATCH);
+  // The newer patch implies the older one, so an order started now carries one marker (and one upsert of it).
+  const localTracking = patched(LOCAL_TRACKING_PATCH);
+  const localSteps = localTracking || patched(LOCAL_STEPS_PATCH);
   const { orderId, policy } = input;
   const raw = caseActivities<OrderActivities>(
     REFUSALS,
-    localSteps ? { names: LOCAL_STEPS, attentionAfterMs: policy.stepAttentionAfterMs } : undefined,
+    localSteps
+      ? {
+          names: localTracking ? [...LOCAL_STEPS, 'trackShipment'] : LOCAL_STEPS,
+          attentionAfterMs: policy.stepAttentionAfterMs,
+        }
+      : undefined,
   );
   const order = new OrderCase(input);
   let review: { approve: boolean; reason?: string; actor: Actor } | undefined;

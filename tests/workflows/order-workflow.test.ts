@@ -152,6 +152,30 @@ test('an order runs intake and the card authorisation inside its first workflow 
   });
 });
 
+test('a carrier webhook has the order read the tracking as a local step, in the workflow task its signal opens', async () => {
+  const fakes = fakeActivities();
+  await withWorker(fakes, async (start) => {
+    const handle = await start(orderInput());
+    await waitForStatus(handle, 'FULFILLING');
+    await deliverAll(fakes, handle);
+    await waitForStatus(handle, 'DELIVERED');
+    const events = (await handle.fetchHistory()).events ?? [];
+    const scheduled = events.flatMap((e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? []);
+    // Only the booking and the capture go through the task queue; every tracking read was a local step.
+    expect(scheduled.sort()).toEqual(['bookShipment', 'capturePayment']);
+    const reads = localActivityTypes(events).filter((type) => type === 'trackShipment');
+    expect(reads.length).toBeGreaterThanOrEqual(1);
+    expect(reads).toHaveLength(fakes.argsOf('trackShipment').length);
+    // The tracking read and the events it brought are recorded by the workflow task that took the signal.
+    const signalled = events.findIndex((e) => e.workflowExecutionSignaledEventAttributes);
+    const completed = events.findIndex((e, i) => i > signalled && e.workflowTaskCompletedEventAttributes);
+    const nextScheduled = events.findIndex((e, i) => i > completed && e.workflowTaskScheduledEventAttributes);
+    const task = localActivityTypes(events.slice(completed, nextScheduled));
+    expect(task[0]).toBe('trackShipment');
+    expect(task).toContain('recordShipmentEvent');
+  });
+});
+
 test('an order upserts only the search attributes that changed, and nothing when a write changes none', async () => {
   const fakes = fakeActivities();
   await withWorker(fakes, async (start) => {
