@@ -4,6 +4,7 @@ import { sumQuantities } from '../domain/order';
 import { RETURN_TERMINAL_STATUSES } from '../domain/return';
 import { CASE_ERRORS } from '../workflows/case/messages';
 import { recordTransition } from './case-records';
+import { writeShipmentEvent } from './shipping';
 import { CAPTURED_OF_ORDER, REFUNDED_OF_ORDER } from './order-money';
 import type { OrderActivities } from './types';
 
@@ -50,7 +51,7 @@ export function recordActivities(
       };
     },
 
-    async recordOrder({ version, requestHash, view, transition, audit }) {
+    async recordOrder({ version, requestHash, view, transition, audit, shipmentEvents = [] }) {
       await fork().transactional(async (em) => {
         // Locked, as every writer of the order's money columns does; the edits count tells whether the lines changed.
         const [stored]: { edits: number }[] = await em.execute('select edits from orders where id = ? for update', [
@@ -92,6 +93,9 @@ export function recordActivities(
             version,
           ],
         );
+        // The carrier events this snapshot applied, with it; a stale snapshot (a later one was written) sets no
+        // shipment back to an earlier state, and the later one carried the same events.
+        if (applied.length > 0) for (const event of shipmentEvents) await writeShipmentEvent(em, event);
         // Lines change only when the order is first recorded and on an edit; most snapshots leave them be.
         if (applied.length > 0 && stored?.edits !== view.edits) {
           await em.execute('delete from order_lines where order_id = ?', [view.orderId]);

@@ -1,7 +1,26 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Carrier } from '../domain/ports';
 import { providerCall } from './provider';
-import type { OrderActivities } from './types';
+import type { OrderActivities, ShipmentEventRecord } from './types';
+
+/**
+ * Stores a tracking event once (by its id) and sets the shipment's state to it, inside the caller's transaction. The
+ * events of one shipment come in the order the carrier reported them, so the last one written is its state.
+ */
+export async function writeShipmentEvent(
+  em: EntityManager,
+  { shipmentId, eventId, status, exception, occurredAt }: ShipmentEventRecord,
+): Promise<void> {
+  await em.execute(
+    `insert into tracking_events (shipment_id, event_id, type, exception, occurred_at) values (?, ?, ?, ?, ?)
+     on conflict (event_id) do nothing`,
+    [shipmentId, eventId, status, exception ?? null, occurredAt],
+  );
+  await em.execute(
+    `update shipments set status = ?, exception = ?, last_event_at = ?, updated_at = now() where id = ?`,
+    [status, exception ?? null, occurredAt, shipmentId],
+  );
+}
 
 export function shippingActivities(
   fork: () => EntityManager,
@@ -63,18 +82,8 @@ export function shippingActivities(
       return providerCall(() => carrier.track(waybill));
     },
 
-    async recordShipmentEvent({ shipmentId, eventId, status, exception, occurredAt }) {
-      await fork().transactional(async (em) => {
-        await em.execute(
-          `insert into tracking_events (shipment_id, event_id, type, exception, occurred_at) values (?, ?, ?, ?, ?)
-           on conflict (event_id) do nothing`,
-          [shipmentId, eventId, status, exception ?? null, occurredAt],
-        );
-        await em.execute(
-          `update shipments set status = ?, exception = ?, last_event_at = ?, updated_at = now() where id = ?`,
-          [status, exception ?? null, occurredAt, shipmentId],
-        );
-      });
+    async recordShipmentEvent(event) {
+      await fork().transactional((em) => writeShipmentEvent(em, event));
     },
   };
 }

@@ -24,6 +24,11 @@ export interface PricedOrder {
 
 export interface OrderRecord extends CaseRecord<OrderView> {
   requestHash: string;
+  /**
+   * Carrier events the order applied since its last write, oldest first, recorded in the same transaction (orders
+   * started with the order-local-tracking patch; older ones record each with recordShipmentEvent).
+   */
+  shipmentEvents?: ShipmentEventRecord[];
 }
 
 /** Why the order itself gives money back: a transfer paid too much, or a payment was replaced by another. */

@@ -1,3 +1,4 @@
+import type { ShipmentEventRecord } from '../activities/types';
 import type { Actor } from '../domain/case';
 import type {
   Address,
@@ -44,6 +45,8 @@ export class OrderCase extends CaseState<OrderStatus> {
   instruction: PaymentInstruction;
   /** Counts address changes; each carrier request carries the count so A, B and A again are three requests. */
   addressVersion = 0;
+  /** Carrier events applied but not yet written: the order's next snapshot write records them (order-local-tracking). */
+  unrecordedShipmentEvents: ShipmentEventRecord[] = [];
   /** Waybills a webhook said moved; only a look at the carrier's tracking turns that into facts. */
   readonly carrierHints = new Set<string>();
   /** A payment notification arrived; only the gateway's answer turns it into a payment. */

@@ -16,13 +16,18 @@ export interface ParcelDeps {
   honourCancel(): Promise<void>;
   /** Captures an authorized online payment once the first parcel is handed over. */
   captureOnline(): Promise<void>;
+  /**
+   * Carrier events go with the order's next snapshot write, in its transaction, instead of a step of their own
+   * (orders started with the order-local-tracking patch).
+   */
+  eventsWithSnapshot: boolean;
 }
 
 /**
  * The order's parcels: booking one per warehouse, following them through the carrier's tracking until all that are
  * still on their way have arrived, and cancelling the ones not yet collected.
  */
-export function orderParcels({ order, act, core, honourCancel, captureOnline }: ParcelDeps) {
+export function orderParcels({ order, act, core, honourCancel, captureOnline, eventsWithSnapshot }: ParcelDeps) {
   const { orderId, policy } = order.input;
 
   /** Cancels the parcels not yet collected, newest first; a refusal puts back what was cancelled and is returned. */
@@ -112,18 +117,22 @@ export function orderParcels({ order, act, core, honourCancel, captureOnline }: 
       shipment.exception = undefined;
       if (!order.shipments.some((s) => s.status === 'EXCEPTION')) order.clear('carrier_exception');
     }
-    await act.recordShipmentEvent({
+    const record = {
       orderId,
       shipmentId: shipment.shipmentId,
       eventId: event.eventId,
       status: shipment.status,
       exception: event.exception,
       occurredAt: event.occurredAt,
-    });
+    };
+    if (eventsWithSnapshot) order.unrecordedShipmentEvents.push(record);
+    else await act.recordShipmentEvent(record);
     if (leavesWarehouse) {
       await act.commitStock({ orderId, warehouseCode: shipment.warehouseCode, actor: 'system' });
     }
     if (!wasHandedOver && order.handedToCarrier) {
+      // The pickup is on record before the capture, which may wait on the gateway.
+      if (eventsWithSnapshot) await core.persist();
       await captureOnline();
       await core.moveTo('SHIPPED', SYSTEM_ACTOR, `${waybill} picked up`);
     } else {

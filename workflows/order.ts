@@ -57,10 +57,10 @@ const LOCAL_STEPS: (keyof OrderActivities & string)[] = [
 export const LOCAL_STEPS_PATCH = 'order-local-steps';
 
 /**
- * Marks orders that run local steps (as LOCAL_STEPS_PATCH) and also read the carrier's tracking as one. A webhook wakes the order, which reads the
- * parcel's tracking and records what it finds: a read that changes nothing at the carrier, so it runs inside the
- * workflow task the webhook's signal opens instead of costing an activity task and a second workflow task. Orders
- * started before read it as an activity, as they were recorded.
+ * Marks orders that run local steps (as LOCAL_STEPS_PATCH) and follow their parcels inside the workflow task a
+ * carrier webhook's signal opens: the order reads the tracking as a local step (a read that changes nothing at the
+ * carrier) and records the events it applied with its next snapshot write, in one transaction, instead of an activity
+ * task, a second workflow task and a write per event. Orders started before run those as they were recorded.
  */
 export const LOCAL_TRACKING_PATCH = 'order-local-tracking';
 
@@ -107,7 +107,17 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
     // The core guards the write (as a local step when it is one); orders started before local steps guarded it twice,
     // and replay as they ran.
     write: localSteps
-      ? asLocalStep((record) => raw.recordOrder({ ...record, requestHash: input.requestHash }))
+      ? asLocalStep(async (record) => {
+          // Carrier events applied since the last write go with this one; they are forgotten once it is done, so a
+          // write retried or running beside another carries them again (each is recorded once, by its id).
+          const shipmentEvents = [...order.unrecordedShipmentEvents];
+          await raw.recordOrder({
+            ...record,
+            requestHash: input.requestHash,
+            ...(shipmentEvents.length > 0 ? { shipmentEvents } : {}),
+          });
+          order.unrecordedShipmentEvents = order.unrecordedShipmentEvents.filter((e) => !shipmentEvents.includes(e));
+        })
       : (record) => act.recordOrder({ ...record, requestHash: input.requestHash }),
     notifyStaff: raw.notifyStaff,
     stepAttentionAfterMs: policy.stepAttentionAfterMs,
@@ -141,7 +151,14 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
     core,
     undoneBy: () => undoneBy,
   });
-  const { cancelBookings, fulfil, track } = orderParcels({ order, act, core, honourCancel, captureOnline });
+  const { cancelBookings, fulfil, track } = orderParcels({
+    order,
+    act,
+    core,
+    honourCancel,
+    captureOnline,
+    eventsWithSnapshot: localTracking,
+  });
 
   /**
    * Acts on a pending cancel request: throws OrderCancelled when it goes ahead, returns when it must be refused. Goods

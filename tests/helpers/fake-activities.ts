@@ -255,6 +255,8 @@ export function fakeActivities(stock: StockMap = { WH1: { 'SKU-A': 100, 'SKU-B':
     },
     async recordOrder(req) {
       records.push(req);
+      // Orders with local tracking record the carrier events they applied with the snapshot: logged as recorded.
+      for (const event of req.shipmentEvents ?? []) log('recordShipmentEvent', event.status);
     },
     async notifyStaff(req) {
       log('notifyStaff', req.topic);

@@ -140,6 +140,48 @@ test("an order's lines are written when it is first recorded and on an edit; oth
   expect(await lines()).toEqual(now);
 });
 
+test("carrier events go into the order's snapshot transaction once each; a stale snapshot sets no parcel back", async () => {
+  const orderId = 'ord-events-with-snapshot';
+  const shipmentId = `${orderId}-S1`;
+  await act.recordOrder({ version: 1, requestHash: 'h', view: orderView(orderId, 5_000, { status: 'FULFILLING' }) });
+  await harness.pool.query(
+    `insert into shipments (id, order_id, case_type, case_id, warehouse_code, carrier, waybill, status, lines, address)
+     values ($1, $2, 'order', $2, 'SH1', 'sandbox', 'SF000000000001', 'BOOKED', '[]', '{}')`,
+    [shipmentId, orderId],
+  );
+  const event = (eventId: string, status: 'PICKED_UP' | 'IN_TRANSIT', minute: number) => ({
+    orderId,
+    shipmentId,
+    eventId,
+    status,
+    occurredAt: new Date(Date.UTC(2026, 10, 24, 9, minute)).toISOString(),
+  });
+  const shipment = () =>
+    row<{ status: string; last_event_at: Date }>('select * from shipments where id = $1', [shipmentId]);
+  const tracked = () => count('tracking_events where shipment_id = $1', [shipmentId]);
+
+  const shipped = {
+    version: 3,
+    requestHash: 'h',
+    view: orderView(orderId, 5_000, { status: 'SHIPPED' }),
+    shipmentEvents: [event('evt-1', 'PICKED_UP', 1), event('evt-2', 'IN_TRANSIT', 2)],
+  };
+  await act.recordOrder(shipped);
+  expect(await tracked()).toBe(2);
+  expect(await shipment()).toMatchObject({
+    status: 'IN_TRANSIT',
+    last_event_at: new Date(shipped.shipmentEvents[1].occurredAt),
+  });
+  expect((await row<{ status: string }>('select status from orders where id = $1', [orderId])).status).toBe('SHIPPED');
+  // The same write again (a retried local step) adds nothing.
+  await act.recordOrder(shipped);
+  expect(await tracked()).toBe(2);
+  // An earlier snapshot arriving late, carrying the pickup again, leaves the parcel where the later one put it.
+  await act.recordOrder({ ...shipped, version: 2, shipmentEvents: [event('evt-1', 'PICKED_UP', 1)] });
+  expect(await shipment()).toMatchObject({ status: 'IN_TRANSIT' });
+  expect(await tracked()).toBe(2);
+});
+
 test('two partial refunds of one payment both reach the gateway and add up on the order', async () => {
   const orderId = 'ord-two-partials';
   const [paymentId] = await paidOrder(orderId, 10_000);

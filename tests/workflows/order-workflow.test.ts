@@ -152,7 +152,7 @@ test('an order runs intake and the card authorisation inside its first workflow 
   });
 });
 
-test('a carrier webhook has the order read the tracking as a local step, in the workflow task its signal opens', async () => {
+test('a carrier webhook has the order read the tracking as a local step and record its events with the order, in the task its signal opens', async () => {
   const fakes = fakeActivities();
   await withWorker(fakes, async (start) => {
     const handle = await start(orderInput());
@@ -172,7 +172,17 @@ test('a carrier webhook has the order read the tracking as a local step, in the 
     const nextScheduled = events.findIndex((e, i) => i > completed && e.workflowTaskScheduledEventAttributes);
     const task = localActivityTypes(events.slice(completed, nextScheduled));
     expect(task[0]).toBe('trackShipment');
-    expect(task).toContain('recordShipmentEvent');
+    expect(task).toContain('recordOrder');
+    // Each event is written with a snapshot of the order that applied it, once, in the carrier's order.
+    expect(localActivityTypes(events)).not.toContain('recordShipmentEvent');
+    const withSnapshots = fakes.records.flatMap((record) => (record.shipmentEvents ?? []).map((e) => e.status));
+    expect(withSnapshots).toEqual(['PICKED_UP', 'IN_TRANSIT', 'OUT_FOR_DELIVERY', 'DELIVERED']);
+    // The pickup is on record before the capture, and the capture before the order is SHIPPED.
+    const pickup = fakes.records.findIndex((r) => r.shipmentEvents?.some((e) => e.status === 'PICKED_UP'));
+    const shipped = fakes.records.findIndex((r) => r.transition?.to === 'SHIPPED');
+    expect(fakes.records[pickup].view.status).toBe('FULFILLING');
+    expect(shipped).toBeGreaterThan(pickup);
+    expect(fakes.records[shipped].shipmentEvents).toBeUndefined();
   });
 });
 
