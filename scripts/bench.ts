@@ -4,7 +4,15 @@ import path from 'node:path';
 import { Client, Connection, WithStartWorkflowOperation } from '@temporalio/client';
 import { Client as PgClient } from 'pg';
 import { floorReadyUpdate } from '../workflows/baseline';
-import { pickPorts, pickTemporalPort, TOPOLOGY_SCRIPTS, topologySetting, Tree, treeEnv } from './chaos/tree';
+import {
+  type CpuSeconds,
+  pickPorts,
+  pickTemporalPort,
+  TOPOLOGY_SCRIPTS,
+  topologySetting,
+  Tree,
+  treeEnv,
+} from './chaos/tree';
 
 /**
  * Benchmark (`npm run bench`): starts the all-in-one stack (`npm start`) on a fresh data directory with the sandbox
@@ -14,6 +22,8 @@ import { pickPorts, pickTemporalPort, TOPOLOGY_SCRIPTS, topologySetting, Tree, t
  * - placement latency (POST /v1/orders until its answer) and completed orders per second (placed, delivered, receipt
  *   confirmed), BENCH_ORDERS at BENCH_CONCURRENCY;
  * - the baseline: workflows of as many no-op activities as an order schedules, at the same concurrency;
+ * - the CPU time the stack spent per completed order and per baseline workflow, by kind of process (the engine, the
+ *   Temporal server, PostgreSQL), read from /proc;
  * - growth: completed orders per second at each of BENCH_GROWTH's concurrencies, and what one order costs the server
  *   (activities, local activities, workflow tasks, history events);
  * - scale: BENCH_SCALE_ORDERS orders at BENCH_SCALE_CONCURRENCY, counting errors and 5xx answers and the stack
@@ -65,6 +75,17 @@ function percentiles(values: number[]) {
 }
 
 const ms = (value: number) => `${value.toFixed(0)} ms`;
+
+/** CPU the stack used between two readings, per unit of work, in ms by kind of process. */
+function cpuPer(before: CpuSeconds, after: CpuSeconds, units: number) {
+  const per = (kind: keyof CpuSeconds) => ((after[kind] - before[kind]) * 1000) / Math.max(1, units);
+  const engine = per('engine');
+  const temporal = per('temporal');
+  const postgres = per('postgres');
+  return { engine, temporal, postgres, total: engine + temporal + postgres };
+}
+const cpuLine = (cpu: ReturnType<typeof cpuPer>) =>
+  `${ms(cpu.total)}: engine ${ms(cpu.engine)}, Temporal server ${ms(cpu.temporal)}, PostgreSQL ${ms(cpu.postgres)}`;
 const latencyLine = (values: number[]) => {
   const p = percentiles(values);
   return `p50 ${ms(p.p50)}, p95 ${ms(p.p95)}, p99 ${ms(p.p99)}`;
@@ -259,11 +280,14 @@ async function main(): Promise<number> {
     const floorPerSecond = settings.orders / ((performance.now() - floorStarted) / 1000);
 
     say(`orders: ${settings.orders}, ${settings.concurrency} at a time`);
+    const cpuBeforeOrders = tree.cpuSeconds();
     const run = await orderRun(api, tally, 'main', settings.orders, settings.concurrency);
+    const orderCpu = cpuPer(cpuBeforeOrders, tree.cpuSeconds(), run.latencies.length);
     const cost = await orderCost(client, run.ids[0]);
 
     say(`baseline: ${settings.orders} workflows of ${cost.activities + cost.localActivities} no-op activities`);
     const steps = cost.activities + cost.localActivities;
+    const cpuBeforeBaseline = tree.cpuSeconds();
     const baselineStarted = performance.now();
     await pool(
       Array.from({ length: settings.orders }, (_, i) => i),
@@ -277,6 +301,7 @@ async function main(): Promise<number> {
       },
     );
     const baselinePerSecond = settings.orders / ((performance.now() - baselineStarted) / 1000);
+    const baselineCpu = cpuPer(cpuBeforeBaseline, tree.cpuSeconds(), settings.orders);
 
     const growth: { concurrency: number; perSecond: number; p50: number }[] = [];
     for (const concurrency of settings.growth) {
@@ -311,6 +336,9 @@ Results (${settings.topology}; ${os.cpus().length} cores; carrier step ${setting
   baseline (${steps} no-op activities)          ${baselinePerSecond.toFixed(2)}/s
   orders / baseline                          ${(run.perSecond / baselinePerSecond).toFixed(2)} (goal >= 1)
   one order                                  ${cost.activities} activities, ${cost.localActivities} local activities, ${cost.workflowTasks} workflow tasks, ${cost.events} history events
+  CPU per completed order                    ${cpuLine(orderCpu)}
+  CPU per baseline workflow                  ${cpuLine(baselineCpu)}
+  Temporal server CPU, order / baseline      ${(orderCpu.temporal / baselineCpu.temporal).toFixed(2)}
 
   concurrency | completed orders/s | placement p50
 ${growth.map((g) => `  ${String(g.concurrency).padStart(11)} | ${g.perSecond.toFixed(2).padStart(18)} | ${ms(g.p50)}`).join('\n')}`);

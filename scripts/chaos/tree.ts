@@ -167,6 +167,13 @@ export interface TreeOptions {
 }
 
 /** The all-in-one `npm start` tree as a child of this process, started, killed and restarted on the same data. */
+/** CPU seconds by kind of process (Tree.cpuSeconds). */
+export interface CpuSeconds {
+  engine: number;
+  temporal: number;
+  postgres: number;
+}
+
 export class Tree {
   private child: ChildProcess | undefined;
   private exited = false;
@@ -276,6 +283,32 @@ export class Tree {
         return false;
       }
     });
+  }
+
+  /**
+   * CPU time the tree has used so far, in seconds, by kind of process: the Temporal server, PostgreSQL (its
+   * connections' ended processes counted with the server that reaped them) and the rest, the engine's own processes.
+   */
+  cpuSeconds(): CpuSeconds {
+    const used: CpuSeconds = { engine: 0, temporal: 0, postgres: 0 };
+    const root = this.child?.pid;
+    for (const entry of root === undefined ? [] : descendants(root)) {
+      try {
+        const stat = readFileSync(`/proc/${entry.pid}/stat`, 'utf8');
+        const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+        // utime, stime, cutime and cstime: fields 14 to 17, in clock ticks of 1/100 s (USER_HZ on Linux).
+        const ticks = stat
+          .slice(stat.lastIndexOf(')') + 2)
+          .split(' ')
+          .slice(11, 15)
+          .reduce((sum, field) => sum + Number(field), 0);
+        const kind = name.startsWith('temporal') ? 'temporal' : name.startsWith('postgres') ? 'postgres' : 'engine';
+        used[kind] += ticks / 100;
+      } catch {
+        // Gone since it was listed.
+      }
+    }
+    return used;
   }
 
   /** The resident memory, in MB, of the tree's processes whose command line contains `text`, together. */
