@@ -58,6 +58,19 @@ const settings = {
 };
 
 const say = (message: string) => console.log(`[bench] ${message}`);
+/** How often the scale phase reads the memory of the process that runs the workflows. */
+const MEMORY_SAMPLE_MS = 5_000;
+
+/** The highest of each quarter of `samples`, in order. */
+function quarterPeaks(samples: number[]): number[] {
+  const size = Math.ceil(samples.length / 4);
+  return size === 0
+    ? []
+    : [0, 1, 2, 3].flatMap((q) => {
+        const part = samples.slice(q * size, (q + 1) * size);
+        return part.length > 0 ? [Math.max(...part)] : [];
+      });
+}
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 interface Tally {
@@ -311,16 +324,31 @@ async function main(): Promise<number> {
       growth.push({ concurrency, perSecond: step.perSecond, p50: percentiles(step.latencies).p50 });
     }
 
-    let scale: { run: Awaited<ReturnType<typeof orderRun>>; before: number; after: number; errors: number } | undefined;
+    let scale:
+      | { run: Awaited<ReturnType<typeof orderRun>>; before: number; after: number; samples: number[]; errors: number }
+      | undefined;
     if (settings.scaleOrders > 0) {
       say(`scale: ${settings.scaleOrders} orders, ${settings.scaleConcurrency} at a time`);
       const errorsBefore = tally.errors.length + tally.serverErrors;
       const before = await memory();
-      const scaled = await orderRun(api, tally, 'scale', settings.scaleOrders, settings.scaleConcurrency);
+      // Read every few seconds too: a leak keeps climbing, a working set rises once and levels off.
+      const samples: number[] = [];
+      const sampler = setInterval(
+        () =>
+          void memory().then(
+            (mb) => samples.push(mb),
+            () => undefined, // a reading missed under load is no figure
+          ),
+        MEMORY_SAMPLE_MS,
+      );
+      const scaled = await orderRun(api, tally, 'scale', settings.scaleOrders, settings.scaleConcurrency).finally(() =>
+        clearInterval(sampler),
+      );
       scale = {
         run: scaled,
         before,
         after: await memory(),
+        samples,
         errors: tally.errors.length + tally.serverErrors - errorsBefore,
       };
     }
@@ -346,7 +374,10 @@ ${growth.map((g) => `  ${String(g.concurrency).padStart(11)} | ${g.perSecond.toF
       console.log(`
   scale: ${scale.run.latencies.length} of ${settings.scaleOrders} orders completed at concurrency ${settings.scaleConcurrency} in ${scale.run.seconds.toFixed(0)} s (${scale.run.perSecond.toFixed(2)}/s)
          placement ${latencyLine(scale.run.latencies)}
-         errors ${scale.errors}; ${memoryOf} RSS ${scale.before.toFixed(0)} → ${scale.after.toFixed(0)} MB (${(scale.after - scale.before).toFixed(0)} MB; goal <= 100)`);
+         errors ${scale.errors}; ${memoryOf} RSS ${scale.before.toFixed(0)} → ${scale.after.toFixed(0)} MB (${(scale.after - scale.before).toFixed(0)} MB; goal <= 100)
+         RSS during the run by quarter (highest reading of each): ${quarterPeaks(scale.samples)
+           .map((mb) => mb.toFixed(0))
+           .join(', ')} MB`);
     }
     console.log(`  5xx answers over the whole run: ${tally.serverErrors}; failed orders: ${tally.errors.length}`);
     for (const error of tally.errors.slice(0, 5)) console.log(`    ${error}`);
