@@ -65,9 +65,9 @@ export function smtpError(error: unknown): ProviderRefusedError | ProviderUnavai
  * The email channel over SMTP (nodemailer, over a pool of kept-open connections, so a message costs its envelope and
  * data, not a connection and greeting): the sandbox mailbox outside production, the relay of SMTP_URL in production.
  * A connection the relay closed is replaced on the next message; a message it was carrying fails as unavailable and
- * is retried. The Message-ID comes from the idempotency key (messageIdFor) and is the provider's
- * message id. SMTP gives no idempotency of its own: a resend is recognised only by a relay that deduplicates by
- * Message-ID (the sandbox mailbox does); any other may deliver a resent message twice.
+ * is retried. The Message-ID comes from the idempotency key (messageIdFor) and is the provider's message id. SMTP
+ * gives no idempotency of its own: a resend is recognised only by a relay that deduplicates by Message-ID (the sandbox
+ * mailbox does); any other may deliver a resent message twice.
  */
 export class SmtpEmailSender implements MessageSender {
   readonly channel = 'email' as const;

@@ -166,7 +166,6 @@ export interface TreeOptions {
   ports: number[];
 }
 
-/** The all-in-one `npm start` tree as a child of this process, started, killed and restarted on the same data. */
 /** CPU seconds by kind of process (Tree.cpuSeconds). */
 export interface CpuSeconds {
   engine: number;
@@ -174,6 +173,7 @@ export interface CpuSeconds {
   postgres: number;
 }
 
+/** The all-in-one `npm start` tree as a child of this process, started, killed and restarted on the same data. */
 export class Tree {
   private child: ChildProcess | undefined;
   private exited = false;
