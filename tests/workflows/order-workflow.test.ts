@@ -1,4 +1,5 @@
 import { WorkflowFailedError } from '@temporalio/client';
+import type { OrderInput } from '../../domain/order';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import {
   changeAddressUpdate,
@@ -12,12 +13,13 @@ import {
   reviewOrderUpdate,
 } from '../../workflows/messages';
 import { callsOf, expectRejection } from '../helpers/assertions';
-import { fakeActivities } from '../helpers/fake-activities';
+import { fakeActivities, type FakeActivities } from '../helpers/fake-activities';
 import { agent } from '../helpers/fixtures';
 import {
   deliverAll,
   HOUR,
   orderInput,
+  type OrderHandle,
   TWO_WAREHOUSES,
   policy,
   scanAndNotify,
@@ -152,13 +154,19 @@ test('an order runs intake and the card authorisation inside its first workflow 
   });
 });
 
+/** Places an order with the fake activities and has the carrier deliver all of it; answers the delivered order. */
+async function deliveredOrder(fakes: FakeActivities, start: (input: OrderInput) => Promise<OrderHandle>) {
+  const handle = await start(orderInput());
+  await waitForStatus(handle, 'FULFILLING');
+  await deliverAll(fakes, handle);
+  await waitForStatus(handle, 'DELIVERED');
+  return handle;
+}
+
 test('a carrier webhook has the order read the tracking as a local step and record its events with the order, in the task its signal opens', async () => {
   const fakes = fakeActivities();
   await withWorker(fakes, async (start) => {
-    const handle = await start(orderInput());
-    await waitForStatus(handle, 'FULFILLING');
-    await deliverAll(fakes, handle);
-    await waitForStatus(handle, 'DELIVERED');
+    const handle = await deliveredOrder(fakes, start);
     const events = (await handle.fetchHistory()).events ?? [];
     const scheduled = events.flatMap((e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? []);
     // Only the booking and the capture go through the task queue; every tracking read was a local step.
@@ -189,10 +197,7 @@ test('a carrier webhook has the order read the tracking as a local step and reco
 test('an order upserts only the search attributes that changed, and nothing when a write changes none', async () => {
   const fakes = fakeActivities();
   await withWorker(fakes, async (start) => {
-    const handle = await start(orderInput());
-    await waitForStatus(handle, 'FULFILLING');
-    await deliverAll(fakes, handle);
-    await waitForStatus(handle, 'DELIVERED');
+    const handle = await deliveredOrder(fakes, start);
     const upserts = ((await handle.fetchHistory()).events ?? []).flatMap((e) => {
       const fields = e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields;
       return fields ? [fields] : [];
