@@ -23,7 +23,10 @@ export interface SmtpEmailSenderOptions {
   connectTimeoutMs?: number;
   /** Limit on a silent connection once open; 30 s unless told. */
   socketTimeoutMs?: number;
-  /** Connections kept open to the relay at most, each taking one message at a time; 5 unless told. */
+  /**
+   * Connections kept open to the relay at most, one message at a time each; 5 unless told (the worker passes
+   * NOTIFY_CONCURRENCY, the dispatcher's sends at once).
+   */
   maxConnections?: number;
 }
 

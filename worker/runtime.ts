@@ -61,7 +61,12 @@ export async function openSandboxes(config: Config, databaseUrl: string): Promis
   });
   // With SMTP_URL set, email goes there and no sandbox mailbox is needed.
   const mailbox = production || config.SMTP_URL ? undefined : await openMailbox(pool, config.SANDBOX_SMTP_PORT);
-  const email = new SmtpEmailSender({ url: emailRelayUrl(config, mailbox?.url), from: config.MAIL_FROM });
+  // One kept-open connection per send the dispatcher runs at once.
+  const email = new SmtpEmailSender({
+    url: emailRelayUrl(config, mailbox?.url),
+    from: config.MAIL_FROM,
+    maxConnections: config.NOTIFY_CONCURRENCY,
+  });
   return {
     gateway,
     carrier,
