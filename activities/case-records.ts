@@ -29,74 +29,85 @@ export interface CaseTransition {
 /**
  * Writes what a case's change leaves behind, inside the caller's transaction: the history row, the customer's
  * notifications and the audit row. A retried write finds the history row there and notifies nobody twice.
+ *
+ * Who hears of the change is read first; the rows then go in one statement, the notifications only where the history
+ * row is new.
  */
 export async function recordTransition(
   em: EntityManager,
   { caseType, caseId, customerId, transition, audit, payload }: CaseTransition,
 ): Promise<void> {
+  const parts: string[] = [];
+  const params: unknown[] = [];
   if (transition) {
-    const inserted = await em.execute(
-      `insert into case_history (case_type, case_id, seq, from_status, to_status, actor, reason, at)
-       values (?, ?, ?, ?, ?, ?, ?, ?) on conflict (case_type, case_id, seq) do nothing returning id`,
-      [
-        caseType,
-        caseId,
-        transition.seq,
-        transition.from,
-        transition.to,
-        transition.actor,
-        transition.reason ?? null,
-        transition.at,
-      ],
+    parts.push(
+      `history as (
+         insert into case_history (case_type, case_id, seq, from_status, to_status, actor, reason, at)
+         values (?, ?, ?, ?, ?, ?, ?, ?) on conflict (case_type, case_id, seq) do nothing returning id)`,
     );
-    if (inserted.length > 0) {
-      const template = `${caseType}.${transition.to.toLowerCase()}`;
-      const { channels, frequency } = await preferenceOf(em, customerId, template);
-      if (channels.length > 0) {
-        const body = JSON.stringify({ ...payload, status: transition.to, reason: transition.reason });
-        // One statement for every channel the customer hears of it on.
-        await em.execute(
-          `insert into notification_outbox (dedupe_key, customer_id, order_id, case_type, case_id, channel, template,
+    params.push(
+      caseType,
+      caseId,
+      transition.seq,
+      transition.from,
+      transition.to,
+      transition.actor,
+      transition.reason ?? null,
+      transition.at,
+    );
+    const template = `${caseType}.${transition.to.toLowerCase()}`;
+    const { channels, frequency } = await preferenceOf(em, customerId, template);
+    if (channels.length > 0) {
+      const body = JSON.stringify({ ...payload, status: transition.to, reason: transition.reason });
+      // A row for every channel the customer hears of it on.
+      parts.push(
+        `outbox as (
+           insert into notification_outbox (dedupe_key, customer_id, order_id, case_type, case_id, channel, template,
              payload, status, digest)
-           values ${channels.map(() => '(?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?, ?)').join(', ')}
-           on conflict (dedupe_key) do nothing`,
-          channels.flatMap((channel) => [
-            `${caseType}:${caseId}:${transition.seq}:${channel}`,
-            customerId,
-            caseType === 'order' ? caseId : null,
-            caseType,
-            caseId,
-            channel,
-            template,
-            body,
-            frequency === 'realtime' ? 'pending' : 'held',
-            frequency === 'realtime' ? null : frequency,
-          ]),
-        );
-      }
+           select * from (values ${channels.map(() => '(?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?, ?)').join(', ')}) as message
+           where exists (select 1 from history)
+           on conflict (dedupe_key) do nothing)`,
+      );
+      params.push(
+        ...channels.flatMap((channel) => [
+          `${caseType}:${caseId}:${transition.seq}:${channel}`,
+          customerId,
+          caseType === 'order' ? caseId : null,
+          caseType,
+          caseId,
+          channel,
+          template,
+          body,
+          frequency === 'realtime' ? 'pending' : 'held',
+          frequency === 'realtime' ? null : frequency,
+        ]),
+      );
     }
   }
   if (audit) {
     const op = operationKey();
-    await em.execute(
-      `insert into audit_log (principal, role, action, object_type, object_id, result, detail)
-       select ?, ?, ?, ?, ?, 'ok', ?::jsonb
-       where not exists (
-         select 1 from audit_log where object_type = ? and object_id = ? and detail->>'operation' = ?
-       )`,
-      [
-        audit.actor.principal,
-        audit.actor.role,
-        audit.action,
-        caseType,
-        caseId,
-        JSON.stringify({ ...audit.detail, operation: op }),
-        caseType,
-        caseId,
-        op,
-      ],
+    parts.push(
+      `audit as (
+         insert into audit_log (principal, role, action, object_type, object_id, result, detail)
+         select ?, ?, ?, ?, ?, 'ok', ?::jsonb
+         where not exists (
+           select 1 from audit_log where object_type = ? and object_id = ? and detail->>'operation' = ?
+         ))`,
+    );
+    params.push(
+      audit.actor.principal,
+      audit.actor.role,
+      audit.action,
+      caseType,
+      caseId,
+      JSON.stringify({ ...audit.detail, operation: op }),
+      caseType,
+      caseId,
+      op,
     );
   }
+  // Data-modifying parts of a WITH run once each, whether or not the statement reads them.
+  if (parts.length > 0) await em.execute(`with ${parts.join(',\n')}\nselect 1`, params);
 }
 
 /**
