@@ -55,13 +55,11 @@ export async function lockLevels(
 async function releaseRows(em: EntityManager, orderId: string, rows: ReservationRow[], reason: string, actor: string) {
   for (const row of rows) {
     await em.execute(
-      'update stock_levels set reserved = reserved - ?, updated_at = now() where warehouse_code = ? and sku = ?',
-      [row.quantity, row.warehouse_code, row.sku],
-    );
-    await em.execute(
-      `insert into stock_ledger (warehouse_code, sku, delta, reserved_delta, kind, reason, actor, order_id)
+      `with level as (
+         update stock_levels set reserved = reserved - ?, updated_at = now() where warehouse_code = ? and sku = ?)
+       insert into stock_ledger (warehouse_code, sku, delta, reserved_delta, kind, reason, actor, order_id)
        values (?, ?, 0, ?, 'release', ?, ?, ?)`,
-      [row.warehouse_code, row.sku, -row.quantity, reason, actor, orderId],
+      [row.quantity, row.warehouse_code, row.sku, row.warehouse_code, row.sku, -row.quantity, reason, actor, orderId],
     );
   }
   await em.execute(
@@ -103,19 +101,30 @@ export function stockActivities(
         }
         for (const { warehouseCode, lines: part } of allocations) {
           for (const line of part) {
+            // The level, the reservation and the ledger row of a line in one statement.
             await em.execute(
-              'update stock_levels set reserved = reserved + ?, updated_at = now() where warehouse_code = ? and sku = ?',
-              [line.quantity, warehouseCode, line.sku],
-            );
-            await em.execute(
-              `insert into reservations (order_id, warehouse_code, sku, quantity, status) values (?, ?, ?, ?, 'active')
-               on conflict (order_id, warehouse_code, sku) do update set quantity = excluded.quantity, status = 'active', updated_at = now()`,
-              [orderId, warehouseCode, line.sku, line.quantity],
-            );
-            await em.execute(
-              `insert into stock_ledger (warehouse_code, sku, delta, reserved_delta, kind, reason, actor, order_id)
+              `with level as (
+                 update stock_levels set reserved = reserved + ?, updated_at = now() where warehouse_code = ? and sku = ?),
+               reservation as (
+                 insert into reservations (order_id, warehouse_code, sku, quantity, status) values (?, ?, ?, ?, 'active')
+                 on conflict (order_id, warehouse_code, sku)
+                 do update set quantity = excluded.quantity, status = 'active', updated_at = now())
+               insert into stock_ledger (warehouse_code, sku, delta, reserved_delta, kind, reason, actor, order_id)
                values (?, ?, 0, ?, 'reserve', 'order placed', ?, ?)`,
-              [warehouseCode, line.sku, line.quantity, actor, orderId],
+              [
+                line.quantity,
+                warehouseCode,
+                line.sku,
+                orderId,
+                warehouseCode,
+                line.sku,
+                line.quantity,
+                warehouseCode,
+                line.sku,
+                line.quantity,
+                actor,
+                orderId,
+              ],
             );
           }
         }
@@ -146,13 +155,23 @@ export function stockActivities(
         await lockLevels(em, [...new Set(held.map((row) => row.sku))]);
         for (const row of held) {
           await em.execute(
-            `update stock_levels set on_hand = on_hand - ?, reserved = reserved - ?, updated_at = now() where warehouse_code = ? and sku = ?`,
-            [row.quantity, row.quantity, row.warehouse_code, row.sku],
-          );
-          await em.execute(
-            `insert into stock_ledger (warehouse_code, sku, delta, reserved_delta, kind, reason, actor, order_id)
+            `with level as (
+               update stock_levels set on_hand = on_hand - ?, reserved = reserved - ?, updated_at = now()
+               where warehouse_code = ? and sku = ?)
+             insert into stock_ledger (warehouse_code, sku, delta, reserved_delta, kind, reason, actor, order_id)
              values (?, ?, ?, ?, 'commit', 'handed to carrier', ?, ?)`,
-            [row.warehouse_code, row.sku, -row.quantity, -row.quantity, actor, orderId],
+            [
+              row.quantity,
+              row.quantity,
+              row.warehouse_code,
+              row.sku,
+              row.warehouse_code,
+              row.sku,
+              -row.quantity,
+              -row.quantity,
+              actor,
+              orderId,
+            ],
           );
         }
         await em.execute(
