@@ -157,27 +157,41 @@ export async function caseHistoryFromDb<S extends string>(
   }));
 }
 
-/** Refunds of an order, oldest first, whoever started them. */
-/** Money refunded on the order by every refund case, as the ledger of refunds has it. */
-export async function refundedOfOrder(em: EntityManager, orderId: string): Promise<number> {
-  const [row] = await em.execute<{ refunded: string }[]>(
-    'select coalesce(sum(amount), 0) as refunded from refunds where order_id = ? and refunded_at is not null',
+/**
+ * Refunds of an order, oldest first, whoever started them, and the money refunded on the order by every refund case
+ * (as the ledger of refunds has it): one read.
+ */
+export async function refundsOfOrder(
+  em: EntityManager,
+  orderId: string,
+): Promise<{ summaries: RefundSummary[]; refunded: number }> {
+  const rows = await em.execute<
+    {
+      id: string;
+      status: RefundStatus;
+      amount: number;
+      reason: RefundReason;
+      created_at: string;
+      refunded_at: string | null;
+    }[]
+  >(
+    'select id, status, amount, reason, created_at, refunded_at from refunds where order_id = ? order by created_at, id',
     [orderId],
   );
-  return Number(row.refunded);
+  return {
+    summaries: rows.map((r) => ({
+      refundId: r.id,
+      status: r.status,
+      amount: r.amount,
+      reason: r.reason,
+      requestedAt: isoTime(r.created_at),
+    })),
+    refunded: rows.reduce((sum, r) => (r.refunded_at === null ? sum : sum + Number(r.amount)), 0),
+  };
 }
 
 export async function refundSummariesFromDb(em: EntityManager, orderId: string): Promise<RefundSummary[]> {
-  const rows = await em.execute<
-    { id: string; status: RefundStatus; amount: number; reason: RefundReason; created_at: string }[]
-  >('select id, status, amount, reason, created_at from refunds where order_id = ? order by created_at, id', [orderId]);
-  return rows.map((r) => ({
-    refundId: r.id,
-    status: r.status,
-    amount: r.amount,
-    reason: r.reason,
-    requestedAt: isoTime(r.created_at),
-  }));
+  return (await refundsOfOrder(em, orderId)).summaries;
 }
 
 interface RefundRow {

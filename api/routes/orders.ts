@@ -44,13 +44,7 @@ import {
   type CaseKind,
 } from '../cases';
 import { Problem, type FieldError } from '../problems';
-import {
-  orderStatusFromDb,
-  orderViewFromDb,
-  refundedOfOrder,
-  refundSummariesFromDb,
-  returnSummariesFromDb,
-} from '../records';
+import { orderStatusFromDb, orderViewFromDb, refundsOfOrder, returnSummariesFromDb } from '../records';
 import {
   CUSTOMER_ACTOR_ROLES,
   ORDER_CANCEL_ROLES,
@@ -313,11 +307,10 @@ export function orderRoutes(deps: ApiDeps): FastifyPluginAsyncZod {
       },
       async (request) => {
         const em = deps.orm.em.fork();
-        const [view, refunds, returns, refunded] = await Promise.all([
+        const [view, { summaries: refunds, refunded }, returns] = await Promise.all([
           orders.currentView(em, request.params.orderId),
-          refundSummariesFromDb(em, request.params.orderId),
+          refundsOfOrder(em, request.params.orderId),
           returnSummariesFromDb(em, request.params.orderId),
-          refundedOfOrder(em, request.params.orderId),
         ]);
         // Refund cases of returns and complaints pay back money the order workflow never hears of: the ledger counts.
         const payment = { ...view.payment, refunded: Math.max(view.payment.refunded, refunded) };
