@@ -2,6 +2,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection, WithStartWorkflowOperation } from '@temporalio/client';
+import { tsToMs } from '@temporalio/common/lib/time';
 import { Client as PgClient } from 'pg';
 import { floorReadyUpdate } from '../workflows/baseline';
 import {
@@ -60,6 +61,12 @@ const settings = {
 const say = (message: string) => console.log(`[bench] ${message}`);
 /** How often the scale phase reads the memory of the process that runs the workflows. */
 const MEMORY_SAMPLE_MS = 5_000;
+/**
+ * How long the stack idles before each of the scale phase's two memory readings. Read under load, resident memory
+ * includes whatever garbage the heaps hold until their next major collection (over 200 MB on this stack), so a reading
+ * at the end of the load and one taken idle before it differ by where each falls in that cycle; both are taken idle.
+ */
+const MEMORY_SETTLE_MS = intSetting('BENCH_MEMORY_SETTLE_MS', 20_000);
 
 /** The highest of each quarter of `samples`, in order. */
 function quarterPeaks(samples: number[]): number[] {
@@ -173,17 +180,42 @@ async function orderLifecycle(api: Api, id: string): Promise<number> {
 /** `count` orders at `concurrency`: placement latencies and completed orders per second. */
 async function orderRun(api: Api, tally: Tally, label: string, count: number, concurrency: number) {
   const latencies: number[] = [];
+  const placed = new Map<string, number>();
   const ids = Array.from({ length: count }, (_, i) => `bench-${label}-${Date.now()}-${i}`);
   const started = performance.now();
   await pool(ids, concurrency, async (id) => {
     try {
-      latencies.push(await orderLifecycle(api, id));
+      const latency = await orderLifecycle(api, id);
+      latencies.push(latency);
+      placed.set(id, latency);
     } catch (error) {
       tally.errors.push((error as Error).message);
     }
   });
   const seconds = (performance.now() - started) / 1000;
-  return { latencies, perSecond: latencies.length / seconds, seconds, ids };
+  return { latencies, placed, perSecond: latencies.length / seconds, seconds, ids };
+}
+
+/** `count` update-with-start calls of the floor workflow at `concurrency`: their latencies and calls per second. */
+async function floorRun(client: Client, taskQueue: string, label: string, count: number, concurrency: number) {
+  const latencies: number[] = [];
+  const started = performance.now();
+  await pool(
+    Array.from({ length: count }, (_, i) => i),
+    concurrency,
+    async (i) => {
+      const callStarted = performance.now();
+      await client.workflow.executeUpdateWithStart(floorReadyUpdate, {
+        startWorkflowOperation: new WithStartWorkflowOperation('floorWorkflow', {
+          workflowId: `bench-floor-${label}-${Date.now()}-${i}`,
+          taskQueue,
+          workflowIdConflictPolicy: 'FAIL',
+        }),
+      });
+      latencies.push(performance.now() - callStarted);
+    },
+  );
+  return { latencies, perSecond: count / ((performance.now() - started) / 1000) };
 }
 
 /** Books `units` of the bench SKU into the Shanghai warehouse: on hand and the stock ledger, in one transaction. */
@@ -209,6 +241,26 @@ async function receiveGoods(dataDir: string, port: number, units: number): Promi
   } finally {
     await db.end();
   }
+}
+
+/**
+ * Where each placement's time went, read from the orders' histories: the wait from the workflow's start until a worker
+ * picked up its first workflow task, that task up to the placement's answer (the intake's local steps), and the rest
+ * (the API, and the calls' ways to the server and back).
+ */
+async function placementBreakdown(client: Client, placed: Map<string, number>) {
+  const parts = { toPickup: [] as number[], firstTask: [] as number[], rest: [] as number[] };
+  for (const [id, latency] of placed) {
+    const events = (await client.workflow.getHandle(`order-${id}`).fetchHistory()).events ?? [];
+    const at = (found: (typeof events)[number] | undefined) => (found ? tsToMs(found.eventTime) : NaN);
+    const start = at(events[0]);
+    const pickup = at(events.find((e) => e.workflowTaskStartedEventAttributes));
+    const answered = at(events.find((e) => e.workflowExecutionUpdateCompletedEventAttributes));
+    parts.firstTask.push(answered - pickup);
+    parts.toPickup.push(pickup - start);
+    parts.rest.push(latency - (answered - start));
+  }
+  return parts;
 }
 
 /** What one order cost the server, read from its history. */
@@ -273,30 +325,22 @@ async function main(): Promise<number> {
     await orderRun(api, tally, 'warmup', 20, 5);
 
     say(`floor: ${settings.orders} update-with-start calls, ${settings.concurrency} at a time`);
-    const floor: number[] = [];
-    const floorStarted = performance.now();
-    await pool(
-      Array.from({ length: settings.orders }, (_, i) => i),
+    const cpuBeforeFloor = tree.cpuSeconds();
+    const { latencies: floor, perSecond: floorPerSecond } = await floorRun(
+      client,
+      taskQueue,
+      'main',
+      settings.orders,
       settings.concurrency,
-      async (i) => {
-        const started = performance.now();
-        await client.workflow.executeUpdateWithStart(floorReadyUpdate, {
-          startWorkflowOperation: new WithStartWorkflowOperation('floorWorkflow', {
-            workflowId: `bench-floor-${Date.now()}-${i}`,
-            taskQueue,
-            workflowIdConflictPolicy: 'FAIL',
-          }),
-        });
-        floor.push(performance.now() - started);
-      },
     );
-    const floorPerSecond = settings.orders / ((performance.now() - floorStarted) / 1000);
+    const floorCpu = cpuPer(cpuBeforeFloor, tree.cpuSeconds(), settings.orders);
 
     say(`orders: ${settings.orders}, ${settings.concurrency} at a time`);
     const cpuBeforeOrders = tree.cpuSeconds();
     const run = await orderRun(api, tally, 'main', settings.orders, settings.concurrency);
     const orderCpu = cpuPer(cpuBeforeOrders, tree.cpuSeconds(), run.latencies.length);
     const cost = await orderCost(client, run.ids[0]);
+    const breakdown = await placementBreakdown(client, run.placed);
 
     say(`baseline: ${settings.orders} workflows of ${cost.activities + cost.localActivities} no-op activities`);
     const steps = cost.activities + cost.localActivities;
@@ -316,20 +360,34 @@ async function main(): Promise<number> {
     const baselinePerSecond = settings.orders / ((performance.now() - baselineStarted) / 1000);
     const baselineCpu = cpuPer(cpuBeforeBaseline, tree.cpuSeconds(), settings.orders);
 
-    const growth: { concurrency: number; perSecond: number; p50: number }[] = [];
+    const growth: { concurrency: number; perSecond: number; p50: number; floorP50: number }[] = [];
     for (const concurrency of settings.growth) {
       const count = Math.max(10, concurrency * 4);
-      say(`growth: ${count} orders, ${concurrency} at a time`);
+      say(`growth: ${count} orders and as many floor calls, ${concurrency} at a time`);
       const step = await orderRun(api, tally, `c${concurrency}`, count, concurrency);
-      growth.push({ concurrency, perSecond: step.perSecond, p50: percentiles(step.latencies).p50 });
+      const floorStep = await floorRun(client, taskQueue, `c${concurrency}`, count, concurrency);
+      growth.push({
+        concurrency,
+        perSecond: step.perSecond,
+        p50: percentiles(step.latencies).p50,
+        floorP50: percentiles(floorStep.latencies).p50,
+      });
     }
 
     let scale:
-      | { run: Awaited<ReturnType<typeof orderRun>>; before: number; after: number; samples: number[]; errors: number }
+      | {
+          run: Awaited<ReturnType<typeof orderRun>>;
+          before: number;
+          atEnd: number;
+          after: number;
+          samples: number[];
+          errors: number;
+        }
       | undefined;
     if (settings.scaleOrders > 0) {
       say(`scale: ${settings.scaleOrders} orders, ${settings.scaleConcurrency} at a time`);
       const errorsBefore = tally.errors.length + tally.serverErrors;
+      await sleep(MEMORY_SETTLE_MS);
       const before = await memory();
       // Read every few seconds too: a leak keeps climbing, a working set rises once and levels off.
       const samples: number[] = [];
@@ -344,9 +402,12 @@ async function main(): Promise<number> {
       const scaled = await orderRun(api, tally, 'scale', settings.scaleOrders, settings.scaleConcurrency).finally(() =>
         clearInterval(sampler),
       );
+      const atEnd = await memory();
+      await sleep(MEMORY_SETTLE_MS);
       scale = {
         run: scaled,
         before,
+        atEnd,
         after: await memory(),
         samples,
         errors: tally.errors.length + tally.serverErrors - errorsBefore,
@@ -360,21 +421,36 @@ Results (${settings.topology}; ${os.cpus().length} cores; carrier step ${setting
   floor (update-with-start, answer at once)  ${latencyLine(floor)}; ${floorPerSecond.toFixed(1)}/s
   placement                                  ${latencyLine(run.latencies)}
   placement p99 / floor p99                  ${(placeP.p99 / floorP.p99).toFixed(2)} (goal <= 2)
+    until a worker picks the order up        ${latencyLine(breakdown.toPickup)}
+    intake's first workflow task             ${latencyLine(breakdown.firstTask)}
+    API and the way to the server and back   ${latencyLine(breakdown.rest)}
   completed orders                           ${run.perSecond.toFixed(2)}/s (${run.latencies.length} in ${run.seconds.toFixed(1)} s)
   baseline (${steps} no-op activities)          ${baselinePerSecond.toFixed(2)}/s
   orders / baseline                          ${(run.perSecond / baselinePerSecond).toFixed(2)} (goal >= 1)
   one order                                  ${cost.activities} activities, ${cost.localActivities} local activities, ${cost.workflowTasks} workflow tasks, ${cost.events} history events
+  CPU per floor call                         ${cpuLine(floorCpu)}
   CPU per completed order                    ${cpuLine(orderCpu)}
   CPU per baseline workflow                  ${cpuLine(baselineCpu)}
   Temporal server CPU, order / baseline      ${(orderCpu.temporal / baselineCpu.temporal).toFixed(2)}
 
-  concurrency | completed orders/s | placement p50
-${growth.map((g) => `  ${String(g.concurrency).padStart(11)} | ${g.perSecond.toFixed(2).padStart(18)} | ${ms(g.p50)}`).join('\n')}`);
+  concurrency | completed orders/s | placement p50 | floor p50 | placement p50 / floor p50
+${growth
+  .map((g) =>
+    [
+      String(g.concurrency).padStart(13),
+      g.perSecond.toFixed(2).padStart(18),
+      ms(g.p50).padStart(13),
+      ms(g.floorP50).padStart(9),
+      (g.p50 / g.floorP50).toFixed(2),
+    ].join(' | '),
+  )
+  .join('\n')}`);
     if (scale) {
       console.log(`
   scale: ${scale.run.latencies.length} of ${settings.scaleOrders} orders completed at concurrency ${settings.scaleConcurrency} in ${scale.run.seconds.toFixed(0)} s (${scale.run.perSecond.toFixed(2)}/s)
          placement ${latencyLine(scale.run.latencies)}
-         errors ${scale.errors}; ${memoryOf} RSS ${scale.before.toFixed(0)} → ${scale.after.toFixed(0)} MB (${(scale.after - scale.before).toFixed(0)} MB; goal <= 100)
+         errors ${scale.errors}; ${memoryOf} RSS, idle before and after: ${scale.before.toFixed(0)} → ${scale.after.toFixed(0)} MB (${(scale.after - scale.before).toFixed(0)} MB; goal <= 100)
+         RSS as the load ended: ${scale.atEnd.toFixed(0)} MB (${(scale.atEnd - scale.before).toFixed(0)} MB over the idle reading before)
          RSS during the run by quarter (highest reading of each): ${quarterPeaks(scale.samples)
            .map((mb) => mb.toFixed(0))
            .join(', ')} MB`);
