@@ -250,15 +250,18 @@ export function orderRoutes(deps: ApiDeps): FastifyPluginAsyncZod {
           orders.replay(em, orderId, requestHash, existingHash, awaitIntakeUpdate);
 
         const { status, view } = await audited(request, em, 'order.place', orderId, { requestHash }, async () => {
-          const recorded = await em.findOne(OrderSchema, { id: orderId }, { fields: ['requestHash'] });
-          if (recorded) return replay(recorded.requestHash);
-          try {
-            await precheck(em, body, currency, config.ORDER_CURRENCY);
-          } catch (error) {
+          // Whether the order is on record and the checks of a new one are read together.
+          const [recorded, checked] = await Promise.allSettled([
+            em.findOne(OrderSchema, { id: orderId }, { fields: ['requestHash'] }),
+            precheck(em, body, currency, config.ORDER_CURRENCY),
+          ]);
+          const onRecord = settled(recorded);
+          if (onRecord) return replay(onRecord.requestHash);
+          if (checked.status === 'rejected') {
             // A retried placement may fail checks its first attempt consumed (the stock it reserved).
             const existing = await describe(orderId);
             if (existing) return replay(existing.memo?.requestHash);
-            throw error;
+            throw checked.reason;
           }
           const input: OrderInput = {
             orderId,
@@ -403,8 +406,14 @@ async function precheck(
   currency: string,
   orderCurrency: string,
 ): Promise<void> {
-  const customer = await em.findOne(CustomerSchema, { id: body.customerId }, { fields: ['id'] });
-  if (!customer) {
+  const lines = normalisedLines(body.lines);
+  // The reads do not depend on one another, so they go out together; their verdicts are taken in the order below.
+  const [customerRead, productsRead, levelsRead] = await Promise.allSettled([
+    em.findOne(CustomerSchema, { id: body.customerId }, { fields: ['id'] }),
+    checkSkus(em, lines),
+    em.find(StockLevelSchema, { sku: { $in: [...new Set(lines.map((line) => line.sku))] } }),
+  ]);
+  if (!settled(customerRead)) {
     throw new Problem('unknown-customer', `no customer ${body.customerId}`, [
       { field: 'customerId', reason: 'no such customer' },
     ]);
@@ -414,8 +423,7 @@ async function precheck(
       { field: 'currency', reason: `must be ${orderCurrency}` },
     ]);
   }
-  const lines = normalisedLines(body.lines);
-  const products = await checkSkus(em, lines);
+  const products = settled(productsRead);
   const foreign = lines.flatMap((line, i) =>
     products.get(line.sku) !== currency
       ? [{ field: `lines[${i}].sku`, reason: `priced in ${products.get(line.sku)}` }]
@@ -423,7 +431,7 @@ async function precheck(
   );
   if (foreign.length) throw new Problem('rule-violation', `every line must be priced in ${currency}`, foreign);
 
-  const levels = await em.find(StockLevelSchema, { sku: { $in: [...products.keys()] } });
+  const levels = settled(levelsRead);
   const stock: StockMap = {};
   for (const level of levels)
     (stock[level.warehouseCode] ??= {})[level.sku] = Math.max(0, level.onHand - level.reserved);
@@ -438,6 +446,12 @@ async function precheck(
     return units < wanted.get(line.sku)! ? [{ field: `lines[${i}].sku`, reason: `only ${units} available` }] : [];
   });
   throw new Problem('out-of-stock', 'stock cannot cover the order', short);
+}
+
+/** The value of a settled read, or its error thrown. */
+function settled<T>(read: PromiseSettledResult<T>): T {
+  if (read.status === 'rejected') throw read.reason;
+  return read.value;
 }
 
 /** Every SKU exists and is on sale; returns each SKU's currency. */

@@ -207,6 +207,28 @@ test('bad input and the wrong role change nothing', async () => {
   const soldOut = await call('POST', '/v1/orders', orderRequest({ lines: [{ sku: 'HOM-XM-AP4', quantity: 1 }] }));
   expect(soldOut.status).toBe(422);
   expect(soldOut.body.type).toMatch(/\/out-of-stock$/);
+  // The checks read together but answer in order: an unknown customer before an unknown SKU, that before stock.
+  const nobody = await call(
+    'POST',
+    '/v1/orders',
+    orderRequest({ customerId: 'C-NOBODY', lines: [{ sku: 'NO-SUCH-SKU', quantity: 1 }] }),
+  );
+  expect(nobody.status).toBe(422);
+  expect(nobody.body.type).toMatch(/\/unknown-customer$/);
+  expect(nobody.body.errors).toEqual([{ field: 'customerId', reason: 'no such customer' }]);
+  const unknownBeforeStock = await call(
+    'POST',
+    '/v1/orders',
+    orderRequest({
+      lines: [
+        { sku: 'HOM-XM-AP4', quantity: 1 },
+        { sku: 'NO-SUCH-SKU', quantity: 1 },
+      ],
+    }),
+  );
+  expect(unknownBeforeStock.status).toBe(422);
+  expect(unknownBeforeStock.body.type).toMatch(/\/unknown-sku$/);
+  expect(unknownBeforeStock.body.errors).toEqual([{ field: 'lines[1].sku', reason: 'no product NO-SUCH-SKU on sale' }]);
   const wrongRole = await call('POST', '/v1/orders', orderRequest(), TOKENS.warehouse);
   expect(wrongRole.status).toBe(403);
   expect(wrongRole.body.type).toMatch(/\/forbidden$/);
