@@ -62,9 +62,8 @@ const say = (message: string) => console.log(`[bench] ${message}`);
 /** How often the scale phase reads the memory of the process that runs the workflows. */
 const MEMORY_SAMPLE_MS = 5_000;
 /**
- * How long the stack idles before each of the scale phase's two memory readings. Read under load, resident memory
- * includes whatever garbage the heaps hold until their next major collection (over 200 MB on this stack), so a reading
- * at the end of the load and one taken idle before it differ by where each falls in that cycle; both are taken idle.
+ * How long the stack idles before each of the scale phase's two memory readings, so both are taken in the same state
+ * (no load) rather than one straight after the growth runs and one as the scale run's load ends.
  */
 const MEMORY_SETTLE_MS = intSetting('BENCH_MEMORY_SETTLE_MS', 20_000);
 
