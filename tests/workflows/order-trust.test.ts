@@ -612,6 +612,39 @@ describe('steps that keep failing flag the order instead of failing it', () => {
     });
   });
 
+  test('ops giving up the record of a placement ends the order FAILED and voids the card authorised beside it', async () => {
+    const fakes = fakeActivities();
+    const recordOrder = fakes.activities.recordOrder;
+    fakes.activities.recordOrder = async (req) => {
+      if (req.transition?.to === 'PENDING_PAYMENT') throw ApplicationFailure.nonRetryable('row refused', 'Refused');
+      return recordOrder(req);
+    };
+    await withWorker(fakes, async (start) => {
+      const input = orderInput();
+      const handle = await start(input);
+      // The gateway answered beside the failing record, and the order waits on that record before moving on.
+      const parked = await waitForView(
+        handle,
+        (v) => v.attentionReasons.includes('step_failed') && v.payment.status === 'AUTHORIZED',
+        'parked with the card authorised',
+      );
+      expect(parked.status).toBe('PENDING_PAYMENT');
+      expect(fakes.payments.get('pay_1')?.status).toBe('authorized');
+      await handle.executeUpdate(recoverStepUpdate, {
+        args: [{ action: 'fail', reason: 'database refuses the row', actor: opsActor }],
+      });
+      const failed: OrderView = await handle.result();
+      expect(failed.status).toBe('FAILED');
+      expect(fakes.undoCalls()).toEqual([
+        ['voidPayment', 'pay_1'],
+        ['releaseStock', input.orderId],
+      ]);
+      expect(fakes.payments.get('pay_1')?.status).toBe('voided');
+      expect(fakes.reserved.has(input.orderId)).toBe(false);
+      expect(fakes.records.map((r) => r.transition?.to).filter(Boolean)).toEqual(['FAILED']);
+    });
+  });
+
   test('ops giving a refused step up ends the order FAILED with everything it held released', async () => {
     const fakes = fakeActivities();
     fakes.activities.bookShipment = async () => {

@@ -7,6 +7,7 @@ import {
   carrierEventSignal,
   confirmReceiptUpdate,
   editLinesUpdate,
+  ORDER_ERRORS,
   orderStateQuery,
   paymentNotificationSignal,
   retryPaymentUpdate,
@@ -139,18 +140,80 @@ test('an order runs intake and the card authorisation inside its first workflow 
     const firstCompleted = events.findIndex((e) => e.workflowTaskCompletedEventAttributes);
     const next = events.findIndex((e, i) => i > firstCompleted && e.workflowTaskScheduledEventAttributes);
     const firstTask = events.slice(firstCompleted, next);
-    // Each step once, in order, with no activity task queued before the order was recorded PAID.
-    expect(localActivityTypes(firstTask)).toEqual([
-      'priceOrder',
-      'reserveStock',
-      'recordOrder',
-      'authorizePayment',
-      'recordOrder',
-    ]);
+    // Each step once, with no activity task queued before the order was recorded PAID: the pricing and the reservation
+    // side by side (finishing in either order), then the record of PENDING_PAYMENT beside the authorisation, then PAID.
+    const steps = localActivityTypes(firstTask);
+    expect(steps).toHaveLength(5);
+    expect(steps.slice(0, 2).sort()).toEqual(['priceOrder', 'reserveStock']);
+    expect(steps.slice(2, 4).sort()).toEqual(['authorizePayment', 'recordOrder']);
+    expect(steps[4]).toBe('recordOrder');
     const lastMarker = firstTask.map((e) => !!e.markerRecordedEventAttributes).lastIndexOf(true);
     expect(firstTask.slice(0, lastMarker).filter((e) => e.activityTaskScheduledEventAttributes)).toEqual([]);
     const view = await handle.query(orderStateQuery);
     expect(view.history.slice(0, 2).map((h) => h.to)).toEqual(['PENDING_PAYMENT', 'PAID']);
+  });
+});
+
+test('a placement prices beside the reservation, and records PENDING_PAYMENT beside the card authorisation', async () => {
+  const fakes = fakeActivities();
+  const started = new Set<string>();
+  const waitedInVain: string[] = [];
+  /** Holds the step until its partner has started: run one after the other, it would wait in vain. */
+  function besidePartner<K extends keyof FakeActivities['activities']>(
+    name: K,
+    step: string,
+    partner: string,
+    applies: (...args: unknown[]) => boolean = () => true,
+  ) {
+    const original = fakes.activities[name] as (...args: unknown[]) => Promise<unknown>;
+    fakes.activities[name] = (async (...args: unknown[]) => {
+      if (applies(...args)) {
+        started.add(step);
+        for (const until = Date.now() + 3_000; !started.has(partner) && Date.now() < until;) {
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        }
+        if (!started.has(partner)) waitedInVain.push(step);
+      }
+      return original(...args);
+    }) as FakeActivities['activities'][K];
+  }
+  const pendingRecord = (req: unknown) => (req as { transition?: { to: string } }).transition?.to === 'PENDING_PAYMENT';
+  besidePartner('priceOrder', 'price', 'reserve');
+  besidePartner('reserveStock', 'reserve', 'price');
+  besidePartner('authorizePayment', 'authorize', 'record PENDING_PAYMENT');
+  besidePartner('recordOrder', 'record PENDING_PAYMENT', 'authorize', pendingRecord);
+  await withWorker(fakes, async (start) => {
+    const input = orderInput();
+    const handle = await start(input);
+    await waitForStatus(handle, 'FULFILLING');
+    expect([...started].sort()).toEqual(['authorize', 'price', 'record PENDING_PAYMENT', 'reserve']);
+    expect(waitedInVain).toEqual([]);
+    // Each ran once, and PAID was written only after the record of PENDING_PAYMENT.
+    expect(fakes.argsOf('priceOrder')).toHaveLength(1);
+    expect(fakes.argsOf('reserveStock')).toHaveLength(1);
+    expect(fakes.argsOf('authorizePayment')).toHaveLength(1);
+    const moves = fakes.records.flatMap((r) => r.transition?.to ?? []);
+    expect(moves.slice(0, 2)).toEqual(['PENDING_PAYMENT', 'PAID']);
+    expect(fakes.reserved.has(input.orderId)).toBe(true);
+  });
+});
+
+test('a pricing that fails beside a reservation that held gives the stock back and cancels the order', async () => {
+  const fakes = fakeActivities();
+  // The product left the catalogue between the API's check and the order's pricing; its stock is still on hand.
+  fakes.activities.priceOrder = async () => {
+    throw ApplicationFailure.nonRetryable('unknown SKU SKU-A', ORDER_ERRORS.unknownSku);
+  };
+  await withWorker(fakes, async (start) => {
+    const input = orderInput();
+    // No placement waiting on it: an update arriving as the order ends would have its first task run again.
+    const handle = await start(input, { awaitIntake: false });
+    const result = await handle.result();
+    expect(result).toMatchObject({ status: 'CANCELLED', cancelReason: 'unknown_sku' });
+    expect(fakes.argsOf('reserveStock')).toHaveLength(1);
+    expect(fakes.undoCalls()).toEqual([['releaseStock', input.orderId]]);
+    expect(fakes.reserved.has(input.orderId)).toBe(false);
+    expect(fakes.names()).not.toContain('authorizePayment');
   });
 });
 
