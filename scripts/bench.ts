@@ -22,6 +22,7 @@ import {
  * - the Temporal floor for a synchronous answer: update-with-start of a workflow whose update answers at once;
  * - placement latency (POST /v1/orders until its answer) and completed orders per second (placed, delivered, receipt
  *   confirmed), BENCH_ORDERS at BENCH_CONCURRENCY;
+ * - the floor under the same load as the placements: BENCH_ORDERS orders again, a floor call sent with each placement;
  * - the baseline: workflows of as many no-op activities as an order schedules, at the same concurrency;
  * - the CPU time the stack spent per completed order and per baseline workflow, by kind of process (the engine, the
  *   Temporal server, PostgreSQL), read from /proc;
@@ -195,6 +196,19 @@ async function orderRun(api: Api, tally: Tally, label: string, count: number, co
   return { latencies, placed, perSecond: latencies.length / seconds, seconds, ids };
 }
 
+/** One update-with-start of the floor workflow, whose update answers at once; answers its latency. */
+async function floorCall(client: Client, taskQueue: string, workflowId: string): Promise<number> {
+  const started = performance.now();
+  await client.workflow.executeUpdateWithStart(floorReadyUpdate, {
+    startWorkflowOperation: new WithStartWorkflowOperation('floorWorkflow', {
+      workflowId,
+      taskQueue,
+      workflowIdConflictPolicy: 'FAIL',
+    }),
+  });
+  return performance.now() - started;
+}
+
 /** `count` update-with-start calls of the floor workflow at `concurrency`: their latencies and calls per second. */
 async function floorRun(client: Client, taskQueue: string, label: string, count: number, concurrency: number) {
   const latencies: number[] = [];
@@ -203,18 +217,44 @@ async function floorRun(client: Client, taskQueue: string, label: string, count:
     Array.from({ length: count }, (_, i) => i),
     concurrency,
     async (i) => {
-      const callStarted = performance.now();
-      await client.workflow.executeUpdateWithStart(floorReadyUpdate, {
-        startWorkflowOperation: new WithStartWorkflowOperation('floorWorkflow', {
-          workflowId: `bench-floor-${label}-${Date.now()}-${i}`,
-          taskQueue,
-          workflowIdConflictPolicy: 'FAIL',
-        }),
-      });
-      latencies.push(performance.now() - callStarted);
+      latencies.push(await floorCall(client, taskQueue, `bench-floor-${label}-${Date.now()}-${i}`));
     },
   );
   return { latencies, perSecond: count / ((performance.now() - started) / 1000) };
+}
+
+/**
+ * `count` orders at `concurrency` as orderRun places them, each placement with a floor call sent at the same moment:
+ * the floor measured under the same load as the placements, beside the floor alone.
+ */
+async function besideRun(
+  api: Api,
+  tally: Tally,
+  client: Client,
+  taskQueue: string,
+  count: number,
+  concurrency: number,
+) {
+  const placements: number[] = [];
+  const floor: number[] = [];
+  await pool(
+    Array.from({ length: count }, (_, i) => i),
+    concurrency,
+    async (i) => {
+      const id = `bench-beside-${Date.now()}-${i}`;
+      try {
+        const [placement, call] = await Promise.all([
+          orderLifecycle(api, id),
+          floorCall(client, taskQueue, `bench-floor-beside-${Date.now()}-${i}`),
+        ]);
+        placements.push(placement);
+        floor.push(call);
+      } catch (error) {
+        tally.errors.push((error as Error).message);
+      }
+    },
+  );
+  return { placements, floor };
 }
 
 /** Books `units` of the bench SKU into the Shanghai warehouse: on hand and the stock ledger, in one transaction. */
@@ -314,7 +354,7 @@ async function main(): Promise<number> {
     tree.start();
     say(`stack healthy after ${((await tree.waitHealthy(180_000)) / 1000).toFixed(1)} s (data in ${dataDir})`);
     // The demo stock covers a few hundred orders: the run's goods arrive first, as a goods receipt would book them.
-    const needed = 20 + settings.orders + settings.growth.reduce((n, c) => n + Math.max(10, c * 4), 0);
+    const needed = 20 + 2 * settings.orders + settings.growth.reduce((n, c) => n + Math.max(10, c * 4), 0);
     await receiveGoods(dataDir, pgPort, needed + settings.scaleOrders);
     connection = await Connection.connect({ address: `127.0.0.1:${temporalPort}` });
     const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE || 'default' });
@@ -358,6 +398,11 @@ async function main(): Promise<number> {
     );
     const baselinePerSecond = settings.orders / ((performance.now() - baselineStarted) / 1000);
     const baselineCpu = cpuPer(cpuBeforeBaseline, tree.cpuSeconds(), settings.orders);
+
+    say(
+      `side by side: ${settings.orders} orders, a floor call sent with each placement, ${settings.concurrency} at a time`,
+    );
+    const beside = await besideRun(api, tally, client, taskQueue, settings.orders, settings.concurrency);
 
     const growth: { concurrency: number; perSecond: number; p50: number; floorP50: number }[] = [];
     for (const concurrency of settings.growth) {
@@ -423,6 +468,10 @@ Results (${settings.topology}; ${os.cpus().length} cores; carrier step ${setting
     until a worker picks the order up        ${latencyLine(breakdown.toPickup)}
     intake's first workflow task             ${latencyLine(breakdown.firstTask)}
     API and the way to the server and back   ${latencyLine(breakdown.rest)}
+  side by side (a floor call sent with each placement, ${beside.placements.length} orders):
+    floor under the orders' load             ${latencyLine(beside.floor)}
+    placement                                ${latencyLine(beside.placements)}
+    placement p99 / floor p99 under load     ${(percentiles(beside.placements).p99 / percentiles(beside.floor).p99).toFixed(2)}
   completed orders                           ${run.perSecond.toFixed(2)}/s (${run.latencies.length} in ${run.seconds.toFixed(1)} s)
   baseline (${steps} no-op activities)          ${baselinePerSecond.toFixed(2)}/s
   orders / baseline                          ${(run.perSecond / baselinePerSecond).toFixed(2)} (goal >= 1)
