@@ -406,6 +406,9 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
     return false;
   }
 
+  /** Gives back the order's reserved stock: the undo of its reservation. */
+  const releaseStock = () => act.releaseStock({ orderId, reason: 'order cancelled', actor: 'system' });
+
   /** Prices and reserves at once; answers the priced order, or undefined once the order is refused and cancelled. */
   async function priceAndReserve() {
     const pricing = act.priceOrder({ customerId: input.customerId, currency: input.currency, lines: input.lines });
@@ -413,9 +416,7 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
     const [priced, reserved] = await Promise.allSettled([pricing, reserving]);
     if (priced.status === 'rejected') {
       // Pricing failed where reserving did not: the stock goes back before the order ends, as when it was refused.
-      if (reserved.status === 'fulfilled') {
-        await act.releaseStock({ orderId, reason: 'order cancelled', actor: 'system' });
-      }
+      if (reserved.status === 'fulfilled') await releaseStock();
       await refuseAtIntake(priced.reason);
       return undefined;
     }
@@ -455,7 +456,7 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
         return refuseAtIntake(error);
       }
     }
-    core.onUndo('release stock', () => act.releaseStock({ orderId, reason: 'order cancelled', actor: 'system' }));
+    core.onUndo('release stock', releaseStock);
     core.onUndo('return payment', () => settleBack());
     const first: OrderStatus = order.reviewReasons.length > 0 ? 'PENDING_REVIEW' : 'PENDING_PAYMENT';
     if (first === 'PENDING_REVIEW') order.slaDeadline = new Date(Date.now() + policy.reviewSlaMs);
